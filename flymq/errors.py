@@ -1,0 +1,421 @@
+"""Every exception flymq raises, and the mapping between them and wire error texts.
+
+One hierarchy serves the broker, both client transports and the ``pyflymq`` alias. Each
+error carries a message, an optional ``hint`` (how to fix it) and a ``wire`` text: the exact
+string the TCP server sends in an ERROR frame. The texts follow the upstream Go server so that
+upstream SDKs behave as they would against it; :func:`error_from_wire` turns such a text back
+into the most specific class on the client side.
+
+Specific broker errors (topic not found, offset out of range, ...) are also ``ServerError``s,
+so code written against upstream pyflymq (which only ever raises ``ServerError``) keeps working.
+"""
+
+from __future__ import annotations
+
+import builtins
+import re
+from typing import Callable
+
+__all__ = [
+    "FlyMQError", "ConnectionError", "ConnectionClosedError", "ConnectionTimeoutError",
+    "AuthenticationError", "AuthorizationError", "ServerError", "InvalidRequestError",
+    "UnsupportedOperationError", "TopicError", "TopicNotFoundError", "TopicAlreadyExistsError",
+    "InvalidTopicNameError", "PartitionNotFoundError", "ProducerError", "MessageTooLargeError",
+    "ConsumerError", "OffsetOutOfRangeError", "ConsumerGroupError",
+    "ConsumerGroupNotFoundError", "TransactionError", "TransactionNotActiveError",
+    "TransactionTimeoutError", "SchemaError", "SchemaNotFoundError", "SchemaValidationError",
+    "ClusterError", "NotLeaderError", "NoAvailableServerError", "CryptoError",
+    "EncryptionError", "DecryptionError", "InvalidKeyError", "TimeoutError", "StorageError",
+    "CorruptRecordError", "BrokerClosedError", "ProtocolError", "InvalidMagicError",
+    "InvalidVersionError", "FrameTooLargeError", "error_from_wire", "wire_text",
+]
+
+MAX_FRAME_PAYLOAD = 33_554_432  # 32 MiB; the frame limit of protocol v1 (also in flymq.protocol)
+
+
+class FlyMQError(Exception):
+    """Base of every flymq error: a message, an optional hint and the text sent on the wire."""
+
+    default_hint: str | None = None
+
+    def __init__(self, message: str = "", *, hint: str | None = None, wire: str | None = None):
+        self.message = message
+        self.hint = hint if hint is not None else self.default_hint
+        self.wire = wire if wire is not None else message
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message}\n\n  Hint: {self.hint}"
+        return self.message
+
+
+# --- connection ---------------------------------------------------------------------------
+
+class ConnectionError(FlyMQError):  # noqa: A001 - the upstream SDK shadows the builtin too
+    """The connection to a server failed or broke in the middle of a request."""
+
+    def __init__(self, message: str, host: str | None = None, port: int | None = None, *,
+                 hint: str | None = None):
+        self.host, self.port = host, port
+        if hint is None and host is not None:
+            hint = f"Make sure a FlyMQ server is running at {host}:{port} and is reachable."
+        super().__init__(message, hint=hint)
+
+
+class ConnectionClosedError(ConnectionError):
+    default_hint = "The server may have restarted; the next call reconnects."
+
+    def __init__(self, message: str = "Connection closed by server", *, hint: str | None = None):
+        super().__init__(message, hint=hint or self.default_hint)
+
+
+class ConnectionTimeoutError(ConnectionError):
+    def __init__(self, message: str, host: str | None = None, port: int | None = None):
+        super().__init__(message, host, port,
+                         hint="Raise connect_timeout_ms or check the network path to the server.")
+
+
+class AuthenticationError(FlyMQError):
+    default_hint = "Check the credentials; call authenticate() or pass username/password to connect()."
+
+    def __init__(self, message: str = "Authentication failed", *, hint: str | None = None,
+                 wire: str | None = None):
+        super().__init__(message, hint=hint, wire=wire)
+
+
+# --- server-side failures -----------------------------------------------------------------
+
+class ServerError(FlyMQError):
+    """The broker refused or failed a request. Specific failures subclass this too."""
+
+    def __init__(self, message: str = "", op_code: int | None = None, *, hint: str | None = None,
+                 wire: str | None = None):
+        self.op_code = op_code
+        super().__init__(message, hint=hint, wire=wire)
+
+
+class AuthorizationError(ServerError):
+    default_hint = "Authenticate as a user whose roles or the topic ACL grant this operation."
+
+
+class InvalidRequestError(ServerError):
+    """A request field is malformed or out of its allowed range."""
+
+    default_hint = "Check the request arguments against the API reference."
+
+
+class UnsupportedOperationError(ServerError):
+    """The server does not implement this operation (unknown opcode or feature not built yet)."""
+
+    default_hint = "Use an operation this server supports, or upgrade the server."
+
+
+class BrokerClosedError(ServerError):
+    def __init__(self, message: str = "broker is closed", **kw):
+        super().__init__(message, **kw)
+
+
+class TopicError(FlyMQError):
+    pass
+
+
+class TopicNotFoundError(TopicError, ServerError):
+    default_hint = "Create the topic first with create_topic(), or enable auto-creation."
+
+    def __init__(self, topic: str, *, hint: str | None = None, wire: str | None = None):
+        self.topic = topic
+        ServerError.__init__(self, f"Topic not found: {topic}", hint=hint,
+                             wire=wire if wire is not None else f"topic not found: {topic}")
+
+
+class TopicAlreadyExistsError(TopicError, ServerError):
+    default_hint = "List existing topics with list_topics(); create_topic() is idempotent."
+
+    def __init__(self, topic: str, *, hint: str | None = None):
+        self.topic = topic
+        ServerError.__init__(self, f"Topic already exists: {topic}", hint=hint,
+                             wire=f"topic already exists: {topic}")
+
+
+class InvalidTopicNameError(TopicError, InvalidRequestError):
+    default_hint = ("Topic names are 1-249 bytes of UTF-8; levels are separated by '/', may not be "
+                    "empty, '.' or '..', and may not contain '+', '#', '\\' or control characters.")
+
+    def __init__(self, topic: str, reason: str = "", *, hint: str | None = None):
+        self.topic, self.reason = topic, reason
+        text = f"invalid topic name: {topic}"
+        ServerError.__init__(self, text + (f" ({reason})" if reason else ""), hint=hint, wire=text)
+
+
+class PartitionNotFoundError(TopicError, InvalidRequestError):
+    """A partition number outside ``0 .. partitions-1``.
+
+    Upstream uses two texts: ``partition N out of range`` (produce, consume) and
+    ``partition N not found`` (fetch, subscribe, offsets); ``style`` picks one.
+    """
+
+    default_hint = "Partitions are numbered from 0 to partitions-1; see get_cluster_metadata()."
+
+    def __init__(self, topic: str, partition: int, *, style: str = "not found",
+                 hint: str | None = None):
+        self.topic, self.partition = topic, partition
+        text = f"partition {partition} {style}"
+        ServerError.__init__(self, f"{text} (topic {topic})" if topic else text, hint=hint,
+                             wire=text)
+
+
+class ProducerError(FlyMQError):
+    pass
+
+
+class MessageTooLargeError(ProducerError, ServerError):
+    default_hint = "Split the message, compress it, or raise the server's max_message_bytes."
+
+    def __init__(self, size: int, max_size: int = MAX_FRAME_PAYLOAD, *, hint: str | None = None):
+        self.size, self.max_size = size, max_size
+        ServerError.__init__(
+            self, f"Message size {size} bytes exceeds maximum {max_size} bytes", hint=hint,
+            wire=f"message too large: {size} bytes exceeds maximum {max_size} bytes")
+
+
+class ConsumerError(FlyMQError):
+    pass
+
+
+class OffsetOutOfRangeError(ConsumerError, ServerError):
+    """No record at that offset: below the log start or at/after the log end.
+
+    On the wire this is upstream's bare ``EOF``.
+    """
+
+    default_hint = "Subscribe from 'earliest' or 'latest', or fetch() which returns empty at the end."
+
+    def __init__(self, topic: str, offset: int, *, partition: int | None = None,
+                 start: int | None = None, end: int | None = None, hint: str | None = None):
+        self.topic, self.offset, self.partition = topic, offset, partition
+        self.start, self.end = start, end
+        text = f"Offset {offset} out of range for topic {topic}"
+        if start is not None and end is not None:
+            text += f" (partition {partition} holds offsets {start}..{end - 1})" if end > start \
+                else f" (partition {partition} is empty, next offset {end})"
+        ServerError.__init__(self, text, hint=hint, wire="EOF")
+
+
+class ConsumerGroupError(ConsumerError):
+    pass
+
+
+class ConsumerGroupNotFoundError(ConsumerGroupError, ServerError):
+    default_hint = "Commit an offset or subscribe with the group first; list_consumer_groups() shows them."
+
+    def __init__(self, topic: str, group_id: str, *, hint: str | None = None):
+        self.topic, self.group_id = topic, group_id
+        text = f"consumer group not found: {topic}:{group_id}"
+        ServerError.__init__(self, text, hint=hint, wire=text)
+
+
+class TransactionError(FlyMQError):
+    pass
+
+
+class TransactionNotActiveError(TransactionError):
+    default_hint = "Start a new transaction with begin_transaction()."
+
+    def __init__(self, message: str = "Transaction is not active", *, hint: str | None = None):
+        super().__init__(message, hint=hint)
+
+
+class TransactionTimeoutError(TransactionError):
+    default_hint = "Use a longer transaction timeout or a smaller transaction."
+
+    def __init__(self, txn_id: str, *, hint: str | None = None):
+        self.txn_id = txn_id
+        super().__init__(f"Transaction {txn_id} timed out", hint=hint)
+
+
+class SchemaError(FlyMQError):
+    pass
+
+
+class SchemaNotFoundError(SchemaError, ServerError):
+    default_hint = "Register the schema first with register_schema()."
+
+    def __init__(self, schema_name: str, *, hint: str | None = None, wire: str | None = None):
+        self.schema_name = schema_name
+        ServerError.__init__(self, f"Schema not found: {schema_name}", hint=hint,
+                             wire=wire if wire is not None else f"schema not found: {schema_name}")
+
+
+class SchemaValidationError(SchemaError, ServerError):
+    default_hint = "Make the message match the registered schema."
+
+    def __init__(self, schema_name: str, errors: list[str], *, hint: str | None = None):
+        self.schema_name, self.errors = schema_name, list(errors)
+        ServerError.__init__(self, f"Schema validation failed for {schema_name}: {self.errors}",
+                             hint=hint, wire=f"schema validation failed: [{' '.join(self.errors)}]")
+
+
+class ClusterError(FlyMQError):
+    pass
+
+
+class NotLeaderError(ClusterError, ServerError):
+    default_hint = "The client redirects to the leader; retry the request."
+
+    def __init__(self, leader_id: str | None = None, *, leader_addr: str | None = None,
+                 hint: str | None = None):
+        self.leader_id, self.leader_addr = leader_id, leader_addr
+        text = "Not the cluster leader" + (f", current leader is {leader_id}" if leader_id else "")
+        ServerError.__init__(self, text, hint=hint)
+
+
+class NoAvailableServerError(ClusterError, ConnectionError):
+    """No bootstrap server could be reached. Also a ``ConnectionError``, as users expect."""
+
+    default_hint = "Make at least one of the bootstrap servers reachable."
+
+    def __init__(self, servers: list[str] | str, *, hint: str | None = None):
+        self.servers = [servers] if isinstance(servers, str) else list(servers)
+        self.host = self.port = None
+        FlyMQError.__init__(self, f"No available servers from: {', '.join(self.servers)}", hint=hint)
+
+
+class CryptoError(FlyMQError):
+    pass
+
+
+class EncryptionError(CryptoError):
+    default_hint = "Check the encryption key."
+
+    def __init__(self, message: str = "Encryption failed"):
+        super().__init__(message)
+
+
+class DecryptionError(CryptoError):
+    default_hint = "Use the key that encrypted the data."
+
+    def __init__(self, message: str = "Decryption failed"):
+        super().__init__(message)
+
+
+class InvalidKeyError(CryptoError):
+    default_hint = "Create a key with generate_key()."
+
+    def __init__(self, message: str = "Invalid encryption key"):
+        super().__init__(message)
+
+
+class TimeoutError(FlyMQError, builtins.TimeoutError):  # noqa: A001
+    """A request or a wait ran out of time; also the builtin ``TimeoutError``."""
+
+
+# --- storage --------------------------------------------------------------------------------
+
+class StorageError(ServerError):
+    """The log on disk cannot be used as asked."""
+
+
+class CorruptRecordError(StorageError):
+    """A batch failed its length or CRC check; its bytes are never returned as data."""
+
+    default_hint = "The log file was damaged outside flymq; restore it or truncate the partition."
+
+    def __init__(self, path: str, position: int, detail: str, *, hint: str | None = None):
+        self.path, self.position, self.detail = path, position, detail
+        super().__init__(f"corrupt record batch in {path} at byte {position}: {detail}", hint=hint)
+
+
+# --- framing (protocol module errors; upstream keeps these outside FlyMQError) --------------
+
+class ProtocolError(Exception):
+    """A frame that does not follow protocol v1."""
+
+
+class InvalidMagicError(ProtocolError, ValueError):
+    def __init__(self, received: int):
+        self.received = received
+        super().__init__(f"Invalid magic byte: 0x{received:02x}")
+
+
+class InvalidVersionError(ProtocolError):
+    def __init__(self, received: int):
+        self.received = received
+        super().__init__(f"Unsupported protocol version: {received}")
+
+
+class FrameTooLargeError(ProtocolError):
+    """``pyflymq.protocol.MessageTooLargeError``: a frame over the 32 MiB limit."""
+
+    def __init__(self, size: int):
+        self.size = size
+        super().__init__(f"Message size {size} exceeds maximum {MAX_FRAME_PAYLOAD}")
+
+
+# --- wire text <-> exception ------------------------------------------------------------------
+
+def wire_text(exc: BaseException) -> str:
+    """The text the server sends in an ERROR frame for ``exc``."""
+    if isinstance(exc, FlyMQError):
+        return exc.wire
+    return f"internal error: {type(exc).__name__}: {exc}"
+
+
+def _int(s: str) -> int:
+    return int(s)
+
+
+# (pattern, factory(match, context)) tried in order; the first match wins.
+_WIRE_PATTERNS: list[tuple[re.Pattern[str], Callable[[re.Match[str], dict], FlyMQError]]] = [
+    (re.compile(r"^topic not found(?:: (?P<t>.*))?$", re.S),
+     lambda m, c: TopicNotFoundError(m["t"] if m["t"] is not None else c.get("topic", ""),
+                                     wire=m[0])),
+    (re.compile(r"^EOF$"),
+     lambda m, c: OffsetOutOfRangeError(c.get("topic", ""), c.get("offset", -1),
+                                        partition=c.get("partition"))),
+    (re.compile(r"^partition (?P<p>-?\d+) (?P<s>out of range|not found)$"),
+     lambda m, c: PartitionNotFoundError(c.get("topic", ""), _int(m["p"]), style=m["s"])),
+    (re.compile(r"^invalid topic name: (?P<t>.*)$", re.S),
+     lambda m, c: InvalidTopicNameError(m["t"])),
+    (re.compile(r"^message too large(?:: (?P<n>\d+) bytes exceeds maximum (?P<m>\d+) bytes)?"),
+     lambda m, c: MessageTooLargeError(_int(m["n"] or 0), _int(m["m"] or MAX_FRAME_PAYLOAD))),
+    (re.compile(r"^consumer group not found: (?P<t>[^:]*):(?P<g>.*)$", re.S),
+     lambda m, c: ConsumerGroupNotFoundError(m["t"], m["g"])),
+    (re.compile(r"^unknown opcode: \d+$|not supported", re.I),
+     lambda m, c: UnsupportedOperationError(m.string)),
+    (re.compile(r"not leader", re.I),
+     lambda m, c: NotLeaderError(_leader_id(m.string), leader_addr=_leader_addr(m.string))),
+    (re.compile(r"^schema validation failed: \[(?P<e>.*)\]$", re.S),
+     lambda m, c: SchemaValidationError(c.get("schema", ""), m["e"].split(" ") if m["e"] else [])),
+    (re.compile(r"^(?:failed to delete schema: )?schema not found: (?P<n>.*?)(?: v\d+)?$|"
+                r"^no schema found for topic: (?P<n2>.*)$", re.S),
+     lambda m, c: SchemaNotFoundError(m["n"] or m["n2"] or "", wire=m[0])),
+    (re.compile(r"^(authentication required|unauthorized|user account is disabled)"),
+     lambda m, c: AuthorizationError(m.string)),
+    (re.compile(r"^(buffer too small|invalid binary format|invalid |unknown (subscribe|reset) mode)"),
+     lambda m, c: InvalidRequestError(m.string)),
+]
+
+
+def _leader_id(text: str) -> str | None:
+    marker = "current leader is"
+    return text.rsplit(marker, 1)[1].strip() or None if marker in text else None
+
+
+def _leader_addr(text: str) -> str | None:
+    m = re.search(r"leader_addr=(\S+)", text)
+    return m.group(1) if m else None
+
+
+def error_from_wire(text: str, **context) -> FlyMQError:
+    """The most specific exception for an ERROR frame text.
+
+    ``context`` supplies what the text leaves out (``topic``, ``partition``, ``offset``,
+    ``schema``) so that, for example, a bare ``EOF`` becomes an ``OffsetOutOfRangeError``
+    that names the topic and offset the caller asked for.
+    """
+    for pattern, factory in _WIRE_PATTERNS:
+        m = pattern.search(text)
+        if m:
+            return factory(m, context)
+    return ServerError(text)

@@ -1,0 +1,159 @@
+"""The data models shared by the broker, both transports and the public client API.
+
+There is exactly one class per name: ``pyflymq.types.X``, ``pyflymq.models.X`` and
+``pyflymq.X`` are all the objects defined here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+class SubscribeMode(str, enum.Enum):
+    """Where a subscription starts when it asks the broker for a position."""
+
+    EARLIEST = "earliest"
+    LATEST = "latest"
+    COMMIT = "commit"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(eq=False)
+class RecordMetadata(int):
+    """What the broker says about an appended record.
+
+    It is also the integer offset of that record (upstream docs and tests use the result of
+    ``produce()`` as an int: ``client.consume(topic, offset)``, ``offset >= 0``), while keeping
+    every dataclass behaviour (fields, ``asdict``, a field-by-field ``repr``).
+    """
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int = 0
+    key_size: int = -1
+    value_size: int = 0
+
+    def __new__(cls, topic: str, partition: int, offset: int, *args: Any, **kwargs: Any):
+        return int.__new__(cls, offset)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, RecordMetadata):
+            return dataclasses.astuple(self) == dataclasses.astuple(other)
+        return int(self) == other
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    __hash__ = int.__hash__
+    __str__ = int.__repr__
+    __format__ = int.__format__
+
+    def __reduce__(self):
+        return (RecordMetadata, dataclasses.astuple(self))
+
+    def __copy__(self) -> "RecordMetadata":
+        return RecordMetadata(*dataclasses.astuple(self))
+
+    def __deepcopy__(self, memo: dict) -> "RecordMetadata":
+        return self.__copy__()
+
+    @property
+    def timestamp_datetime(self) -> datetime:
+        return datetime.fromtimestamp(self.timestamp / 1000.0)
+
+
+class ConsumedMessage:
+    """One record as a consumer sees it.
+
+    ``msg == b"..."`` compares the value (upstream integration tests rely on it); comparing
+    two messages compares their fields. ``timestamp`` and ``headers`` are filled when the
+    transport carries them (embedded, and flymq's extended fetch over TCP).
+    """
+
+    __slots__ = ("topic", "partition", "offset", "data", "key", "timestamp", "headers",
+                 "retry_count", "_deserializer")
+
+    def __init__(self, topic: str, partition: int, offset: int, data: bytes,
+                 key: bytes | None = None, timestamp: datetime | None = None,
+                 headers: dict[str, str] | None = None, retry_count: int = 0,
+                 _deserializer: Any = None):
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+        self.data = data
+        self.key = key
+        self.timestamp = timestamp
+        self.headers = headers if headers is not None else {}
+        self.retry_count = retry_count
+        self._deserializer = _deserializer
+
+    def _fields(self) -> tuple:
+        return (self.topic, self.partition, self.offset, self.data, self.key, self.timestamp,
+                self.headers)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (bytes, bytearray, memoryview)):
+            return self.data == bytes(other)
+        if isinstance(other, ConsumedMessage):
+            return self._fields() == other._fields()
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.topic, self.partition, self.offset, self.data, self.key))
+
+    def __repr__(self) -> str:
+        return (f"ConsumedMessage(topic={self.topic!r}, partition={self.partition}, "
+                f"offset={self.offset}, data={self.data!r}, key={self.key!r}, "
+                f"timestamp={self.timestamp!r}, headers={self.headers!r})")
+
+    @property
+    def value(self) -> bytes:
+        return self.data
+
+    def decode(self, encoding: str | None = None) -> Any:
+        """The value as text; with a configured deserializer and no argument, the object."""
+        if encoding is None and self._deserializer is not None:
+            return self._deserializer.deserialize(self.topic, self.data)
+        return self.data.decode(encoding or "utf-8")
+
+    def decode_key(self, encoding: str = "utf-8") -> str | None:
+        return None if self.key is None else self.key.decode(encoding)
+
+    def json_data(self) -> Any:
+        return json.loads(self.data)
+
+    def deserialize(self) -> Any:
+        """The value through the client's deserializer (bytes when none is set)."""
+        if self._deserializer is None:
+            return self.data
+        return self._deserializer.deserialize(self.topic, self.data)
+
+
+@dataclass
+class FetchResult:
+    """Records read by one fetch, and where the next fetch should start."""
+
+    messages: list[ConsumedMessage]
+    next_offset: int
+
+    def __iter__(self):
+        return iter(self.messages)
+
+    def __len__(self) -> int:
+        return len(self.messages)
+
+
+@dataclass
+class TopicMetadata:
+    name: str
+    partitions: int
+    replication_factor: int = 1
+    config: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,432 @@
+"""PartitionLog: the segmented, append-only log of one partition (or internal log).
+
+Appends serialise on one lock and hand their bytes to the OS before returning; reads take
+the lock only to snapshot (segment, committed size) and then read with pread, so they run
+beside appends and only ever see whole batches.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+import shutil
+import threading
+from pathlib import Path
+from typing import Sequence
+
+from flymq.clock import SYSTEM_CLOCK, Clock
+from flymq.errors import CorruptRecordError, OffsetOutOfRangeError, StorageError
+
+from .batch import (ATTR_CONTROL, ATTR_TRANSACTIONAL, CODEC_LZ4, CODEC_MASK, HEADER,
+                    batch_crc_ok, decode_batch, encode_batch)
+from .checkpoint import Checkpoint, fsync_dir, read_checkpoint, write_checkpoint
+from .config import FsyncPolicy, LogConfig
+from .flusher import Flusher
+from .record import LogRecord, Record
+from .segment import LOG_SUFFIX, Segment, iter_batches
+
+_SCAN_CHUNK = 1 << 20
+
+
+class PartitionLog:
+    """A directory of segments holding dense offsets from ``start_offset`` to ``end_offset``."""
+
+    def __init__(self, directory: Path | str, config: LogConfig | None = None, *,
+                 clock: Clock | None = None, flusher: Flusher | None = None, name: str = ""):
+        self.directory = Path(directory)
+        self.config = config or LogConfig()
+        self.clock = clock or SYSTEM_CLOCK
+        self.name = name or str(self.directory)
+        self._lock = threading.RLock()          # appends, structure changes, snapshots
+        self._sync_cond = threading.Condition()  # group commit
+        self._checkpoint_lock = threading.Lock()
+        self._syncing = False
+        self._closed = False
+        self._generation = 0                     # bumped by truncate: older checkpoints are void
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._segments: list[Segment] = []
+        self._bases: list[int] = []
+        self._recover()
+        self._synced = self._end               # an offset: everything below is fsynced
+        self._checkpointed = self._end if self._clean_open else -1
+        self._flusher = None
+        if self.config.fsync is not FsyncPolicy.NEVER:
+            self._flusher = flusher or Flusher.shared()
+            self._flusher.register(self)
+
+    # --- opening ---------------------------------------------------------------------------
+
+    def _recover(self) -> None:
+        """Open every segment; scan and CRC-check only what follows the checkpoint."""
+        bases = sorted(int(p.stem) for p in self.directory.glob("*" + LOG_SUFFIX)
+                       if p.stem.isdigit())
+        interval = max(1, self.config.index_interval_bytes)
+        self._segments = [Segment(self.directory, b) for b in bases] or [Segment(self.directory, 0)]
+        if not bases:
+            fsync_dir(self.directory)
+        cp = read_checkpoint(self.directory)
+        start = self._trusted_start(cp)
+        first_scanned = len(self._segments) - 1 if start is None else start[0]
+        for i, seg in enumerate(self._segments[:first_scanned]):
+            self._open_closed_segment(seg, self._segments[i + 1].base_offset, interval)
+        self._clean_open = False
+        for i in range(first_scanned, len(self._segments)):
+            seg = self._segments[i]
+            if i > first_scanned and seg.base_offset != self._segments[i - 1].next_offset:
+                self._drop_segments_from(i)
+                break
+            verify_from = start[1] if start and i == first_scanned else 0
+            size = seg.file_size()
+            seg.restore(interval, verify_from, size, cut_tail=True)
+            if i == first_scanned and start and verify_from == size == seg.size:
+                self._clean_open = i == len(self._segments) - 1
+            if seg.size < size and i + 1 < len(self._segments):
+                self._drop_segments_from(i + 1)
+                break
+        self._bases = [s.base_offset for s in self._segments]
+        self._active = self._segments[-1]
+        self._start = self._segments[0].base_offset
+        self._end = self._active.next_offset
+
+    def _trusted_start(self, cp: Checkpoint | None) -> tuple[int, int] | None:
+        """(segment index, position) from which recovery must CRC-check, if the checkpoint
+        still describes this directory; None means "scan the last segment from its start"."""
+        if cp is None:
+            return None
+        bases = [s.base_offset for s in self._segments]
+        i = bisect.bisect_left(bases, cp.segment_base)
+        if i == len(bases) or bases[i] != cp.segment_base:
+            return None
+        seg = self._segments[i]
+        size = seg.file_size()
+        if cp.position > size:
+            return None
+        if cp.position < size:
+            raw = os.pread(seg.fd, HEADER.size, cp.position)
+            if len(raw) < HEADER.size or HEADER.unpack(raw)[0] != cp.next_offset:
+                return None
+        return i, cp.position
+
+    def _open_closed_segment(self, seg: Segment, next_offset: int, interval: int) -> None:
+        size = seg.file_size()
+        if not (seg.indexes_existed and seg.is_sealed(next_offset)):
+            seg.index.truncate(0)
+            seg.time_index.truncate(0)
+            seg.restore(interval, size, size, cut_tail=False)
+            seg.seal()
+        seg.size, seg.next_offset = size, next_offset
+        seg.max_ts = seg.time_index.last()[0]
+        seg.unsynced = False
+
+    def _drop_segments_from(self, i: int) -> None:
+        for seg in self._segments[i:]:
+            seg.close()
+            seg.remove_files()
+        del self._segments[i:]
+        fsync_dir(self.directory)
+
+    # --- offsets ---------------------------------------------------------------------------
+
+    @property
+    def start_offset(self) -> int:
+        return self._start
+
+    @property
+    def end_offset(self) -> int:
+        return self._end
+
+    @property
+    def size_bytes(self) -> int:
+        with self._lock:
+            return sum(s.size for s in self._segments)
+
+    @property
+    def segment_count(self) -> int:
+        return len(self._segments)
+
+    # --- append ----------------------------------------------------------------------------
+
+    def append(self, records: Sequence[Record], *, producer_id: int = -1, producer_epoch: int = -1,
+               base_sequence: int = -1, transactional: bool = False, control: bool = False,
+               compression: str | None = None) -> int:
+        """Append one batch; returns its base offset once the OS has it (and, under the
+        ``always`` policy, once an fsync covers it)."""
+        batch = encode_batch(records, self.clock.now_ms(), producer_id=producer_id,
+                             producer_epoch=producer_epoch, base_sequence=base_sequence,
+                             transactional=transactional, control=control,
+                             compression=compression or self.config.compression)
+        with self._lock:
+            self._check_open()
+            seg = self._active
+            if not seg.empty and (
+                    seg.size + len(batch.body) + 8 > self.config.segment_bytes
+                    or self.clock.now_ms() - seg.created_ms >= self.config.segment_ms):
+                seg = self._roll()
+            if seg.empty:
+                seg.created_ms = self.clock.now_ms()
+            base = self._end
+            seg.append(base, batch, self.config.index_interval_bytes)
+            self._end = seg.next_offset
+        if self.config.fsync is FsyncPolicy.ALWAYS:
+            self._await_sync(base + batch.count)
+        return base
+
+    def _roll(self) -> Segment:
+        """Seal the active segment and start a new one (called under the lock)."""
+        old = self._active
+        old.seal()
+        seg = Segment(self.directory, self._end)
+        fsync_dir(self.directory)
+        self._segments.append(seg)
+        self._bases.append(seg.base_offset)
+        self._active = seg
+        self._save_checkpoint(Checkpoint(seg.base_offset, 0, self._end), self._generation,
+                              sync_dir=False)
+        return seg
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StorageError(f"log {self.name} is closed")
+
+    # --- durability ------------------------------------------------------------------------
+
+    def _await_sync(self, target: int) -> None:
+        """Group commit: the first waiter fsyncs for everyone whose append it covers."""
+        while True:
+            with self._sync_cond:
+                while self._synced < target and self._syncing:
+                    self._sync_cond.wait()
+                if self._synced >= target:
+                    return
+                self._syncing = True
+            try:
+                self._sync_data()
+            finally:
+                with self._sync_cond:
+                    self._syncing = False
+                    self._sync_cond.notify_all()
+
+    def _sync_data(self, full: bool = False) -> tuple[Checkpoint, int]:
+        """fsync the active segment; returns the checkpoint that fsync made valid."""
+        with self._lock:
+            seg = self._active
+            cp = Checkpoint(seg.base_offset, seg.size, seg.next_offset)
+            generation = self._generation
+            seg.pins += 1
+        try:
+            if full:
+                seg.sync()
+            else:
+                os.fsync(seg.fd)
+        finally:
+            self._unpin(seg)
+        with self._sync_cond:
+            self._synced = max(self._synced, cp.next_offset) if generation == self._generation \
+                else self._synced
+        return cp, generation
+
+    def flush(self) -> None:
+        """fsync now and move the recovery checkpoint to what was fsynced."""
+        with self._lock:
+            self._check_open()
+        cp, generation = self._sync_data(full=True)
+        self._save_checkpoint(cp, generation, sync_dir=False)
+
+    def _save_checkpoint(self, cp: Checkpoint, generation: int, *, sync_dir: bool) -> None:
+        with self._checkpoint_lock:
+            if generation != self._generation or cp.next_offset <= self._checkpointed and not sync_dir:
+                return
+            write_checkpoint(self.directory, cp, sync_dir=sync_dir)
+            self._checkpointed = cp.next_offset
+
+    def flush_interval_s(self) -> float:
+        return max(1, self.config.fsync_interval_ms) / 1000.0
+
+    def needs_flush(self) -> bool:
+        return not self._closed and self._checkpointed < self._end
+
+    # --- read ------------------------------------------------------------------------------
+
+    def read(self, offset: int, max_records: int = 1000, max_bytes: int = 1 << 20
+             ) -> list[LogRecord]:
+        """Records from ``offset`` on: [] at the end, at least one record if any exists."""
+        out: list[LogRecord] = []
+        used = 0
+        with self._lock:
+            self._check_open()
+            if offset < self._start or offset > self._end:
+                raise self._out_of_range(offset)
+        while len(out) < max_records and used < max_bytes:
+            with self._lock:
+                if offset >= self._end or offset < self._start:
+                    break
+                seg = self._segments[bisect.bisect_right(self._bases, offset) - 1]
+                limit = seg.size
+                seg_end = seg.next_offset
+                seg.pins += 1
+            try:
+                records, n = seg.read(offset, limit, max_records - len(out),
+                                      max(1, max_bytes - used))
+            finally:
+                self._unpin(seg)
+            out += records
+            used += n
+            if not records or records[-1].offset + 1 < seg_end:
+                break
+            offset = seg_end
+        return out
+
+    def _unpin(self, seg: Segment) -> None:
+        with self._lock:
+            seg.pins -= 1
+            if seg.retired and seg.pins == 0:
+                seg.close()
+
+    def _out_of_range(self, offset: int) -> OffsetOutOfRangeError:
+        topic, _, part = self.name.rpartition("/")
+        if topic and part.isdigit():
+            return OffsetOutOfRangeError(topic, offset, partition=int(part), start=self._start,
+                                         end=self._end)
+        return OffsetOutOfRangeError(self.name, offset, start=self._start, end=self._end)
+
+    def offset_for_timestamp(self, timestamp_ms: int) -> int | None:
+        """The first offset whose record timestamp is >= ``timestamp_ms`` (None if none is)."""
+        with self._lock:
+            self._check_open()
+            candidates = [s for s in self._segments if s.max_ts >= timestamp_ms]
+            if not candidates:
+                return None
+            seg = candidates[0]
+            limit = seg.size
+            seg.pins += 1
+        try:
+            entry = seg.time_index.last_before(timestamp_ms, inclusive=False)
+            rel = entry[1] if entry else 0
+            if rel >= seg.next_offset - seg.base_offset:   # the seal entry: nothing to skip to
+                rel = 0
+            _, pos = seg.index.position_for(rel)
+            for bpos, buf, p, total in iter_batches(seg.fd, pos, limit, _SCAN_CHUNK,
+                                                    where=str(seg.path)):
+                fields = HEADER.unpack_from(buf, p)
+                if fields[7] < timestamp_ms:
+                    continue
+                if not batch_crc_ok(buf, p, total):
+                    raise CorruptRecordError(str(seg.path), bpos, "CRC-32C mismatch")
+                for rec in decode_batch(buf, p, total, 0, fields[5], str(seg.path)):
+                    if rec.timestamp >= timestamp_ms:
+                        return rec.offset
+        finally:
+            self._unpin(seg)
+        return None
+
+    # --- truncation, retention, lifecycle ---------------------------------------------------
+
+    def truncate(self, offset: int) -> None:
+        """Drop ``offset`` and everything after it (a batch it falls inside is rewritten
+        to keep the records before it). No-op at or past the end."""
+        with self._lock:
+            self._check_open()
+            if offset >= self._end:
+                return
+            if offset < self._start:
+                raise self._out_of_range(offset)
+            i = bisect.bisect_right(self._bases, offset) - 1
+            for seg in self._segments[i + 1:]:
+                self._retire(seg)
+            del self._segments[i + 1:], self._bases[i + 1:]
+            seg = self._active = self._segments[i]
+            self._cut(seg, offset)
+            self._end = seg.next_offset
+            self._generation += 1
+            seg.sync()
+            fsync_dir(self.directory)
+            with self._sync_cond:
+                self._synced = self._end
+            self._checkpointed = -1
+            self._save_checkpoint(Checkpoint(seg.base_offset, seg.size, self._end),
+                                  self._generation, sync_dir=True)
+
+    def _cut(self, seg: Segment, offset: int) -> None:
+        """Cut ``seg`` so that its last offset is ``offset - 1``; a batch that straddles the
+        cut is rewritten with only the records before it (same producer and attributes)."""
+        interval = max(1, self.config.index_interval_bytes)
+        pos, raw = seg.locate(offset)
+        fields = HEADER.unpack_from(raw)
+        base, attrs = fields[0], fields[4]
+        kept = None
+        if base < offset:
+            where = str(seg.path)
+            if not batch_crc_ok(raw, 0, len(raw)):
+                raise CorruptRecordError(where, pos, "CRC-32C mismatch")
+            records = [Record(r.value, r.key, r.timestamp, r.headers, r.expire_at)
+                       for r in decode_batch(raw, 0, len(raw), 0, offset - base, where)]
+            kept = encode_batch(records, 0, producer_id=fields[8], producer_epoch=fields[9],
+                                base_sequence=fields[10],
+                                transactional=bool(attrs & ATTR_TRANSACTIONAL),
+                                control=bool(attrs & ATTR_CONTROL),
+                                compression="lz4" if attrs & CODEC_MASK == CODEC_LZ4 else "none")
+        seg.restore(interval, pos, pos, cut_tail=True)
+        if kept is not None:
+            seg.append(base, kept, interval)
+
+    def apply_retention(self) -> int:
+        """Delete whole old segments past ``retention_ms`` or beyond ``retention_bytes``
+        (never the active one); moves ``start_offset``. Returns how many were deleted."""
+        cfg = self.config
+        with self._lock:
+            self._check_open()
+            old = self._segments[:-1]
+            n = 0
+            if cfg.retention_ms is not None:
+                horizon = self.clock.now_ms() - cfg.retention_ms
+                while n < len(old) and old[n].max_ts < horizon:
+                    n += 1
+            if cfg.retention_bytes is not None:
+                total = sum(s.size for s in self._segments[n:])
+                while n < len(old) and total > cfg.retention_bytes:
+                    total -= old[n].size
+                    n += 1
+            if not n:
+                return 0
+            for seg in old[:n]:
+                self._retire(seg)
+            del self._segments[:n], self._bases[:n]
+            self._start = self._segments[0].base_offset
+            fsync_dir(self.directory)
+            return n
+
+    def _retire(self, seg: Segment) -> None:
+        """Remove a segment's files now and close it once no reader holds it (under lock)."""
+        seg.remove_files()
+        seg.retired = True
+        if seg.pins == 0:
+            seg.close()
+
+    def close(self) -> None:
+        """fsync, checkpoint at the end (so the next open scans nothing) and close files."""
+        with self._lock:
+            if self._closed:
+                return
+        if self._flusher is not None:
+            self._flusher.unregister(self)
+        self.flush()
+        with self._lock:
+            self._closed = True
+            for seg in self._segments:
+                seg.retired = True
+                if seg.pins == 0:
+                    seg.close()
+
+    def delete(self) -> None:
+        """Close the log and remove its directory."""
+        self.close()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def __enter__(self) -> "PartitionLog":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"PartitionLog({self.name!r}, start={self._start}, end={self._end})"

@@ -1,0 +1,267 @@
+"""One segment: a log file of batches plus its offset and time indexes.
+
+A segment holds file descriptors, never file contents. Readers pin it (``pins``) so that
+retention or truncation never closes a descriptor a reader is still using; the owning log
+serialises pin/unpin/retire under its lock.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator
+
+from flymq.errors import CorruptRecordError, StorageError
+
+from .batch import (BASE_SIZE, HEADER, HEADER_SIZE, MIN_LENGTH, PREFIX, PREFIX_SIZE,
+                    EncodedBatch, batch_crc_ok, decode_batch)
+from .index import OffsetIndex, TimeIndex
+from .record import LogRecord
+
+LOG_SUFFIX, INDEX_SUFFIX, TIME_SUFFIX = ".log", ".index", ".timeindex"
+NO_TIMESTAMP = -1 << 63
+
+
+def segment_name(base_offset: int) -> str:
+    return f"{base_offset:020d}"
+
+
+def iter_batches(fd: int, pos: int, limit: int, max_chunk: int, *, where: str = "",
+                 strict: bool = True) -> Iterator[tuple[int, bytes, int, int]]:
+    """Yield (file position, buffer, position in buffer, size) of each batch in [pos, limit).
+
+    Reads start at 64 KiB and double up to ``max_chunk`` (or one batch, if larger), so a
+    short read stays cheap and a long scan costs few syscalls. A length that is too small
+    or runs past ``limit`` ends the scan: raises CorruptRecordError when ``strict``, else just
+    stops (recovery wants the position of the first bad byte, which the caller tracks).
+    """
+    unpack = PREFIX.unpack_from
+    chunk = min(65536, max_chunk)
+    while pos < limit:
+        buf = os.pread(fd, min(chunk, limit - pos), pos)
+        n, p = len(buf), 0
+        while p + HEADER_SIZE <= n:
+            length = unpack(buf, p)[1]
+            total = PREFIX_SIZE + length
+            if length < MIN_LENGTH or pos + p + total > limit:
+                if strict:
+                    raise CorruptRecordError(where, pos + p, f"bad batch length {length}")
+                return
+            if p + total > n:
+                break
+            yield pos + p, buf, p, total
+            p += total
+        if p == 0:
+            if n < HEADER_SIZE:
+                if strict:
+                    raise CorruptRecordError(where, pos, "truncated batch header")
+                return
+            chunk = max(chunk, PREFIX_SIZE + unpack(buf, 0)[1])
+        else:
+            chunk = min(chunk * 2, max_chunk)
+        pos += p
+
+
+class Segment:
+    """A log file of batches starting at ``base_offset`` with its two sparse indexes."""
+
+    def __init__(self, directory: Path, base_offset: int):
+        self.base_offset = base_offset
+        stem = directory / segment_name(base_offset)
+        self.path = stem.with_suffix(LOG_SUFFIX)
+        self.indexes_existed = (stem.with_suffix(INDEX_SUFFIX).exists()
+                                and stem.with_suffix(TIME_SUFFIX).exists())
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        self.index = OffsetIndex(stem.with_suffix(INDEX_SUFFIX))
+        self.time_index = TimeIndex(stem.with_suffix(TIME_SUFFIX))
+        self.size = 0                    # committed bytes: readers never look past this
+        self.next_offset = base_offset
+        self.max_ts = NO_TIMESTAMP
+        self.created_ms = 0              # for rolling by age: clock time of the first append
+        self.bytes_since_index = 0
+        self.pins = 0
+        self.retired = False
+        self.unsynced = False            # bytes written since the last fsync
+
+    @property
+    def empty(self) -> bool:
+        return self.next_offset == self.base_offset
+
+    def file_size(self) -> int:
+        return os.fstat(self.fd).st_size
+
+    def append(self, base_offset: int, batch: EncodedBatch, index_interval: int) -> int:
+        """Write a batch at the end (one pwritev) and index it; returns its size."""
+        buffers = batch.with_base(base_offset)
+        total = BASE_SIZE + len(batch.body)
+        pos = self.size
+        try:
+            written = os.pwritev(self.fd, buffers, pos)
+            if written < total:
+                os.pwrite(self.fd, b"".join(buffers)[written:], pos + written)
+        except OSError as exc:
+            self._undo(pos)
+            raise StorageError(f"cannot append to {self.path}: {exc}") from exc
+        self._note(pos, base_offset, batch.count, batch.max_ts, total, index_interval)
+        self.unsynced = True
+        return total
+
+    def _note(self, pos: int, base_offset: int, count: int, max_ts: int, total: int,
+              index_interval: int) -> None:
+        """Account a batch written at ``pos``: sparse index entries, max timestamp, size."""
+        self.max_ts = max(self.max_ts, max_ts)
+        if self.bytes_since_index >= index_interval:
+            rel = base_offset - self.base_offset
+            self.index.append(rel, pos)
+            self.time_index.append(self.max_ts, rel)
+            self.bytes_since_index = 0
+        self.bytes_since_index += total
+        self.next_offset = base_offset + count
+        self.size = pos + total
+
+    def _undo(self, pos: int) -> None:
+        try:
+            os.ftruncate(self.fd, pos)
+        except OSError:
+            pass  # recovery truncates the torn tail on the next open
+
+    def read(self, offset: int, limit_pos: int, max_records: int, max_bytes: int
+             ) -> tuple[list[LogRecord], int]:
+        """Records from ``offset`` (inside this segment) up to ``limit_pos`` bytes of file,
+        and the batch bytes they used.
+
+        Every returned batch passes its CRC and the offset continuity check; the first batch
+        is returned whole even when it exceeds ``max_bytes``. A stale index entry (one that
+        does not point at the batch it names) only costs a scan from the segment start.
+        """
+        rel, pos = self.index.position_for(offset - self.base_offset)
+        if pos and pos < limit_pos and _base_at(self.fd, pos) != self.base_offset + rel:
+            rel = pos = 0
+        expected = self.base_offset + rel
+        where = str(self.path)
+        out: list[LogRecord] = []
+        used = 0
+        for bpos, buf, p, total in iter_batches(self.fd, pos, limit_pos, max(max_bytes, 65536),
+                                                where=where):
+            base, count = _base_and_count(buf, p)
+            if base != expected:
+                raise CorruptRecordError(where, bpos, f"batch base offset {base}, expected {expected}")
+            expected = base + count
+            if expected <= offset:
+                continue
+            if out and used + total > max_bytes:
+                break
+            if not batch_crc_ok(buf, p, total):
+                raise CorruptRecordError(where, bpos, "CRC-32C mismatch")
+            out += decode_batch(buf, p, total, max(0, offset - base), max_records - len(out), where)
+            used += total
+            if len(out) >= max_records or used >= max_bytes:
+                break
+        return out, used
+
+    def locate(self, offset: int) -> tuple[int, bytes]:
+        """(position, bytes) of the batch holding ``offset``, walking from the index hint."""
+        rel, pos = self.index.position_for(offset - self.base_offset)
+        if pos and _base_at(self.fd, pos) != self.base_offset + rel:
+            pos = 0
+        where = str(self.path)
+        for bpos, buf, p, total in iter_batches(self.fd, pos, self.size, 1 << 20, where=where):
+            base, count = _base_and_count(buf, p)
+            if base <= offset < base + count:
+                return bpos, buf[p:p + total]
+        raise CorruptRecordError(where, pos, f"no batch holds offset {offset}")
+
+    def restore(self, index_interval: int, verify_from: int, limit: int, *,
+                cut_tail: bool) -> None:
+        """Rebuild this segment's state from its file, trusting indexes only before a point.
+
+        Index entries at or past ``min(verify_from, limit)`` are dropped; the batches from the
+        last kept entry to ``limit`` are walked (CRC-checked from ``verify_from`` on) and
+        re-indexed exactly as appends would have. The walk stops at the first bad length,
+        offset gap or CRC; with ``cut_tail`` the file is truncated there.
+        """
+        cut = min(verify_from, limit)
+        keep = _count_below(self.index, lambda e: e[1] < cut)
+        keep = min(keep, len(self.time_index))
+        if keep and (self.time_index.get(keep - 1)[1] != self.index.get(keep - 1)[0]
+                     or _base_at(self.fd, self.index.get(keep - 1)[1])
+                     != self.base_offset + self.index.get(keep - 1)[0]):
+            keep = 0
+        self.index.truncate(keep)
+        self.time_index.truncate(keep)
+        if keep:
+            rel, pos = self.index.get(keep - 1)
+            self.max_ts = self.time_index.get(keep - 1)[0]
+        else:
+            rel = pos = 0
+            self.max_ts = NO_TIMESTAMP
+        self.size, self.next_offset, self.bytes_since_index = pos, self.base_offset + rel, 0
+        for bpos, buf, p, total in iter_batches(self.fd, pos, limit, 4 << 20, strict=False):
+            base, count, max_ts = _base_count_max(buf, p)
+            if base != self.next_offset or (bpos >= verify_from and not batch_crc_ok(buf, p, total)):
+                break
+            self._note(bpos, base, count, max_ts, total, index_interval)
+        if cut_tail and self.size < self.file_size():
+            os.ftruncate(self.fd, self.size)
+            self.unsynced = True
+        self.created_ms = _first_ts_at(self.fd) if self.size else 0
+
+    def is_sealed(self, next_offset: int) -> bool:
+        """Whether the final time-index entry says this closed segment ends at ``next_offset``."""
+        last = self.time_index.last()
+        return (last is not None and last[1] == next_offset - self.base_offset
+                and len(self.index) + 1 == len(self.time_index))
+
+    def seal(self) -> None:
+        """Mark the segment complete (final time-index entry) and make it durable."""
+        self.time_index.append(self.max_ts, self.next_offset - self.base_offset)
+        self.sync()
+
+    def sync(self) -> None:
+        os.fsync(self.fd)
+        self.index.sync()
+        self.time_index.sync()
+        self.unsynced = False
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.index.close()
+            self.time_index.close()
+            self.fd = -1
+
+    def remove_files(self) -> None:
+        for path in (self.path, self.index.path, self.time_index.path):
+            path.unlink(missing_ok=True)
+
+
+def _base_and_count(buf: bytes, p: int) -> tuple[int, int]:
+    fields = HEADER.unpack_from(buf, p)
+    return fields[0], fields[5]
+
+
+def _base_count_max(buf: bytes, p: int) -> tuple[int, int, int]:
+    fields = HEADER.unpack_from(buf, p)
+    return fields[0], fields[5], fields[7]
+
+
+def _base_at(fd: int, pos: int) -> int | None:
+    raw = os.pread(fd, HEADER_SIZE, pos)
+    return HEADER.unpack(raw)[0] if len(raw) == HEADER_SIZE else None
+
+
+def _first_ts_at(fd: int) -> int:
+    raw = os.pread(fd, HEADER_SIZE, 0)
+    return HEADER.unpack(raw)[6] if len(raw) == HEADER_SIZE else 0
+
+
+def _count_below(index, keep) -> int:
+    """How many leading entries of a monotone index satisfy ``keep`` (binary search)."""
+    lo, hi = 0, len(index)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if keep(index.get(mid)):
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo

@@ -157,3 +157,248 @@ class TopicMetadata:
     partitions: int
     replication_factor: int = 1
     config: dict[str, Any] = field(default_factory=dict)
+
+
+# --- enums (§10.5) ----------------------------------------------------------------------------
+
+class AckMode(str, enum.Enum):
+    NONE = "none"
+    LEADER = "leader"
+    ALL = "all"
+
+
+class SchemaType(str, enum.Enum):
+    JSON = "json"
+    AVRO = "avro"
+    PROTOBUF = "protobuf"
+
+
+class Compatibility(str, enum.Enum):
+    NONE = "none"
+    BACKWARD = "backward"
+    FORWARD = "forward"
+    FULL = "full"
+
+
+class TransactionState(str, enum.Enum):
+    ACTIVE = "active"
+    PREPARING = "preparing"
+    COMMITTED = "committed"
+    ABORTED = "aborted"
+
+
+class AuditEventType(str, enum.Enum):
+    AUTH_SUCCESS = "auth.success"
+    AUTH_FAILURE = "auth.failure"
+    AUTH_LOGOUT = "auth.logout"
+    ACCESS_GRANTED = "access.granted"
+    ACCESS_DENIED = "access.denied"
+    TOPIC_CREATE = "topic.create"
+    TOPIC_DELETE = "topic.delete"
+    TOPIC_MODIFY = "topic.modify"
+    USER_CREATE = "user.create"
+    USER_DELETE = "user.delete"
+    USER_MODIFY = "user.modify"
+    ACL_CHANGE = "acl.change"
+    CONFIG_CHANGE = "config.change"
+    CLUSTER_JOIN = "cluster.join"
+    CLUSTER_LEAVE = "cluster.leave"
+
+
+# --- results (§10.4, §10.6) -----------------------------------------------------------------
+
+def _now() -> datetime:
+    return datetime.now()
+
+
+@dataclass
+class ProduceResult:
+    """What ``Producer``/``AsyncProducer`` report per record; ``offset`` is a plain int."""
+
+    topic: str
+    offset: int
+    partition: int = 0
+    timestamp: datetime = field(default_factory=_now)
+
+
+@dataclass
+class DLQMessage:
+    id: str
+    topic: str
+    data: bytes
+    error: str
+    retries: int
+    timestamp: datetime = field(default_factory=_now)
+    original_offset: int | None = None
+
+
+@dataclass
+class AuthResponse:
+    success: bool
+    error: str | None = None
+    username: str | None = None
+    roles: list[str] = field(default_factory=list)
+    permissions: list[str] = field(default_factory=list)
+
+
+@dataclass
+class WhoAmIResponse:
+    authenticated: bool
+    username: str | None = None
+    roles: list[str] = field(default_factory=list)
+    permissions: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Response:
+    success: bool
+    data: Any = None
+    error: str | None = None
+
+
+@dataclass
+class PartitionInfo:
+    """One partition's leadership; carries both upstream field sets (``leader`` = ``leader_id``)."""
+
+    partition: int
+    leader_id: str = ""
+    leader_addr: str = ""
+    epoch: int = 0
+    state: str = "online"
+    replicas: list[str] = field(default_factory=list)
+    isr: list[str] = field(default_factory=list)
+
+    @property
+    def leader(self) -> str:
+        return self.leader_id
+
+    @property
+    def in_sync_replicas(self) -> list[str]:
+        return self.isr
+
+
+@dataclass
+class TopicPartitionInfo:
+    topic: str
+    partitions: list[PartitionInfo] = field(default_factory=list)
+
+
+@dataclass
+class ClusterMetadata:
+    cluster_id: str
+    topics: list[TopicPartitionInfo] = field(default_factory=list)
+
+    def get_topic_partitions(self, topic: str) -> list[PartitionInfo]:
+        return next((t.partitions for t in self.topics if t.topic == topic), [])
+
+    def get_partition_leader(self, topic: str, partition: int) -> PartitionInfo | None:
+        return next((p for p in self.get_topic_partitions(topic) if p.partition == partition),
+                    None)
+
+
+@dataclass
+class ConsumerGroupInfo:
+    group_id: str
+    state: str
+    members: list[str] = field(default_factory=list)
+    topics: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ConsumerGroupOffset:
+    topic: str
+    partition: int
+    offset: int
+    lag: int = 0
+
+
+@dataclass
+class ConsumerLag:
+    topic: str
+    partition: int
+    current_offset: int
+    committed_offset: int
+    latest_offset: int
+    lag: int
+
+
+@dataclass
+class SchemaInfo:
+    id: str
+    name: str
+    type: SchemaType
+    version: int
+    definition: str
+    compatibility: Compatibility = Compatibility.BACKWARD
+    created_at: datetime | None = None
+
+
+@dataclass
+class NodeInfo:
+    id: str
+    address: str
+    cluster_addr: str
+    state: str
+    raft_state: str
+    is_leader: bool
+    uptime: str
+    memory_used_mb: float = 0.0
+    goroutines: int = 0
+
+
+@dataclass
+class ClusterInfo:
+    cluster_id: str
+    leader_id: str
+    raft_term: int
+    raft_commit_index: int
+    node_count: int
+    topic_count: int
+    total_messages: int
+    nodes: list[NodeInfo] = field(default_factory=list)
+
+
+@dataclass
+class TransactionInfo:
+    txn_id: str
+    state: TransactionState
+    created_at: datetime
+    timeout_ms: int = 30000
+
+
+@dataclass
+class AuditEvent:
+    id: str
+    timestamp: datetime
+    type: str
+    user: str
+    client_ip: str
+    resource: str
+    action: str
+    result: str
+    details: dict[str, str] = field(default_factory=dict)
+    node_id: str = ""
+
+
+@dataclass
+class AuditQueryFilter:
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    event_types: list[str] = field(default_factory=list)
+    user: str = ""
+    resource: str = ""
+    result: str = ""
+    search: str = ""
+    limit: int = 100
+    offset: int = 0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.limit <= 10000:
+            raise ValueError("limit must be between 1 and 10000")
+
+
+@dataclass
+class AuditQueryResult:
+    events: list[AuditEvent]
+    total_count: int
+    has_more: bool

@@ -1,0 +1,405 @@
+"""``FlyMQClient``: the pyflymq-compatible client, over TCP or straight into an embedded broker.
+
+The client turns user-friendly arguments (``str`` values, ``RecordMetadata`` offsets, enum
+modes, serializers) into the plain calls of :class:`~flymq.client.transport.Transport` and
+keeps no broker state of its own, so both transports behave the same.
+
+Choosing a transport: ``FlyMQClient(broker=b)`` or a bootstrap entry ``"embedded://NAME"``
+(a ``Broker(name=NAME)`` in this process) talk to the broker directly; anything else is a
+``host:port`` list for :class:`~flymq.client.tcp.TcpTransport`. :data:`ADDRESS_REDIRECTS`
+maps an address to another address or to a ``Broker`` before that choice is made, so code
+with a hard-coded ``"localhost:9092"`` can be pointed at a test broker
+(see :func:`flymq.testing.redirect`). ``transport=`` takes any other
+:class:`~flymq.client.transport.Transport`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import operator
+from typing import TYPE_CHECKING, Any, Iterator
+
+from flymq.client.config import ClientConfig, ConsumerConfig, TLSConfig
+from flymq.client.consumer import HighLevelConsumer
+from flymq.client.local import LocalTransport
+from flymq.client.transaction import Transaction
+from flymq.client.transport import Transport
+from flymq.errors import (
+    MAX_FRAME_PAYLOAD, AuthenticationError, ConnectionClosedError, MessageTooLargeError,
+    NoAvailableServerError, TransactionError, UnsupportedOperationError,
+)
+from flymq.models import (
+    AuthResponse, ClusterMetadata, ConsumedMessage, DLQMessage, FetchResult, RecordMetadata,
+    WhoAmIResponse,
+)
+from flymq.serde import BytesDeserializer, BytesSerializer, Deserializer, SerdeRegistry, Serializer
+
+if TYPE_CHECKING:
+    from flymq.broker import Broker
+    from flymq.client.producer import HighLevelProducer
+
+__all__ = ["FlyMQClient", "connect", "ADDRESS_REDIRECTS"]
+
+EMBEDDED_SCHEME = "embedded://"
+
+#: ``"host:port"`` -> another address or a ``Broker``; consulted by every new client.
+ADDRESS_REDIRECTS: dict[str, "str | Broker"] = {}
+
+_UNSET: Any = object()  # "argument not passed", where None is a meaningful value
+_PRODUCE_OVERHEAD = 14  # PRODUCE request fields besides topic, key and value (wire §6.1.1)
+_CONFIG_FIELDS = frozenset(f.name for f in dataclasses.fields(ClientConfig))
+
+
+def _as_bytes(data: bytes | bytearray | memoryview | str | None) -> bytes | None:
+    if data is None or isinstance(data, bytes):
+        return data
+    if isinstance(data, str):
+        return data.encode("utf-8")
+    return bytes(data)
+
+
+def _open_transport(servers: list[str], config: ClientConfig,
+                    broker: "Broker | None") -> Transport:
+    if broker is not None:
+        return LocalTransport(broker)
+    targets = [ADDRESS_REDIRECTS.get(s, s) for s in servers]
+    for target in targets:
+        if not isinstance(target, str):
+            return LocalTransport(target)
+        if target.startswith(EMBEDDED_SCHEME):
+            from flymq.broker import Broker
+
+            try:
+                return LocalTransport(Broker.lookup(target[len(EMBEDDED_SCHEME):]))
+            except KeyError:
+                raise NoAvailableServerError(
+                    servers, hint="Create the broker with Broker(name=...) first.") from None
+    from flymq.client.tcp import TcpTransport
+
+    return TcpTransport(targets, config)
+
+
+class FlyMQClient:
+    """A connection to a FlyMQ broker with the full pyflymq API (client-api.md §3)."""
+
+    def __init__(self, bootstrap_servers: str | list[str] = _UNSET, port: int | None = None, *,
+                 config: ClientConfig | None = None, tls: TLSConfig | None = None,
+                 broker: "Broker | None" = None, transport: Transport | None = None,
+                 **kwargs: Any):
+        if config is None:
+            config = ClientConfig(**kwargs)  # unknown keywords -> TypeError
+        else:  # upstream ignores unknown keywords when a config is given
+            config = config.replace(**{k: v for k, v in kwargs.items() if k in _CONFIG_FIELDS})
+        if bootstrap_servers is not _UNSET:
+            config.bootstrap_servers = (f"{bootstrap_servers}:{port}" if port is not None
+                                        else bootstrap_servers)
+        if tls is not None:
+            config.apply_tls(tls)
+        if config.encryption_enabled or config.encryption_key:
+            raise UnsupportedOperationError(
+                "encryption is not supported yet by this flymq client")
+        self.config = config
+        self._closed = False
+        self._auth_user: str | None = None
+        self._serializer: Serializer | None = config.value_serializer
+        self._deserializer: Deserializer | None = config.value_deserializer
+        self._conn = transport or _open_transport(config.get_servers(), config, broker)
+        if config.username:
+            try:
+                self.authenticate(config.username, config.password or "")
+            except BaseException:
+                self._conn.close()
+                raise
+
+    # --- lifecycle ------------------------------------------------------------------------
+    @property
+    def _transport(self) -> Transport:
+        if self._closed:
+            raise ConnectionClosedError("Client is closed",
+                                        hint="Create a new client; this one was closed.")
+        return self._conn
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        """Close the connection (never a broker the client was given); idempotent."""
+        if not self._closed:
+            self._closed = True
+            self._conn.close()
+
+    def __enter__(self) -> "FlyMQClient":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def supports(self, feature: str) -> bool:
+        """Whether the connected broker serves ``feature`` (see ``transport.FEATURES``)."""
+        return self._transport.supports(feature)
+
+    # --- auth -----------------------------------------------------------------------------
+    @property
+    def is_authenticated(self) -> bool:
+        return self._auth_user is not None
+
+    @property
+    def username(self) -> str | None:
+        return self._auth_user
+
+    def authenticate(self, username: str, password: str) -> AuthResponse:
+        response = self._transport.authenticate(username, password)
+        if not response.success:
+            raise AuthenticationError(response.error or "Authentication failed")
+        self._auth_user = response.username or username
+        return response
+
+    def whoami(self) -> WhoAmIResponse:
+        return self._transport.whoami()
+
+    # --- produce --------------------------------------------------------------------------
+    def _value(self, topic: str, data: Any) -> bytes:
+        if isinstance(data, (bytes, bytearray, memoryview, str)):
+            return _as_bytes(data)
+        if self._serializer is not None:
+            return _as_bytes(self._serializer.serialize(topic, data))
+        raise TypeError(f"data must be bytes or str, not {type(data).__name__} "
+                        "(or install a serializer with set_serde())")
+
+    def produce(self, topic: str, data: Any, *, key: bytes | str | None = None,
+                partition: int | None = None, compression_type: str = "none") -> RecordMetadata:
+        """Append one record; ``partition`` wins over ``key``; neither = broker's choice."""
+        key_bytes = _as_bytes(key)
+        value = self._checked_value(topic, data, key_bytes)
+        return self._transport.produce(topic, value, key_bytes,
+                                       -1 if partition is None else operator.index(partition),
+                                       compression_type=compression_type)
+
+    def produce_with_key(self, topic: str, key: bytes | str, data: Any) -> RecordMetadata:
+        return self.produce(topic, data, key=key)
+
+    def produce_to_partition(self, topic: str, partition: int, data: Any, *,
+                             key: bytes | str | None = None) -> RecordMetadata:
+        return self.produce(topic, data, key=key, partition=partition)
+
+    def produce_object(self, topic: str, value: Any,
+                       serializer: Serializer | None = None) -> RecordMetadata:
+        serializer = serializer or self._serializer or BytesSerializer()
+        return self.produce(topic, serializer.serialize(topic, value))
+
+    def _checked_value(self, topic: str, data: Any, key: bytes | None = None) -> bytes:
+        """The value as bytes, refused before sending if the request would pass 32 MiB."""
+        value = self._value(topic, data)
+        size = _PRODUCE_OVERHEAD + len(topic.encode()) + len(key or b"") + len(value)
+        if size > MAX_FRAME_PAYLOAD:
+            raise MessageTooLargeError(size)
+        return value
+
+    def produce_delayed(self, topic: str, data: Any, delay_ms: int) -> RecordMetadata:
+        """Append a record that consumers see only after ``delay_ms``."""
+        return self._transport.produce_delayed(topic, self._checked_value(topic, data), delay_ms)
+
+    def produce_with_ttl(self, topic: str, data: Any, ttl_ms: int) -> RecordMetadata:
+        """Append a record that is no longer delivered ``ttl_ms`` after now."""
+        return self._transport.produce_with_ttl(topic, self._checked_value(topic, data), ttl_ms)
+
+    def produce_with_schema(self, topic: str, data: Any, schema_name: str) -> RecordMetadata:
+        """Append only if the broker validates ``data`` against ``schema_name``."""
+        return self._transport.produce_with_schema(topic, self._checked_value(topic, data),
+                                                   schema_name)
+
+    # --- read -----------------------------------------------------------------------------
+    def _attach(self, message: ConsumedMessage) -> ConsumedMessage:
+        if self._deserializer is not None:
+            message._deserializer = self._deserializer
+        return message
+
+    def consume(self, topic: str, offset: int, partition: int = _UNSET) -> ConsumedMessage:
+        """The record at ``offset``; a ``RecordMetadata`` offset also names its partition."""
+        if partition is _UNSET:
+            partition = offset.partition if isinstance(offset, RecordMetadata) else 0
+        return self._attach(self._transport.consume(topic, operator.index(partition),
+                                                    operator.index(offset)))
+
+    def consume_object(self, topic: str, offset: int,
+                       deserializer: Deserializer | None = None) -> Any:
+        message = self.consume(topic, offset)
+        deserializer = deserializer or self._deserializer or BytesDeserializer()
+        return deserializer.deserialize(topic, message.data)
+
+    def fetch(self, topic: str, partition: int = 0, offset: int = 0, max_messages: int = 10,
+              filter: str = "", *, max_wait_ms: int = 0) -> FetchResult:
+        """Up to ``max_messages`` records from ``offset``; empty at the end of the log.
+
+        ``max_wait_ms`` [ext] waits that long for a first record when there is none yet.
+        """
+        result = self._transport.fetch(topic, operator.index(partition), operator.index(offset),
+                                       max_messages if max_messages > 0 else 10, filter or "",
+                                       max_wait_ms=max_wait_ms)
+        for message in result.messages:
+            self._attach(message)
+        return result
+
+    # --- topics ---------------------------------------------------------------------------
+    def create_topic(self, topic: str, partitions: int = 1) -> None:
+        """Create ``topic``; creating an existing topic succeeds (upstream behaviour)."""
+        self._transport.create_topic(topic, partitions or 1)
+
+    def delete_topic(self, topic: str) -> None:
+        self._transport.delete_topic(topic)
+
+    def list_topics(self) -> list[str]:
+        return self._transport.list_topics()
+
+    # --- consumer groups ------------------------------------------------------------------
+    def subscribe(self, topic: str, group_id: str, partition: int = 0,
+                  mode: str = "latest") -> int:
+        """Join ``group_id`` on a partition; the offset to start from per ``mode``."""
+        return self._transport.subscribe(topic, group_id, partition, str(mode))
+
+    def commit_offset(self, topic: str, group_id: str, partition: int, offset: int) -> None:
+        self._transport.commit_offset(topic, group_id, partition, operator.index(offset))
+
+    def get_committed_offset(self, topic: str, group_id: str, partition: int = 0) -> int:
+        return self._transport.get_committed_offset(topic, group_id, partition)
+
+    def reset_offset(self, topic: str, group_id: str, partition: int = 0,
+                     mode: str = "earliest", offset: int | None = None) -> None:
+        self._transport.reset_offset(topic, group_id, partition, str(mode), offset)
+
+    def reset_offset_to_earliest(self, topic: str, group_id: str, partition: int = 0) -> None:
+        self.reset_offset(topic, group_id, partition, "earliest")
+
+    def reset_offset_to_latest(self, topic: str, group_id: str, partition: int = 0) -> None:
+        self.reset_offset(topic, group_id, partition, "latest")
+
+    def get_lag(self, topic: str, group_id: str, partition: int = 0) -> dict[str, int]:
+        return self._transport.get_lag(topic, group_id, partition)
+
+    def list_consumer_groups(self, topic: str = "") -> list[dict[str, Any]]:
+        return self._transport.list_consumer_groups(topic)
+
+    def describe_consumer_group(self, topic: str, group_id: str) -> dict[str, Any]:
+        return self._transport.describe_consumer_group(topic, group_id)
+
+    def delete_consumer_group(self, topic: str, group_id: str) -> None:
+        self._transport.delete_consumer_group(topic, group_id)
+
+    # --- transactions ---------------------------------------------------------------------
+    def begin_transaction(self) -> Transaction:
+        txn_id = self._transport.begin_transaction()
+        if not txn_id:
+            raise TransactionError("Failed to begin transaction")
+        return Transaction(self, txn_id)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """Commit on normal exit (unless the body finished it), roll back on an exception."""
+        txn = self.begin_transaction()
+        try:
+            yield txn
+        except BaseException:
+            if txn.active:
+                txn.rollback()
+            raise
+        if txn.active:
+            txn.commit()
+
+    # --- schemas --------------------------------------------------------------------------
+    def register_schema(self, name: str, schema_type: str, schema: str | bytes | dict) -> None:
+        """``schema_type`` is json/avro/protobuf; a ``dict`` schema is JSON-encoded."""
+        text = json.dumps(schema) if isinstance(schema, dict) else schema
+        self._transport.register_schema(name, str(schema_type), _as_bytes(text))
+
+    def get_schema(self, topic: str, version: int = 0) -> dict[str, Any]:
+        return self._transport.get_schema(topic, version)
+
+    def list_schemas(self, topic: str = "") -> list[dict[str, Any]]:
+        return self._transport.list_schemas(topic)
+
+    def validate_schema(self, name: str, message: bytes | str) -> bool:
+        return self._transport.validate_schema(name, _as_bytes(message))
+
+    def delete_schema(self, topic: str, version: int) -> None:
+        self._transport.delete_schema(topic, version)
+
+    # --- dead-letter queues ---------------------------------------------------------------
+    def fetch_dlq(self, topic: str, max_messages: int = 10) -> list[DLQMessage]:
+        return self._transport.fetch_dlq(topic, max_messages)
+
+    def replay_dlq(self, topic: str, message_id: str) -> None:
+        self._transport.replay_dlq(topic, message_id)
+
+    def re_inject_dlq(self, topic: str, offset: int) -> bool:
+        return self._transport.re_inject_dlq(topic, operator.index(offset))
+
+    def purge_dlq(self, topic: str) -> None:
+        self._transport.purge_dlq(topic)
+
+    # --- serde ----------------------------------------------------------------------------
+    def set_serde(self, name: str) -> None:
+        """Install a registered pair as defaults; an unknown name changes nothing."""
+        serializer, deserializer = SerdeRegistry.get(name)
+        if serializer is not None or deserializer is not None:
+            self._serializer, self._deserializer = serializer, deserializer
+
+    def set_serializer(self, serializer: Serializer) -> None:
+        self._serializer = serializer
+
+    def set_deserializer(self, deserializer: Deserializer) -> None:
+        self._deserializer = deserializer
+
+    # --- cluster --------------------------------------------------------------------------
+    def get_cluster_metadata(self, topic: str = "") -> ClusterMetadata:
+        return self._transport.cluster_metadata(topic)
+
+    def cluster_join(self, peer_addr: str) -> None:
+        self._transport.cluster_join(peer_addr)
+
+    def cluster_leave(self) -> None:
+        self._transport.cluster_leave()
+
+    # --- high-level factories -------------------------------------------------------------
+    def producer(self, **kwargs: Any) -> "HighLevelProducer":
+        """A batching producer; ``max_retries=`` is accepted as ``retries=``."""
+        from flymq.client.producer import HighLevelProducer
+
+        if "max_retries" in kwargs:
+            kwargs["retries"] = kwargs.pop("max_retries")
+        return HighLevelProducer(self, **kwargs)
+
+    def consumer(self, topics: str | list[str], group_id: str, *,
+                 auto_offset_reset: str = _UNSET, enable_auto_commit: bool = True,
+                 auto_commit_interval_ms: int = 5000, max_poll_records: int = 500,
+                 auto_commit: bool | None = None, filter: str | None = None,
+                 session_timeout_ms: int = 30000) -> "HighLevelConsumer":
+        """A consumer of every partition of ``topics`` (patterns allowed) for ``group_id``.
+
+        A group with no committed offset starts at the earliest record unless
+        ``auto_offset_reset="latest"`` is passed explicitly (what upstream users observe).
+        """
+        config = ConsumerConfig(
+            group_id=group_id,
+            auto_offset_reset="earliest" if auto_offset_reset is _UNSET else auto_offset_reset,
+            enable_auto_commit=enable_auto_commit if auto_commit is None else auto_commit,
+            auto_commit_interval_ms=auto_commit_interval_ms, max_poll_records=max_poll_records,
+            message_filter=filter, session_timeout_ms=session_timeout_ms)
+        return HighLevelConsumer(self, topics, group_id, config)
+
+
+def connect(servers: str | list[str] = "localhost:9092", *, username: str | None = None,
+            password: str | None = None, tls: TLSConfig | None = None,
+            tls_enabled: bool = False, tls_ca_file: str | None = None,
+            tls_cert_file: str | None = None, tls_key_file: str | None = None,
+            tls_server_name: str | None = None, tls_insecure_skip_verify: bool = False,
+            broker: "Broker | None" = None, **kwargs: Any) -> FlyMQClient:
+    """A connected client; credentials and TLS may be given as flat keywords (§2)."""
+    if tls is None and (tls_enabled or tls_ca_file or tls_cert_file):
+        tls = TLSConfig(enabled=tls_enabled, cert_file=tls_cert_file, key_file=tls_key_file,
+                        ca_file=tls_ca_file, server_name=tls_server_name,
+                        insecure_skip_verify=tls_insecure_skip_verify)
+    return FlyMQClient(servers, tls=tls, username=username, password=password, broker=broker,
+                       **kwargs)

@@ -1,0 +1,433 @@
+"""Consumers built only on ``FlyMQClient`` (client-api.md §5, §6), so they run on any transport.
+
+- :class:`HighLevelConsumer`: every partition of several topics for one group, with polling,
+  iteration, auto-commit and seeking. Committed positions are "next offset to read"; during
+  iteration that is the last *yielded* message + 1, never the end of a fetched batch.
+- :class:`Consumer`: one topic-partition with a manual position.
+- :class:`ConsumerGroup`: a background thread driving one ``Consumer`` per partition.
+
+No group rebalancing yet: each consumer reads every partition it is given.
+"""
+
+from __future__ import annotations
+
+import inspect
+import queue
+import threading
+import time
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+from flymq.client.config import ConsumerConfig
+from flymq.clock import SYSTEM_CLOCK, Clock
+from flymq.errors import ConsumerError, ConsumerGroupNotFoundError, FlyMQError
+from flymq.matcher import is_pattern, resolve
+from flymq.models import ConsumedMessage
+
+if TYPE_CHECKING:
+    from flymq.client.client import FlyMQClient
+
+__all__ = ["HighLevelConsumer", "Consumer", "ConsumerGroup"]
+
+IDLE_BACKOFF_S = 0.1  # how long an endless iterator waits after an empty poll
+TopicPartition = tuple[str, int]
+
+
+def _resolve_topics(client: "FlyMQClient", topics: str | list[str]) -> list[str]:
+    topics = [topics] if isinstance(topics, str) else list(topics)
+    return resolve(topics, client.list_topics()) if any(map(is_pattern, topics)) else topics
+
+
+def _partitions(client: "FlyMQClient", topic: str) -> list[int]:
+    found = client.get_cluster_metadata(topic).get_topic_partitions(topic)
+    return sorted(p.partition for p in found) or [0]
+
+
+def _notify(callback: Callable[..., Any], offsets: Any, error: BaseException | None) -> None:
+    """Call ``callback(offsets, error)`` if it takes two arguments, else ``callback(error)``."""
+    try:
+        inspect.signature(callback).bind(offsets, error)
+    except (TypeError, ValueError):
+        callback(error)
+    else:
+        callback(offsets, error)
+
+
+class HighLevelConsumer:
+    """All partitions of ``topics`` for ``group_id``; see the module docstring."""
+
+    def __init__(self, client: "FlyMQClient", topics: str | list[str], group_id: str,
+                 config: ConsumerConfig | None = None, *, clock: Clock = SYSTEM_CLOCK):
+        self._client = client
+        self._group_id = group_id
+        self._config = config or ConsumerConfig(group_id=group_id, auto_offset_reset="earliest")
+        self._clock = clock
+        self._closed = threading.Event()
+        self._topics = _resolve_topics(client, topics)
+        self._fetched: dict[TopicPartition, int] = {}    # where the next fetch starts
+        self._consumed: dict[TopicPartition, int] = {}   # next offset the user has not seen
+        self._committed: dict[TopicPartition, int] = {}
+        for topic in self._topics:
+            committed = self._committed_offsets(topic)
+            for p in _partitions(client, topic):
+                mode = "commit" if p in committed else self._config.auto_offset_reset
+                self._fetched[(topic, p)] = client.subscribe(topic, group_id, p, mode)
+                if p in committed:
+                    self._committed[(topic, p)] = committed[p]
+        self._consumed.update(self._fetched)
+        self._order = list(self._fetched)  # round-robin start rotates through this
+        self._seeks = 0
+        self._last_commit = clock.monotonic()
+
+    def _committed_offsets(self, topic: str) -> dict[int, int]:
+        try:
+            group = self._client.describe_consumer_group(topic, self._group_id)
+        except ConsumerGroupNotFoundError:
+            return {}
+        return {o["partition"]: o["offset"] for o in group.get("offsets", [])}
+
+    @property
+    def topics(self) -> list[str]:
+        return list(self._topics)
+
+    @property
+    def group_id(self) -> str:
+        return self._group_id
+
+    def assignment(self) -> list[TopicPartition]:
+        return list(self._order)
+
+    # --- reading -------------------------------------------------------------------------
+    def _fetch_round(self, budget: int) -> tuple[list[ConsumedMessage], dict[TopicPartition, int]]:
+        """One fetch per partition until ``budget`` is used; messages and new positions."""
+        messages: list[ConsumedMessage] = []
+        ends: dict[TopicPartition, int] = {}
+        for tp in self._order:
+            if len(messages) >= budget:
+                break
+            try:
+                result = self._client.fetch(tp[0], tp[1], self._fetched[tp],
+                                            budget - len(messages),
+                                            self._config.message_filter or "")
+            except FlyMQError:
+                continue  # one bad partition must not stop the others
+            messages.extend(result.messages)
+            ends[tp] = self._fetched[tp] = result.next_offset
+        self._order.append(self._order.pop(0))
+        return messages, ends
+
+    def poll(self, timeout_ms: int = 1000, max_records: int | None = None
+             ) -> list[ConsumedMessage]:
+        """Up to ``max_records`` messages over all partitions, waiting up to ``timeout_ms``."""
+        deadline = time.monotonic() + timeout_ms / 1000
+        while True:
+            if self._closed.is_set():
+                raise ConsumerError("Consumer is closed")
+            messages, ends = self._fetch_round(max_records or self._config.max_poll_records)
+            self._consumed.update(ends)
+            remaining = deadline - time.monotonic()
+            if messages or remaining <= 0:
+                return messages
+            self._closed.wait(min(remaining, IDLE_BACKOFF_S))
+
+    def __iter__(self) -> Iterator[ConsumedMessage]:
+        """Endless: yield each message, auto-commit on the interval; ends on ``close()``."""
+        while not self._closed.is_set():
+            seeks = self._seeks
+            messages, ends = self._fetch_round(self._config.max_poll_records)
+            for message in messages:
+                if self._seeks != seeks or self._closed.is_set():
+                    break
+                self._consumed[(message.topic, message.partition)] = message.offset + 1
+                yield message
+                self._maybe_auto_commit()
+            else:
+                if self._seeks == seeks:
+                    self._consumed.update(ends)  # filtered-out records count as seen
+                if not messages:
+                    self._closed.wait(IDLE_BACKOFF_S)
+
+    def _maybe_auto_commit(self) -> None:
+        now = self._clock.monotonic()
+        if (self._config.enable_auto_commit
+                and (now - self._last_commit) * 1000 >= self._config.auto_commit_interval_ms):
+            self._last_commit = now
+            self.commit()
+
+    # --- committing ----------------------------------------------------------------------
+    def _commit(self) -> tuple[dict[TopicPartition, int], BaseException | None]:
+        error = None
+        for tp, offset in self._consumed.items():
+            if self._committed.get(tp) == offset:
+                continue
+            try:
+                self._client.commit_offset(tp[0], self._group_id, tp[1], offset)
+                self._committed[tp] = offset
+            except FlyMQError as exc:
+                error = error or exc
+        return dict(self._committed), error
+
+    def commit(self) -> None:
+        """Commit the position of every partition (best effort)."""
+        self._commit()
+
+    def commit_async(self, callback: Callable[..., Any] | None = None) -> None:
+        """Commit, then ``callback(offsets, error)`` or ``callback(error)`` by its arity."""
+        offsets, error = self._commit()
+        if callback is not None:
+            _notify(callback, offsets, error)
+
+    # --- positions -----------------------------------------------------------------------
+    def _matching(self, partition: int | None, topic: str | None) -> list[TopicPartition]:
+        return [tp for tp in self._order
+                if (partition is None or tp[1] == partition) and topic in (None, tp[0])]
+
+    def seek(self, partition: int, offset: int, *, topic: str | None = None) -> None:
+        """Read ``partition`` (of ``topic``, or of every topic) from ``offset`` next."""
+        for tp in self._matching(partition, topic):
+            self._fetched[tp] = self._consumed[tp] = int(offset)
+        self._seeks += 1
+
+    def _seek_mode(self, partition: int | None, topic: str | None, mode: str) -> None:
+        for tp in self._matching(partition, topic):
+            self._fetched[tp] = self._consumed[tp] = self._client.subscribe(
+                tp[0], self._group_id, tp[1], mode)
+        self._seeks += 1
+
+    def seek_to_beginning(self, partition: int | None = None, *,
+                          topic: str | None = None) -> None:
+        self._seek_mode(partition, topic, "earliest")
+
+    def seek_to_end(self, partition: int | None = None, *, topic: str | None = None) -> None:
+        self._seek_mode(partition, topic, "latest")
+
+    def position(self, partition: int = 0, *, topic: str | None = None) -> int:
+        """Next offset to read on ``partition`` (of ``topic``, default the first topic)."""
+        tp = (topic or self._topics[0], partition)
+        if tp not in self._consumed:
+            raise ConsumerError(f"partition {partition} of {tp[0]} is not assigned")
+        return self._consumed[tp]
+
+    # --- lifecycle -----------------------------------------------------------------------
+    def close(self) -> None:
+        """Commit (only with auto-commit on) and stop; idempotent."""
+        if self._closed.is_set():
+            return
+        if self._config.enable_auto_commit:
+            self.commit()
+        self._closed.set()
+
+    def __enter__(self) -> "HighLevelConsumer":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+
+class Consumer:
+    """One topic-partition with a manual position (§6)."""
+
+    def __init__(self, client: "FlyMQClient", topic: str, *, partition: int = 0,
+                 group_id: str | None = None, config: ConsumerConfig | None = None):
+        self._client = client
+        self._topic, self._partition = topic, partition
+        self._group_id = group_id or ""
+        self._config = config or ConsumerConfig(group_id=group_id)
+        self._closed = threading.Event()
+        self._offset = self._subscribe(self._config.auto_offset_reset) if group_id else 0
+
+    def _subscribe(self, mode: str) -> int:
+        return self._client.subscribe(self._topic, self._group_id, self._partition, mode)
+
+    topic = property(lambda self: self._topic)
+    partition = property(lambda self: self._partition)
+    group_id = property(lambda self: self._group_id)
+    offset = property(lambda self: self._offset)
+
+    def subscribe(self, mode: str = "commit") -> int:
+        """Re-join the group and move to the position ``mode`` names."""
+        self._offset = self._subscribe(str(mode))
+        return self._offset
+
+    def poll(self, timeout_ms: int = 1000, max_records: int | None = None
+             ) -> list[ConsumedMessage]:
+        """One fetch from the current position (returns at once, empty at the end)."""
+        if self._closed.is_set():
+            raise ConsumerError("Consumer is closed")
+        result = self._client.fetch(self._topic, self._partition, self._offset,
+                                    max_records or self._config.max_poll_records,
+                                    self._config.message_filter or "")
+        self._offset = result.next_offset
+        return result.messages
+
+    def consume(self, timeout_ms: int = 1000) -> ConsumedMessage | None:
+        messages = self.poll(timeout_ms, max_records=1)
+        return messages[0] if messages else None
+
+    def commit(self, offset: int | None = None) -> None:
+        if self._group_id:
+            self._client.commit_offset(self._topic, self._group_id, self._partition,
+                                       self._offset if offset is None else offset)
+
+    def seek(self, offset: int) -> None:
+        self._offset = int(offset)
+
+    def seek_to_beginning(self) -> None:
+        self._offset = 0
+
+    def seek_to_end(self) -> None:
+        if self._group_id:
+            self._offset = self._subscribe("latest")
+
+    def get_position(self) -> int:
+        return self._offset
+
+    def get_committed_offset(self) -> int | None:
+        if not self._group_id:
+            return None
+        return self._client.get_committed_offset(self._topic, self._group_id, self._partition)
+
+    def get_lag(self) -> int | None:
+        if not self._group_id:
+            return None
+        return self._client.get_lag(self._topic, self._group_id, self._partition)["lag"]
+
+    def close(self) -> None:
+        self._closed.set()
+
+    def __iter__(self) -> Iterator[ConsumedMessage]:
+        while not self._closed.is_set():
+            messages = self.poll()
+            yield from messages
+            if not messages:
+                self._closed.wait(IDLE_BACKOFF_S)
+
+    def __enter__(self) -> "Consumer":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+
+class ConsumerGroup:
+    """A daemon thread polling one :class:`Consumer` per partition of ``topics`` (§6)."""
+
+    def __init__(self, client: "FlyMQClient", topics: str | list[str], *, group_id: str,
+                 handler: Callable[[ConsumedMessage], None] | None = None,
+                 config: ConsumerConfig | None = None, clock: Clock = SYSTEM_CLOCK):
+        self._client = client
+        self._patterns = [topics] if isinstance(topics, str) else list(topics)
+        self._topics: list[str] = []
+        self._group_id = group_id
+        self._handler = handler
+        self._config = config or ConsumerConfig(group_id=group_id)
+        self._clock = clock
+        self._consumers: list[Consumer] = []
+        self._buffer: queue.Queue[ConsumedMessage] = queue.Queue()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    group_id = property(lambda self: self._group_id)
+    topics = property(lambda self: list(self._topics or self._patterns))
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        if self.running:
+            return
+        self._topics = _resolve_topics(self._client, self._patterns)
+        self._consumers = [
+            Consumer(self._client, t, partition=p, group_id=self._group_id, config=self._config)
+            for t in self._topics for p in _partitions(self._client, t)]
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name=f"flymq-group-{self._group_id}",
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        last_commit = self._clock.monotonic()
+        while not self._stop.is_set():
+            got = False
+            for consumer in self._consumers:
+                try:
+                    messages = consumer.poll()
+                except FlyMQError:
+                    continue
+                got = got or bool(messages)
+                for message in messages:
+                    self._deliver(message)
+            now = self._clock.monotonic()
+            if (self._config.enable_auto_commit
+                    and (now - last_commit) * 1000 >= self._config.auto_commit_interval_ms):
+                last_commit = now
+                self._commit_all()
+            if not got:
+                self._stop.wait(IDLE_BACKOFF_S)
+
+    def _deliver(self, message: ConsumedMessage) -> None:
+        if self._handler is None:
+            self._buffer.put(message)
+            return
+        try:
+            self._handler(message)
+        except Exception:  # noqa: BLE001 - a failing handler must not kill the group thread
+            pass
+
+    def _commit_all(self) -> None:
+        for consumer in self._consumers:
+            try:
+                consumer.commit()
+            except FlyMQError:
+                pass
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the thread, commit (with auto-commit on) and close the consumers."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        if self._config.enable_auto_commit:
+            self._commit_all()
+        for consumer in self._consumers:
+            consumer.close()
+
+    def poll(self, timeout_ms: int = 1000) -> list[ConsumedMessage]:
+        """Buffered messages (handler-less mode), waiting up to ``timeout_ms`` for the first."""
+        try:
+            messages = [self._buffer.get(timeout=timeout_ms / 1000) if timeout_ms > 0
+                        else self._buffer.get_nowait()]
+        except queue.Empty:
+            return []
+        while True:
+            try:
+                messages.append(self._buffer.get_nowait())
+            except queue.Empty:
+                return messages
+
+    def get_lag(self) -> dict[str, int]:
+        lag: dict[str, int] = {}
+        for consumer in self._consumers:
+            lag[consumer.topic] = lag.get(consumer.topic, 0) + (consumer.get_lag() or 0)
+        return lag
+
+    def reset_offsets(self, mode: str = "earliest") -> None:
+        for consumer in self._consumers:
+            self._client.reset_offset(consumer.topic, self._group_id, consumer.partition, mode)
+
+    def reset_offsets_to_earliest(self) -> None:
+        self.reset_offsets("earliest")
+
+    def reset_offsets_to_latest(self) -> None:
+        self.reset_offsets("latest")
+
+    def describe(self) -> dict[str, Any]:
+        """``describe_consumer_group`` for each subscribed topic, keyed by topic."""
+        return {t: self._client.describe_consumer_group(t, self._group_id) for t in self.topics}
+
+    def __enter__(self) -> "ConsumerGroup":
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.stop()

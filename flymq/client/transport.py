@@ -1,0 +1,181 @@
+"""The one interface between ``FlyMQClient`` and a broker, wherever that broker runs.
+
+``FlyMQClient`` holds one :class:`Transport` and calls nothing else, so every client feature
+works the same embedded (:class:`~flymq.client.local.LocalTransport`, direct calls) and over
+the network (:class:`~flymq.client.tcp.TcpTransport`, protocol v1 frames).
+
+The core methods are the Broker facade of ``docs/architecture.md``: same names, arguments and
+results (values are ``bytes``; errors are the classes of :mod:`flymq.errors`). Broker-internal
+methods (``watch``, ``member_left``, ``client``, ``lookup``) are left out: a transport tracks
+its own membership and releases it in :meth:`Transport.close`.
+
+Features of later issues have default bodies here that raise
+``UnsupportedOperationError("<feature> is not supported yet by this flymq server")``: a
+transport overrides the ones it can forward and says so in :meth:`Transport.supports`.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any, Sequence
+
+from flymq.errors import UnsupportedOperationError
+from flymq.models import (
+    AuthResponse, ClusterMetadata, ConsumedMessage, DLQMessage, FetchResult, PartitionInfo,
+    RecordMetadata, TopicMetadata, TopicPartitionInfo, WhoAmIResponse,
+)
+
+#: Names accepted by :meth:`Transport.supports`.
+FEATURES = ("delayed", "ttl", "schemas", "transactions", "dlq", "auth", "cluster")
+
+
+def _unsupported(feature: str) -> UnsupportedOperationError:
+    return UnsupportedOperationError(f"{feature} is not supported yet by this flymq server")
+
+
+class Transport(abc.ABC):
+    """A connection to one broker (or cluster). Thread-safe; ``close()`` is idempotent."""
+
+    # --- lifecycle -----------------------------------------------------------------------
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the connection (never the broker itself)."""
+
+    def supports(self, feature: str) -> bool:
+        """Whether this transport can serve ``feature`` (one of :data:`FEATURES`)."""
+        return False
+
+    # --- topics --------------------------------------------------------------------------
+    @abc.abstractmethod
+    def create_topic(self, topic: str, partitions: int = 1) -> bool: ...
+    @abc.abstractmethod
+    def delete_topic(self, topic: str) -> bool: ...
+    @abc.abstractmethod
+    def list_topics(self) -> list[str]: ...
+    @abc.abstractmethod
+    def topic_metadata(self, topic: str) -> TopicMetadata: ...
+    @abc.abstractmethod
+    def partition_count(self, topic: str) -> int: ...
+
+    # --- produce -------------------------------------------------------------------------
+    @abc.abstractmethod
+    def produce(self, topic: str, value: bytes, key: bytes | None = None, partition: int = -1,
+                *, headers: dict[str, str] | None = None, timestamp: int | None = None,
+                compression_type: str = "none") -> RecordMetadata:
+        """Append one record; ``partition=-1`` lets the broker choose (key hash or round-robin).
+
+        ``compression_type`` is a wire matter (``"gzip"`` compresses the frame); an embedded
+        transport ignores it.
+        """
+
+    @abc.abstractmethod
+    def produce_batch(self, topic: str, records: Sequence[tuple[bytes | None, bytes, int]]
+                      ) -> list[RecordMetadata]:
+        """``(key, value, partition)`` triples, validated all-or-nothing."""
+
+    # --- read ----------------------------------------------------------------------------
+    @abc.abstractmethod
+    def consume(self, topic: str, partition: int, offset: int) -> ConsumedMessage: ...
+    @abc.abstractmethod
+    def fetch(self, topic: str, partition: int = 0, offset: int = 0, max_messages: int = 10,
+              filter: str = "", *, max_bytes: int | None = None,
+              max_wait_ms: int = 0) -> FetchResult: ...
+    @abc.abstractmethod
+    def offsets(self, topic: str, partition: int) -> tuple[int, int]:
+        """``(start, end)``: first retained offset and the offset the next record gets."""
+
+    @abc.abstractmethod
+    def offset_for_timestamp(self, topic: str, partition: int, timestamp_ms: int) -> int: ...
+
+    # --- consumer groups (committed offset = next offset to read) ----------------------------
+    @abc.abstractmethod
+    def subscribe(self, topic: str, group_id: str, partition: int = 0,
+                  mode: str = "latest") -> int: ...
+    @abc.abstractmethod
+    def commit_offset(self, topic: str, group_id: str, partition: int, offset: int) -> None: ...
+    @abc.abstractmethod
+    def get_committed_offset(self, topic: str, group_id: str, partition: int = 0) -> int: ...
+    @abc.abstractmethod
+    def reset_offset(self, topic: str, group_id: str, partition: int = 0,
+                     mode: str = "earliest", offset: int | None = None) -> None: ...
+    @abc.abstractmethod
+    def get_lag(self, topic: str, group_id: str, partition: int = 0) -> dict[str, int]: ...
+    @abc.abstractmethod
+    def list_consumer_groups(self, topic: str = "") -> list[dict]: ...
+    @abc.abstractmethod
+    def describe_consumer_group(self, topic: str, group_id: str) -> dict: ...
+    @abc.abstractmethod
+    def delete_consumer_group(self, topic: str, group_id: str) -> None: ...
+    @abc.abstractmethod
+    def server_info(self) -> dict: ...
+
+    # --- cluster: one node unless a transport knows better -------------------------------
+    def cluster_metadata(self, topic: str = "") -> ClusterMetadata:
+        """Partition leaders; a single broker leads every partition itself."""
+        topics = [topic] if topic else self.list_topics()
+        return ClusterMetadata(cluster_id="standalone", topics=[
+            TopicPartitionInfo(t, [PartitionInfo(p, "local", "", 1, "online", ["local"], ["local"])
+                                   for p in range(self.partition_count(t))])
+            for t in topics])
+
+    def cluster_join(self, peer_addr: str) -> None:
+        raise _unsupported("cluster")
+
+    def cluster_leave(self) -> None:
+        raise _unsupported("cluster")
+
+    # --- later issues --------------------------------------------------------------------
+    def produce_delayed(self, topic: str, value: bytes, delay_ms: int) -> RecordMetadata:
+        raise _unsupported("delayed")
+
+    def produce_with_ttl(self, topic: str, value: bytes, ttl_ms: int) -> RecordMetadata:
+        raise _unsupported("ttl")
+
+    def produce_with_schema(self, topic: str, value: bytes, schema_name: str) -> RecordMetadata:
+        raise _unsupported("schemas")
+
+    def register_schema(self, name: str, schema_type: str, schema: bytes) -> None:
+        raise _unsupported("schemas")
+
+    def get_schema(self, name: str, version: int = 0) -> dict[str, Any]:
+        raise _unsupported("schemas")
+
+    def list_schemas(self, topic: str = "") -> list[dict[str, Any]]:
+        raise _unsupported("schemas")
+
+    def validate_schema(self, name: str, value: bytes) -> bool:
+        raise _unsupported("schemas")
+
+    def delete_schema(self, name: str, version: int) -> None:
+        raise _unsupported("schemas")
+
+    def begin_transaction(self) -> str:
+        """A new transaction id."""
+        raise _unsupported("transactions")
+
+    def commit_transaction(self, txn_id: str) -> None:
+        raise _unsupported("transactions")
+
+    def abort_transaction(self, txn_id: str) -> None:
+        raise _unsupported("transactions")
+
+    def produce_transactional(self, txn_id: str, topic: str, value: bytes) -> RecordMetadata:
+        raise _unsupported("transactions")
+
+    def fetch_dlq(self, topic: str, max_messages: int = 10) -> list[DLQMessage]:
+        raise _unsupported("dlq")
+
+    def replay_dlq(self, topic: str, message_id: str) -> None:
+        raise _unsupported("dlq")
+
+    def re_inject_dlq(self, topic: str, offset: int) -> bool:
+        raise _unsupported("dlq")
+
+    def purge_dlq(self, topic: str) -> None:
+        raise _unsupported("dlq")
+
+    def authenticate(self, username: str, password: str) -> AuthResponse:
+        raise _unsupported("auth")
+
+    def whoami(self) -> WhoAmIResponse:
+        raise _unsupported("auth")

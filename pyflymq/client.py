@@ -1,0 +1,7 @@
+"""``pyflymq.client`` is ``flymq.client``."""
+
+import sys
+
+import flymq.client
+
+sys.modules[__name__] = flymq.client

@@ -1,0 +1,3 @@
+"""``pyflymq.tls``: ``TLSConfig``."""
+
+from flymq.client.config import TLSConfig  # noqa: F401

@@ -1,0 +1,262 @@
+"""HighLevelConsumer, Consumer and ConsumerGroup on both transports."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from flymq import (
+    Consumer, ConsumerConfig, ConsumerError, ConsumerGroup, ConsumerGroupNotFoundError,
+    HighLevelConsumer,
+)
+from flymq.clock import ManualClock
+
+
+def _fill(client, topic="t", partitions=3, per_partition=2):
+    client.create_topic(topic, partitions=partitions)
+    for p in range(partitions):
+        for i in range(per_partition):
+            client.produce(topic, f"{topic}-{p}-{i}", partition=p)
+
+
+def _committed(client, topic, group, partition=0):
+    """The committed offset, or None when the group has none for that partition."""
+    try:
+        offsets = client.describe_consumer_group(topic, group)["offsets"]
+    except ConsumerGroupNotFoundError:
+        return None
+    return next((o["offset"] for o in offsets if o["partition"] == partition), None)
+
+
+def _take(consumer, n):
+    out = []
+    for message in consumer:
+        out.append(message)
+        if len(out) == n:
+            return out
+
+
+def test_poll_reads_every_partition_from_earliest_by_default(client):
+    _fill(client)
+    consumer = client.consumer("t", "g")
+    got = consumer.poll(timeout_ms=0)
+    assert sorted(m.data for m in got) == sorted(
+        f"t-{p}-{i}".encode() for p in range(3) for i in range(2))
+    assert consumer.poll(timeout_ms=0) == []
+    assert sorted(consumer.assignment()) == [("t", 0), ("t", 1), ("t", 2)]
+
+
+def test_explicit_latest_starts_at_the_end(client):
+    _fill(client)
+    consumer = client.consumer(["t"], "g", auto_offset_reset="latest")
+    assert consumer.poll(timeout_ms=0) == []
+    client.produce("t", b"new", partition=1)
+    assert [m.data for m in consumer.poll(timeout_ms=0)] == [b"new"]
+
+
+def test_poll_respects_max_records(client):
+    _fill(client, per_partition=4)
+    consumer = client.consumer("t", "g", max_poll_records=5)
+    assert len(consumer.poll(timeout_ms=0)) == 5
+    assert len(consumer.poll(timeout_ms=0, max_records=2)) == 2
+    assert len(consumer.poll(timeout_ms=0, max_records=100)) == 5
+
+
+def test_iteration_commits_last_yielded_plus_one_on_close(client):
+    _fill(client, partitions=1, per_partition=5)
+    consumer = client.consumer("t", "g")
+    taken = _take(consumer, 2)
+    assert [m.offset for m in taken] == [0, 1]
+    consumer.close()  # auto-commit on: commits the position after the last yielded message
+    assert client.get_committed_offset("t", "g") == 2
+    resumed = client.consumer("t", "g", auto_offset_reset="latest")
+    assert [m.offset for m in resumed.poll(timeout_ms=0)] == [2, 3, 4]
+
+
+def test_commit_mid_batch_does_not_skip_unprocessed(client):
+    _fill(client, partitions=1, per_partition=5)
+    consumer = client.consumer("t", "g", auto_commit=False)
+    for message in consumer:
+        if message.offset == 1:
+            consumer.commit()
+            break
+    assert client.get_committed_offset("t", "g") == 2
+
+
+def test_close_without_auto_commit_commits_nothing(client):
+    _fill(client, partitions=1, per_partition=3)
+    consumer = client.consumer("t", "g", enable_auto_commit=False)
+    consumer.poll(timeout_ms=0)
+    consumer.close()
+    consumer.close()
+    assert client.consumer("t", "g").poll(timeout_ms=0)[0].offset == 0  # re-read from start
+    with pytest.raises(ConsumerError, match="closed"):
+        consumer.poll(timeout_ms=0)
+
+
+def test_commit_async_callback_arity(client):
+    _fill(client, partitions=2, per_partition=1)
+    consumer = client.consumer("t", "g", auto_commit=False)
+    consumer.poll(timeout_ms=0)
+    calls = []
+    consumer.commit_async(lambda offsets, error: calls.append((offsets, error)))
+    consumer.commit_async(lambda error: calls.append(error))
+    assert calls[0] == ({("t", 0): 1, ("t", 1): 1}, None)
+    assert calls[1] is None
+    assert client.get_committed_offset("t", "g", 1) == 1
+
+
+def test_auto_commit_follows_the_interval(client):
+    _fill(client, partitions=1, per_partition=4)
+    clock = ManualClock()
+    config = ConsumerConfig(group_id="g", auto_offset_reset="earliest",
+                            auto_commit_interval_ms=1000)
+    consumer = HighLevelConsumer(client, ["t"], "g", config, clock=clock)
+    it = iter(consumer)
+    next(it)
+    next(it)
+    assert _committed(client, "t", "g") is None
+    clock.advance(1000)
+    assert next(it).offset == 2  # resuming means offset 1 was processed: commit 2
+    assert client.get_committed_offset("t", "g") == 2
+    next(it)  # the interval has not elapsed again
+    assert client.get_committed_offset("t", "g") == 2
+
+
+def test_seek_and_position(client):
+    _fill(client, partitions=2, per_partition=3)
+    consumer = client.consumer("t", "g")
+    consumer.poll(timeout_ms=0)
+    assert consumer.position(0) == 3
+    consumer.seek(0, 1)
+    assert consumer.position(0) == 1
+    assert [m.offset for m in consumer.poll(timeout_ms=0)] == [1, 2]
+    consumer.seek_to_beginning()
+    assert consumer.position(1) == 0 and len(consumer.poll(timeout_ms=0)) == 6
+    consumer.seek_to_beginning(1, topic="t")
+    consumer.seek_to_end()
+    assert consumer.poll(timeout_ms=0) == [] and consumer.position(1, topic="t") == 3
+    with pytest.raises(ConsumerError):
+        consumer.position(9)
+
+
+def test_seek_during_iteration_restarts_there(client):
+    _fill(client, partitions=1, per_partition=3)
+    consumer = client.consumer("t", "g", auto_commit=False)
+    seen = []
+    for message in consumer:
+        seen.append(message.offset)
+        if seen == [0, 1]:
+            consumer.seek(0, 0)
+        if len(seen) == 5:
+            break
+    assert seen == [0, 1, 0, 1, 2]
+
+
+def test_wildcard_topics_and_filter(client):
+    for topic in ("logs/app", "logs/db", "metrics"):
+        client.produce(topic, b"ERROR in " + topic.encode())
+        client.produce(topic, b"fine")
+    consumer = client.consumer(["logs/#"], "g", filter="error")
+    assert consumer.topics == ["logs/app", "logs/db"]
+    assert sorted(m.data for m in consumer.poll(timeout_ms=0)) == [
+        b"ERROR in logs/app", b"ERROR in logs/db"]
+    assert consumer.position(0, topic="logs/db") == 2  # filtered records count as read
+
+
+def test_context_manager_and_properties(client):
+    client.produce("t", b"x")
+    with client.consumer("t", "g") as consumer:
+        assert consumer.group_id == "g" and consumer.topics == ["t"]
+        _take(consumer, 1)
+    assert client.get_committed_offset("t", "g") == 1
+
+
+def test_iteration_ends_when_closed_from_another_thread(client):
+    client.produce("t", b"x")
+    consumer = client.consumer("t", "g")
+    got = []
+
+    def closer():
+        consumer.close()
+
+    for message in consumer:
+        got.append(message)
+        threading.Thread(target=closer).start()
+    assert [m.data for m in got] == [b"x"]
+
+
+# --- low-level Consumer ---------------------------------------------------------------------
+
+def test_consumer_without_group_starts_at_zero(client):
+    _fill(client, partitions=2, per_partition=3)
+    consumer = Consumer(client, "t", partition=1)
+    assert consumer.group_id == "" and consumer.offset == 0
+    assert [m.data for m in consumer.poll(max_records=2)] == [b"t-1-0", b"t-1-1"]
+    assert consumer.consume().data == b"t-1-2" and consumer.consume() is None
+    consumer.commit()  # no group: nothing happens
+    assert consumer.get_committed_offset() is None and consumer.get_lag() is None
+    consumer.seek(1)
+    assert consumer.get_position() == 1
+    consumer.seek_to_beginning()
+    assert consumer.get_position() == 0
+    consumer.close()
+    with pytest.raises(ConsumerError):
+        consumer.poll()
+
+
+def test_consumer_with_group(client):
+    _fill(client, partitions=1, per_partition=3)
+    latest = Consumer(client, "t", group_id="g")
+    assert latest.offset == 3
+    earliest = Consumer(client, "t", group_id="g2",
+                        config=ConsumerConfig(auto_offset_reset="earliest"))
+    assert earliest.offset == 0
+    earliest.poll(max_records=2)
+    earliest.commit()
+    assert earliest.get_committed_offset() == 2 and earliest.get_lag() == 1
+    earliest.seek_to_end()
+    assert earliest.get_position() == 3
+    assert earliest.subscribe() == 2  # back to the committed offset
+    with earliest:
+        assert next(iter(earliest)).offset == 2
+
+
+# --- ConsumerGroup ----------------------------------------------------------------------------
+
+def test_consumer_group_handler_sees_every_partition(client):
+    _fill(client, partitions=2, per_partition=2)
+    seen, done = [], threading.Event()
+
+    def handler(message):
+        seen.append(message.data)
+        if len(seen) == 4:
+            done.set()
+
+    config = ConsumerConfig(auto_offset_reset="earliest")
+    with ConsumerGroup(client, "t", group_id="g", handler=handler, config=config) as group:
+        assert done.wait(5)
+        assert group.running
+    assert not group.running
+    assert sorted(seen) == [b"t-0-0", b"t-0-1", b"t-1-0", b"t-1-1"]
+    assert client.get_committed_offset("t", "g", 1) == 2  # stop commits with auto-commit on
+    assert group.get_lag() == {"t": 0}
+
+
+def test_consumer_group_buffers_without_handler(client):
+    _fill(client, partitions=1, per_partition=2)
+    group = ConsumerGroup(client, ["t"], group_id="g",
+                          config=ConsumerConfig(auto_offset_reset="earliest",
+                                                enable_auto_commit=False))
+    group.start()
+    try:
+        got = []
+        while len(got) < 2:
+            got += group.poll(timeout_ms=2000)
+        assert [m.data for m in got] == [b"t-0-0", b"t-0-1"]
+    finally:
+        group.stop()
+    group.reset_offsets_to_latest()
+    assert group.describe()["t"]["group_id"] == "g"
+    assert client.get_committed_offset("t", "g") == 2

@@ -1,0 +1,98 @@
+"""Every ```python snippet of the seed document runs verbatim, embedded and over TCP.
+
+The code text is never edited. Each snippet runs in a namespace prepared for it: the names
+the document leaves undefined (``client``, ``items``, ``data``, ...) are given values, and
+``"localhost:9092"`` is redirected to the test broker with :func:`flymq.testing.redirect`.
+Functions a snippet only defines (``produce_async``, ``produce_with_retry``) are then called.
+
+Snippets that need features of later issues are strict xfails naming the issue, so they turn
+into failures (XPASS) the moment the feature lands and the marker must go.
+
+The seed lives in ``../shared/seeds/``; ``tests/data/PRODUCER_PATTERNS.md`` is a verbatim copy
+used where ``../shared`` is absent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from flymq.errors import UnsupportedOperationError
+from flymq.testing import redirect
+
+_DATA_COPY = Path(__file__).parent / "data" / "PRODUCER_PATTERNS.md"
+_SHARED = Path(__file__).resolve().parents[2] / "shared" / "seeds" / "PRODUCER_PATTERNS.md"
+SEED = _SHARED if _SHARED.exists() else _DATA_COPY
+
+# substring of a snippet -> (the later feature it needs, how it fails until then)
+LATER_FEATURES = {
+    "transaction": ("transactions", UnsupportedOperationError),
+    "Producer": ("Producer/AsyncProducer", ImportError),
+    "produce_with_ttl": ("TTL messages", UnsupportedOperationError),
+    "produce_delayed": ("delayed messages", UnsupportedOperationError),
+    "register_schema": ("schema registry", UnsupportedOperationError),
+}
+
+USER_SCHEMA = json.dumps({
+    "type": "object",
+    "properties": {"id": {"type": "integer"}, "name": {"type": "string"}},
+    "required": ["id", "name"],
+})
+
+
+def _snippets(text: str) -> list[tuple[str, str]]:
+    """``(id, code)`` for each python block, named after the heading above it."""
+    out, heading = [], "top"
+    for m in re.finditer(r"^(#+ [^\n]*)$|^```python\n(.*?)^```", text, re.M | re.S):
+        if m[1]:
+            heading = re.sub(r"\W+", "-", m[1].lstrip("# ").lower()).strip("-")
+        else:
+            out.append((heading, m[2]))
+    return out
+
+
+def _param(snippet_id: str, code: str):
+    marks = [pytest.mark.xfail(strict=True, raises=error, reason=f"needs issue: {feature}")
+             for needle, (feature, error) in LATER_FEATURES.items() if needle in code][:1]
+    return pytest.param(code, id=snippet_id, marks=marks)
+
+
+SNIPPETS = _snippets(SEED.read_text(encoding="utf-8"))
+
+
+def test_seed_copy_is_verbatim():
+    if not _SHARED.exists():
+        pytest.skip("../shared is not beside this checkout; only the copy is available")
+    assert _DATA_COPY.read_bytes() == _SHARED.read_bytes()
+
+
+def test_every_snippet_is_collected():
+    assert len(SNIPPETS) == 13
+
+
+@pytest.mark.parametrize("code", [_param(i, c) for i, c in SNIPPETS])
+def test_snippet_runs_verbatim(code, endpoint, new_client, capsys):
+    namespace = {
+        "__name__": "seed_snippet",
+        "client": new_client(),
+        "items": ["item-1", "item-2", "item-3"],
+        "order_data": b'{"order": 1}',
+        "payment_data": b'{"payment": 1}',
+        "notification_data": b'{"notify": 1}',
+        "user_schema": USER_SCHEMA,
+        "user_json": b'{"id": 1, "name": "Ada"}',
+        "data": b"payload",
+    }
+    with redirect("localhost:9092", endpoint):
+        exec(compile(code, "<seed snippet>", "exec"), namespace)
+        if "produce_async" in namespace:
+            asyncio.run(namespace["produce_async"]())
+        if "produce_with_retry" in namespace:
+            result = namespace["produce_with_retry"](namespace["client"], "retry-topic", b"x")
+            assert result == 0 and result.topic == "retry-topic"
+    if "Produced at offset" in code:
+        assert capsys.readouterr().out == "Produced at offset: 0\n"

@@ -1,0 +1,576 @@
+"""``TcpTransport``: the Transport interface over FlyMQ protocol v1 (one blocking socket).
+
+Connection model (wire-protocol.md §2, §9; client-api.md §3.1):
+
+* bootstrap failover: up to ``max_retries`` rounds over the server list, ``retry_delay_ms``
+  between rounds, ``connect_timeout_ms`` per attempt (connect, TLS handshake and HELLO);
+* one request in flight, guarded by a re-entrant lock so threads can share a transport;
+  pipelined single PRODUCEs are the one exception (all written, then all replies read);
+* any I/O failure drops the socket and raises a ``ConnectionError`` subclass (a request
+  timeout raises ``flymq.errors.TimeoutError``); the *next* call reconnects and
+  re-authenticates, nothing is ever re-sent silently;
+* HELLO (``0xC0``) on connect tells a flymq server from an upstream one: a flymq server lists
+  its extension opcodes and features, an upstream server answers ``unknown opcode: 192`` and
+  the transport then sticks to standard opcodes.
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+import ssl
+import threading
+import time
+from collections import deque
+from datetime import datetime
+from typing import Any, Sequence
+
+from flymq.client.config import ClientConfig
+from flymq.client.transport import Transport
+from flymq.errors import (AuthenticationError, ConnectionClosedError, ConnectionError,
+                          FlyMQError, NoAvailableServerError, ProtocolError, TimeoutError,
+                          TransactionError, UnsupportedOperationError, error_from_wire)
+from flymq.models import (AuthResponse, ClusterMetadata, ConsumedMessage, DLQMessage,
+                          FetchResult, PartitionInfo, RecordMetadata, TopicMetadata,
+                          TopicPartitionInfo, WhoAmIResponse)
+from flymq import protocol as m
+from flymq.protocol import (FLAG_BINARY, FLAG_GZIP, HEADER, HEADER_SIZE, MAGIC, VERSION, Frame,
+                            FrameDecoder, Op, encode_frame)
+
+__all__ = ["TcpTransport", "parse_server", "build_ssl_context"]
+
+DEFAULT_PORT = 9092
+CLIENT_NAME = "flymq-python"
+#: What an upstream (Go) server serves besides the core operations.
+UPSTREAM_FEATURES = frozenset({"delayed", "ttl", "schemas", "transactions", "dlq", "auth"})
+#: A socket idle longer than this is probed for a server-side close before it is reused.
+IDLE_PROBE_S = 1.0
+_RECV_CHUNK = 256 * 1024
+
+
+def parse_server(server: str) -> tuple[str, int]:
+    """``host:port`` split on the last colon; ``[v6]:port`` and a bare host are accepted."""
+    s = server.strip()
+    if s.startswith("["):
+        host, _, rest = s[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else ""
+    elif s.count(":") == 1:
+        host, port = s.rsplit(":", 1)
+    else:                                   # bare host name or bare IPv6 literal
+        host, port = s, ""
+    try:
+        return host or "localhost", int(port) if port else DEFAULT_PORT
+    except ValueError:
+        raise ValueError(f"invalid server address {server!r}: port must be a number") from None
+
+
+def build_ssl_context(config: ClientConfig) -> ssl.SSLContext | None:
+    """The client TLS context of client-api §3.1, or None when TLS is off."""
+    if not config.tls_enabled:
+        return None
+    try:
+        ctx = ssl.create_default_context(cafile=None if config.tls_insecure_skip_verify
+                                         else config.tls_ca_file)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        if config.tls_insecure_skip_verify:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        if config.tls_cert_file:
+            ctx.load_cert_chain(config.tls_cert_file, config.tls_key_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConnectionError(f"TLS setup failed: {exc}",
+                              hint="Check tls_ca_file / tls_cert_file / tls_key_file.") from exc
+    return ctx
+
+
+def _ts(ms: int) -> datetime | None:
+    return datetime.fromtimestamp(ms / 1000.0) if ms > 0 else None
+
+
+class TcpTransport(Transport):
+    """A connection to a FlyMQ server (flymq or upstream) with bootstrap failover."""
+
+    def __init__(self, servers: Sequence[str] | str, config: ClientConfig | None = None):
+        self.config = config or ClientConfig()
+        names = servers.split(",") if isinstance(servers, str) else list(servers)
+        self.servers = [s.strip() for s in names if s and s.strip()] or ["localhost:9092"]
+        self._addresses = [parse_server(s) for s in self.servers]
+        self._ssl = build_ssl_context(self.config)
+        self._lock = threading.RLock()
+        self._sock: socket.socket | None = None
+        self._index = 0                     # server to try first
+        self._decoder = FrameDecoder()
+        self._frames: deque[Frame] = deque()
+        self._chunk = bytearray(_RECV_CHUNK)
+        self._last_io = 0.0
+        self._closed = False
+        self._credentials: tuple[str, str] | None = None
+        self._ext_ops: frozenset[int] = frozenset()
+        self._features: frozenset[str] = UPSTREAM_FEATURES
+        self.server_name = ""               # from HELLO; "" for an upstream server
+        self.server_version = ""
+        self.address: tuple[str, int] | None = None
+        with self._lock:
+            self._connect()     # eager, like pyflymq; the client authenticates afterwards
+
+    # --- lifecycle -------------------------------------------------------------------------
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._drop()
+
+    @property
+    def connected(self) -> bool:
+        return self._sock is not None
+
+    @property
+    def is_flymq_server(self) -> bool:
+        """True when the server answered HELLO (so flymq extensions may be used)."""
+        return bool(self.server_name)
+
+    def supports(self, feature: str) -> bool:
+        return feature in self._features
+
+    def _has(self, op: Op) -> bool:
+        return op in self._ext_ops
+
+    # --- connection management ---------------------------------------------------------------
+    def _drop(self) -> None:
+        sock, self._sock = self._sock, None
+        self._frames.clear()
+        self._decoder = FrameDecoder()
+        if sock is not None:
+            try:
+                sock.close()
+            except OSError:
+                pass
+
+    def _connect(self) -> None:
+        """The failover loop: every server once per round, ``max_retries`` rounds."""
+        n = len(self._addresses)
+        rounds = max(1, self.config.max_retries)
+        last: BaseException | None = None
+        for rnd in range(rounds):
+            if rnd:
+                time.sleep(self.config.retry_delay_ms / 1000.0)
+            for i in range(n):
+                idx = (self._index + i) % n
+                try:
+                    self._open(*self._addresses[idx])
+                except (OSError, FlyMQError, ProtocolError) as exc:
+                    self._drop()
+                    last = exc
+                    continue
+                self._index = idx
+                return
+        raise NoAvailableServerError(self.servers) from last
+
+    def _open(self, host: str, port: int) -> None:
+        timeout = self.config.connect_timeout_ms / 1000.0
+        infos = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+        infos.sort(key=lambda info: info[0] != socket.AF_INET6)       # IPv6 first
+        error: OSError | None = None
+        for family, stype, proto, _, addr in infos:
+            sock = socket.socket(family, stype, proto)
+            try:
+                sock.settimeout(timeout)
+                sock.connect(addr)
+            except OSError as exc:
+                sock.close()
+                error = exc
+                continue
+            break
+        else:
+            raise error or OSError(f"cannot resolve {host}")
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self._ssl is not None:
+            try:
+                sock = self._ssl.wrap_socket(sock, server_hostname=self.config.tls_server_name
+                                             or host)
+            except (OSError, ssl.SSLError):
+                sock.close()
+                raise
+        self._sock = sock
+        self.address = (host, port)
+        self._last_io = time.monotonic()
+        self._hello()                     # still under the connect timeout
+        sock.settimeout(self.config.request_timeout_ms / 1000.0)
+
+    def _hello(self) -> None:
+        from flymq import __version__ as version
+        frame = self._exchange(Op.HELLO, m.HelloRequest(CLIENT_NAME, version).encode())
+        if frame.op == Op.HELLO:
+            hello = m.HelloResponse.decode(frame.payload)
+            self.server_name, self.server_version = hello.server_name, hello.server_version
+            self._ext_ops = frozenset(hello.ops)
+            self._features = frozenset(hello.features)
+        else:                               # upstream: "unknown opcode: 192"
+            self.server_name = self.server_version = ""
+            self._ext_ops = frozenset()
+            self._features = UPSTREAM_FEATURES
+
+    def _ensure(self) -> None:
+        if self._closed:
+            raise ConnectionClosedError("Transport is closed", hint="Create a new client.")
+        if self._sock is not None and time.monotonic() - self._last_io > IDLE_PROBE_S \
+                and self._peer_closed():
+            self._drop()
+        if self._sock is None:
+            self._connect()
+            if self._credentials is not None:      # re-authenticate after a reconnect
+                try:
+                    self._auth(*self._credentials)
+                except FlyMQError:
+                    self._drop()
+                    raise
+
+    def _peer_closed(self) -> bool:
+        """After idling: has the server closed (e.g. its 5-minute idle timeout)?"""
+        sock = self._sock
+        if isinstance(sock, ssl.SSLSocket):
+            return False
+        try:
+            readable, _, _ = select.select([sock], [], [], 0)
+            return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
+        except (OSError, ValueError):
+            return True
+
+    # --- raw I/O (callers hold the lock) ---------------------------------------------------------
+    def _io_failure(self, exc: OSError) -> FlyMQError:
+        self._drop()
+        host, port = self.address or (None, None)
+        if isinstance(exc, socket.timeout):
+            return TimeoutError(f"no reply from {host}:{port} within "
+                                f"{self.config.request_timeout_ms} ms (connection dropped)")
+        return ConnectionError(f"connection to {host}:{port} failed: {exc}", host, port)
+
+    def _send(self, data: bytes) -> None:
+        try:
+            self._sock.sendall(data)
+        except OSError as exc:
+            raise self._io_failure(exc) from exc
+
+    def _recv_frame(self) -> Frame:
+        frames = self._frames
+        if not frames:
+            sock, chunk = self._sock, self._chunk
+            view = memoryview(chunk)
+            try:
+                while not frames:
+                    n = sock.recv_into(view)
+                    if not n:
+                        self._drop()
+                        raise ConnectionClosedError()
+                    if n >= HEADER_SIZE and not self._decoder.buffered:
+                        # fast path: exactly one whole, valid frame arrived
+                        magic, version, op, flags, length = HEADER.unpack_from(chunk)
+                        if n == HEADER_SIZE + length and magic == MAGIC and version == VERSION:
+                            self._last_io = time.monotonic()
+                            return Frame(op, flags, bytes(view[HEADER_SIZE:n]))
+                    frames.extend(self._decoder.feed(view[:n]))
+            except OSError as exc:
+                raise self._io_failure(exc) from exc
+            except ProtocolError:
+                self._drop()
+                raise
+        self._last_io = time.monotonic()
+        return frames.popleft()
+
+    def _exchange(self, op: Op, payload: bytes, flags: int = FLAG_BINARY) -> Frame:
+        self._send(encode_frame(op, payload, flags))
+        return self._recv_frame()
+
+    # --- request helpers ---------------------------------------------------------------------------
+    def _request(self, op: Op, payload: bytes = b"", flags: int = FLAG_BINARY,
+                 **context: Any) -> bytes:
+        """One round trip; returns the reply payload or raises the mapped error."""
+        with self._lock:
+            self._ensure()
+            frame = self._exchange(op, payload, flags)
+        return _reply(op, frame, context)
+
+    def _call(self, op: Op, req: m.WireMessage, response: type[m.WireMessage] | None = None,
+              **context: Any) -> Any:
+        payload = self._request(op, req.encode(), **context)
+        return (response or m.RESPONSES[op]).decode(payload)
+
+    def _extension(self, op: Op, what: str) -> None:
+        if not self._has(op):
+            raise UnsupportedOperationError(
+                f"{what} needs a flymq server (extension opcode 0x{op:02X}); "
+                f"{self.address} does not offer it")
+
+    # --- topics ----------------------------------------------------------------------------------
+    def create_topic(self, topic: str, partitions: int = 1) -> bool:
+        self._call(Op.CREATE_TOPIC, m.CreateTopicRequest(topic, partitions), topic=topic)
+        return True
+
+    def delete_topic(self, topic: str) -> bool:
+        self._call(Op.DELETE_TOPIC, m.TopicRequest(topic), topic=topic)
+        return True
+
+    def list_topics(self) -> list[str]:
+        return self._call(Op.LIST_TOPICS, m.EmptyRequest()).topics
+
+    def topic_metadata(self, topic: str) -> TopicMetadata:
+        return TopicMetadata(topic, self.partition_count(topic))
+
+    def partition_count(self, topic: str) -> int:
+        reply = self._call(Op.CLUSTER_METADATA, m.ClusterMetadataRequest(topic), topic=topic)
+        return sum(len(t.partitions) for t in reply.topics if t.name == topic)
+
+    def cluster_metadata(self, topic: str = "") -> ClusterMetadata:
+        reply = self._call(Op.CLUSTER_METADATA, m.ClusterMetadataRequest(topic), topic=topic)
+        return ClusterMetadata(reply.cluster_id, [
+            TopicPartitionInfo(t.name, [
+                PartitionInfo(p.partition, p.leader_id, p.leader_addr, p.epoch, p.state,
+                              list(p.replicas), list(p.isr)) for p in t.partitions])
+            for t in reply.topics])
+
+    # --- produce ---------------------------------------------------------------------------------------
+    def produce(self, topic: str, value: bytes, key: bytes | None = None, partition: int = -1,
+                *, headers: dict[str, str] | None = None, timestamp: int | None = None,
+                compression_type: str = "none") -> RecordMetadata:
+        if headers or timestamp:
+            self._extension(Op.PRODUCE_EX, "record headers and timestamps")
+            op = Op.PRODUCE_EX
+            payload = m.ProduceExRequest(topic, key or b"", value, partition, timestamp or 0,
+                                         dict(headers or {})).encode()
+        else:
+            op = Op.PRODUCE
+            payload = m.ProduceRequest(topic, key or b"", value, partition).encode()
+        flags = FLAG_BINARY
+        if compression_type == "gzip":
+            payload, flags = m.gzip_payload(payload), FLAG_BINARY | FLAG_GZIP
+        reply = self._request(op, payload, flags, topic=topic, partition=partition)
+        return m.RecordMetadataResponse.decode_model(reply)
+
+    def produce_batch(self, topic: str, records: Sequence[tuple[bytes | None, bytes, int]]
+                      ) -> list[RecordMetadata]:
+        """One PRODUCE_BATCH (all-or-nothing) on a flymq server; otherwise pipelined PRODUCEs,
+        where each record succeeds or fails on its own and the first error is raised after
+        every reply has been read (the stream stays in step)."""
+        if not records:
+            return []
+        if self._has(Op.PRODUCE_BATCH):
+            req = m.ProduceBatchRequest(topic, [m.BatchRecord(k or b"", v, p)
+                                                for k, v, p in records])
+            reply = self._call(Op.PRODUCE_BATCH, req, topic=topic)
+            if len(reply.results) != len(records):
+                raise ProtocolError(f"PRODUCE_BATCH answered {len(reply.results)} results "
+                                    f"for {len(records)} records")
+            return [RecordMetadata(topic, r.partition, r.offset, reply.timestamp,
+                                   len(k) if k else -1, len(v))
+                    for r, (k, v, _) in zip(reply.results, records)]
+        data = b"".join(encode_frame(Op.PRODUCE, m.ProduceRequest(topic, k or b"", v, p).encode())
+                        for k, v, p in records)
+        with self._lock:
+            self._ensure()
+            self._send(data)
+            frames = [self._recv_frame() for _ in records]
+        results, first_error = [], None
+        for frame, (_, _, p) in zip(frames, records):
+            try:
+                results.append(m.RecordMetadataResponse.decode_model(
+                    _reply(Op.PRODUCE, frame, {"topic": topic, "partition": p})))
+            except FlyMQError as exc:
+                first_error = first_error or exc
+        if first_error is not None:
+            raise first_error
+        return results
+
+    def produce_delayed(self, topic: str, value: bytes, delay_ms: int) -> RecordMetadata:
+        return self._produce_like(Op.PRODUCE_DELAYED,
+                                  m.ProduceDelayedRequest(topic, value, delay_ms), topic)
+
+    def produce_with_ttl(self, topic: str, value: bytes, ttl_ms: int) -> RecordMetadata:
+        return self._produce_like(Op.PRODUCE_WITH_TTL,
+                                  m.ProduceWithTTLRequest(topic, value, ttl_ms), topic)
+
+    def produce_with_schema(self, topic: str, value: bytes, schema_name: str) -> RecordMetadata:
+        return self._produce_like(Op.PRODUCE_WITH_SCHEMA,
+                                  m.ProduceWithSchemaRequest(topic, schema_name, value), topic,
+                                  schema=schema_name)
+
+    def produce_transactional(self, txn_id: str, topic: str, value: bytes) -> RecordMetadata:
+        return self._produce_like(Op.PRODUCE_TX, m.ProduceTxRequest(txn_id, topic, value), topic)
+
+    def _produce_like(self, op: Op, req: m.WireMessage, topic: str, **context: Any) -> RecordMetadata:
+        reply = self._request(op, req.encode(), topic=topic, **context)
+        return m.RecordMetadataResponse.decode_model(reply)
+
+    # --- read ------------------------------------------------------------------------------------------
+    def consume(self, topic: str, partition: int, offset: int) -> ConsumedMessage:
+        reply = self._call(Op.CONSUME, m.ConsumeRequest(topic, partition, offset),
+                           topic=topic, partition=partition, offset=offset)
+        return ConsumedMessage(topic, partition, offset, reply.value, reply.key or None)
+
+    def fetch(self, topic: str, partition: int = 0, offset: int = 0, max_messages: int = 10,
+              filter: str = "", *, max_bytes: int | None = None,
+              max_wait_ms: int = 0) -> FetchResult:
+        """FETCH_EX on a flymq server (timestamps, headers, byte budget, long-poll);
+        plain FETCH otherwise, which never waits."""
+        ctx = {"topic": topic, "partition": partition, "offset": offset}
+        if not self._has(Op.FETCH_EX):
+            reply = self._call(Op.FETCH, m.FetchRequest(topic, partition, offset, max_messages,
+                                                       filter), **ctx)
+            return FetchResult([ConsumedMessage(topic, partition, r.offset, r.value, r.key or None)
+                                for r in reply.records], reply.next_offset)
+        req = m.FetchExRequest(topic, partition, offset, max_messages, max_bytes or 0,
+                               max(0, max_wait_ms), filter).encode()
+        with self._lock:
+            self._ensure()
+            if max_wait_ms > 0:                 # the reply may legitimately take that long
+                self._sock.settimeout((self.config.request_timeout_ms + max_wait_ms) / 1000.0)
+            try:
+                frame = self._exchange(Op.FETCH_EX, req)
+            finally:
+                if max_wait_ms > 0 and self._sock is not None:
+                    self._sock.settimeout(self.config.request_timeout_ms / 1000.0)
+        reply = m.FetchExResponse.decode(_reply(Op.FETCH_EX, frame, ctx))
+        return FetchResult([ConsumedMessage(topic, partition, r.offset, r.value, r.key or None,
+                                            _ts(r.timestamp), r.headers) for r in reply.records],
+                           reply.next_offset)
+
+    def offsets(self, topic: str, partition: int) -> tuple[int, int]:
+        if self._has(Op.LIST_OFFSETS):
+            reply = self._call(Op.LIST_OFFSETS, m.ListOffsetsRequest(topic, partition, -1),
+                               topic=topic, partition=partition)
+            return reply.start_offset, reply.end_offset
+        # upstream: SUBSCRIBE without a group has no side effects (§6.1.5)
+        return (self.subscribe(topic, "", partition, "earliest"),
+                self.subscribe(topic, "", partition, "latest"))
+
+    def offset_for_timestamp(self, topic: str, partition: int, timestamp_ms: int) -> int:
+        self._extension(Op.LIST_OFFSETS, "offset lookup by timestamp")
+        reply = self._call(Op.LIST_OFFSETS, m.ListOffsetsRequest(topic, partition, timestamp_ms),
+                           topic=topic, partition=partition)
+        return reply.timestamp_offset if reply.timestamp_offset >= 0 else reply.end_offset
+
+    # --- consumer groups ---------------------------------------------------------------------------------
+    def subscribe(self, topic: str, group_id: str, partition: int = 0,
+                  mode: str = "latest") -> int:
+        req = m.SubscribeRequest(topic, group_id, partition, str(getattr(mode, "value", mode)))
+        return self._call(Op.SUBSCRIBE, req, topic=topic, partition=partition).offset
+
+    def commit_offset(self, topic: str, group_id: str, partition: int, offset: int) -> None:
+        self._call(Op.COMMIT, m.CommitRequest(topic, group_id, partition, offset), topic=topic)
+
+    def get_committed_offset(self, topic: str, group_id: str, partition: int = 0) -> int:
+        return self._call(Op.GET_OFFSET, m.GroupPartitionRequest(topic, group_id, partition),
+                          topic=topic, partition=partition).offset
+
+    def reset_offset(self, topic: str, group_id: str, partition: int = 0,
+                     mode: str = "earliest", offset: int | None = None) -> None:
+        mode = str(getattr(mode, "value", mode))
+        req = m.ResetOffsetRequest(topic, group_id, partition, mode,
+                                   (offset or 0) if mode == "offset" else None)
+        self._call(Op.RESET_OFFSET, req, topic=topic, partition=partition)
+
+    def get_lag(self, topic: str, group_id: str, partition: int = 0) -> dict[str, int]:
+        r = self._call(Op.GET_LAG, m.GroupPartitionRequest(topic, group_id, partition),
+                       topic=topic, partition=partition)
+        return {"current_offset": r.current_offset, "committed_offset": r.committed_offset,
+                "latest_offset": r.latest_offset, "lag": r.lag}
+
+    def list_consumer_groups(self, topic: str = "") -> list[dict]:
+        groups = self._call(Op.LIST_GROUPS, m.EmptyRequest()).groups
+        return [g.to_dict() for g in groups if not topic or g.topic == topic]
+
+    def describe_consumer_group(self, topic: str, group_id: str) -> dict:
+        return self._call(Op.DESCRIBE_GROUP, m.GroupRequest(topic, group_id),
+                          topic=topic).to_dict()
+
+    def delete_consumer_group(self, topic: str, group_id: str) -> None:
+        self._call(Op.DELETE_GROUP, m.GroupRequest(topic, group_id), topic=topic)
+
+    def server_info(self) -> dict:
+        if self._has(Op.SERVER_INFO):
+            return self._call(Op.SERVER_INFO, m.EmptyRequest()).info
+        return {"server": "upstream FlyMQ", "address": f"{self.address[0]}:{self.address[1]}",
+                "features": sorted(self._features)}
+
+    # --- schemas ---------------------------------------------------------------------------------------
+    def register_schema(self, name: str, schema_type: str, schema: bytes) -> None:
+        self._call(Op.REGISTER_SCHEMA, m.RegisterSchemaRequest(name, schema_type, schema),
+                   schema=name)
+
+    def get_schema(self, name: str, version: int = 0) -> dict[str, Any]:
+        r = self._call(Op.GET_SCHEMA, m.GetSchemaRequest(name, version), schema=name)
+        return {"name": r.name, "type": r.schema_type, "version": r.version} if r.version else {}
+
+    def list_schemas(self, topic: str = "") -> list[dict[str, Any]]:
+        return [{"name": s.name, "type": s.schema_type, "version": s.version}
+                for s in self._call(Op.LIST_SCHEMAS, m.ListSchemasRequest(topic)).schemas]
+
+    def validate_schema(self, name: str, value: bytes) -> bool:
+        return self._call(Op.VALIDATE_SCHEMA, m.ValidateSchemaRequest(name, value),
+                          schema=name).valid
+
+    def delete_schema(self, name: str, version: int) -> None:
+        self._call(Op.DELETE_SCHEMA, m.DeleteSchemaRequest(name, version), schema=name)
+
+    # --- transactions -----------------------------------------------------------------------------------
+    def begin_transaction(self) -> str:
+        r = self._call(Op.BEGIN_TX, m.EmptyRequest())
+        if not r.txn_id or not r.success:
+            raise TransactionError("the server refused to begin a transaction")
+        return r.txn_id
+
+    def commit_transaction(self, txn_id: str) -> None:
+        self._end_transaction(Op.COMMIT_TX, txn_id, "committed")
+
+    def abort_transaction(self, txn_id: str) -> None:
+        self._end_transaction(Op.ABORT_TX, txn_id, "aborted")
+
+    def _end_transaction(self, op: Op, txn_id: str, what: str) -> None:
+        if not self._call(op, m.TxnRequest(txn_id)).success:
+            raise TransactionError(f"transaction {txn_id} could not be {what}")
+
+    # --- dead-letter queue ----------------------------------------------------------------------------
+    def fetch_dlq(self, topic: str, max_messages: int = 10) -> list[DLQMessage]:
+        return [DLQMessage(e.id, topic, e.data, e.error, e.retries)
+                for e in self._call(Op.FETCH_DLQ, m.FetchDLQRequest(topic, max_messages),
+                                    topic=topic).messages]
+
+    def replay_dlq(self, topic: str, message_id: str) -> None:
+        self._call(Op.REPLAY_DLQ, m.ReplayDLQRequest(topic, message_id), topic=topic)
+
+    def re_inject_dlq(self, topic: str, offset: int) -> bool:
+        if not self.is_flymq_server:   # an upstream server misreads form B (§6.3.2, §9)
+            raise UnsupportedOperationError("re_inject_dlq needs a flymq server")
+        return self._call(Op.REPLAY_DLQ, m.ReplayDLQRequest(topic, offset=offset),
+                          m.ReInjectDLQResponse, topic=topic).success
+
+    def purge_dlq(self, topic: str) -> None:
+        self._call(Op.PURGE_DLQ, m.TopicRequest(topic), topic=topic)
+
+    # --- authentication ------------------------------------------------------------------------------
+    def authenticate(self, username: str, password: str) -> AuthResponse:
+        with self._lock:
+            self._ensure()
+            result = self._auth(username, password)
+            self._credentials = (username, password)
+        return result
+
+    def _auth(self, username: str, password: str) -> AuthResponse:
+        frame = self._exchange(Op.AUTH, m.AuthRequest(username, password).encode())
+        r = m.AuthResponse.decode(_reply(Op.AUTH, frame, {}))
+        if not r.success:
+            raise AuthenticationError(r.error or "Authentication failed")
+        return AuthResponse(True, None, r.username, list(r.roles))
+
+    def whoami(self) -> WhoAmIResponse:
+        r = self._call(Op.WHOAMI, m.EmptyRequest())
+        return WhoAmIResponse(r.authenticated, r.username or None, list(r.roles),
+                              list(r.permissions))
+
+
+def _reply(op: Op, frame: Frame, context: dict[str, Any]) -> bytes:
+    """The payload of a successful reply, or the error the frame carries."""
+    expected = Op.AUTH_RESPONSE if op == Op.AUTH else op
+    if frame.op == expected:
+        return frame.payload
+    if frame.op == Op.ERROR:
+        raise error_from_wire(m.ErrorResponse.decode(frame.payload).message, **context)
+    raise ProtocolError(f"unexpected reply opcode 0x{frame.op:02X} to request 0x{op:02X}")

@@ -1,0 +1,126 @@
+"""Framing of protocol v1: an 8-byte header (magic, version, opcode, flags, u32 length)
+followed by the payload (wire-protocol.md §3).
+
+Pure code, no I/O: the asyncio server feeds ``FrameDecoder`` from ``data_received`` and the
+socket client from ``recv``.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from typing import NamedTuple
+
+from flymq.errors import (FrameTooLargeError, InvalidMagicError, InvalidRequestError,
+                          InvalidVersionError, MessageTooLargeError)
+
+__all__ = [
+    "MAGIC", "VERSION", "HEADER_SIZE", "MAX_PAYLOAD", "FLAG_BINARY", "FLAG_GZIP", "CODEC_MASK",
+    "HEADER", "Frame", "encode_frame", "FrameDecoder", "frame_payload", "gzip_payload",
+]
+
+MAGIC = 0xAF
+VERSION = 0x01
+HEADER_SIZE = 8
+MAX_PAYLOAD = 33_554_432          # 32 MiB, header excluded
+FLAG_BINARY = 0x01
+FLAG_GZIP = 0x02                  # codec number 1 shifted left by one
+CODEC_MASK = 0x0E
+
+HEADER = struct.Struct(">BBBBI")
+_pack_header = HEADER.pack
+_unpack_header = HEADER.unpack_from
+
+
+class Frame(NamedTuple):
+    """One decoded frame. ``op`` stays a plain int: unknown opcodes must reach the dispatcher."""
+
+    op: int
+    flags: int
+    payload: bytes
+
+
+def encode_frame(op: int, payload: bytes = b"", flags: int = FLAG_BINARY) -> bytes:
+    """Header + payload as one bytes object (one ``sendall`` / ``write`` per frame)."""
+    n = len(payload)
+    if n > MAX_PAYLOAD:
+        raise MessageTooLargeError(n, MAX_PAYLOAD)
+    return _pack_header(MAGIC, VERSION, op, flags, n) + payload
+
+
+def check_header(magic: int, version: int, length: int, max_payload: int) -> None:
+    """Header validation in the Go server's order: magic, version, length."""
+    if magic != MAGIC:
+        raise InvalidMagicError(magic)
+    if version != VERSION:
+        raise InvalidVersionError(version)
+    if length > max_payload:
+        raise FrameTooLargeError(length)
+
+
+class FrameDecoder:
+    """Incremental decoder: feed any slice of the byte stream, get the complete frames.
+
+    Errors are raised as soon as the offending header byte arrives (a bad magic byte is
+    detected from the first byte), so a server can close before reading a huge payload.
+    After an error the stream is unusable and the decoder must be discarded.
+    """
+
+    __slots__ = ("max_payload", "_buf")
+
+    def __init__(self, max_payload: int = MAX_PAYLOAD):
+        self.max_payload = max_payload
+        self._buf = bytearray()
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received but not yet returned as a frame."""
+        return len(self._buf)
+
+    def feed(self, data: bytes | bytearray | memoryview) -> list[Frame]:
+        buf = self._buf
+        buf += data
+        frames: list[Frame] = []
+        pos, end = 0, len(buf)
+        while end - pos >= HEADER_SIZE:
+            magic, version, op, flags, length = _unpack_header(buf, pos)
+            check_header(magic, version, length, self.max_payload)
+            stop = pos + HEADER_SIZE + length
+            if stop > end:
+                break
+            frames.append(Frame(op, flags, bytes(buf[pos + HEADER_SIZE:stop])))
+            pos = stop
+        if pos:
+            del buf[:pos]
+        if 0 < len(buf) < HEADER_SIZE:  # partial header: reject a bad magic/version early
+            if buf[0] != MAGIC:
+                raise InvalidMagicError(buf[0])
+            if len(buf) > 1 and buf[1] != VERSION:
+                raise InvalidVersionError(buf[1])
+        return frames
+
+
+def frame_payload(frame: Frame, max_payload: int = MAX_PAYLOAD) -> bytes:
+    """The payload with its compression undone: gzip (codec ``0x02``) or none."""
+    codec = frame.flags & CODEC_MASK
+    if codec == 0:
+        return frame.payload
+    if codec != FLAG_GZIP:
+        raise InvalidRequestError("unsupported compression codec")
+    d = zlib.decompressobj(wbits=31)  # gzip container only
+    try:
+        out = d.decompress(frame.payload, max_payload + 1)
+    except zlib.error as exc:
+        raise InvalidRequestError("gzip: invalid header" if "header" in str(exc)
+                                  else f"gzip: {exc}") from None
+    if len(out) > max_payload:
+        raise InvalidRequestError(f"gzip: decompressed payload exceeds {max_payload} bytes")
+    if not d.eof:
+        raise InvalidRequestError("gzip: unexpected EOF")
+    return out
+
+
+def gzip_payload(payload: bytes) -> bytes:
+    """A gzip stream of ``payload`` for a frame sent with ``FLAG_BINARY | FLAG_GZIP``."""
+    c = zlib.compressobj(6, zlib.DEFLATED, 31)
+    return c.compress(payload) + c.flush()

@@ -1,0 +1,163 @@
+"""The asyncio TCP front door: decode a frame, call the Broker, encode the result or error.
+
+The server holds no feature logic (docs/architecture.md, "One core, two front doors"). It
+owns the listening socket, the set of connections (``server_connection.Connection``), a
+thread pool for broker calls that may wait on disk, and the graceful stop. It runs either in
+the caller's event loop (``start``/``stop``) or in a thread of its own
+(``start_in_thread``/``stop_in_thread``, for tests and embedded use).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Callable
+
+from flymq.broker.server_config import ServerConfig
+from flymq.broker.server_connection import Connection
+from flymq.broker.server_dispatch import Dispatcher
+
+if TYPE_CHECKING:
+    from flymq.broker.broker import Broker
+
+__all__ = ["Server", "ServerConfig"]
+
+log = logging.getLogger("flymq.server")
+
+
+class Server:
+    """A FlyMQ protocol v1 server in front of one :class:`Broker`.
+
+    The server never closes the broker: whoever created the broker owns it (``flymq serve``
+    closes it after :meth:`stop`).
+    """
+
+    def __init__(self, broker: "Broker", config: ServerConfig | None = None):
+        self.broker = broker
+        self.config = config or ServerConfig()
+        self.address: tuple[str, int] = (self.config.host, self.config.port)
+        self.connections: set[Connection] = set()
+        self.executor: ThreadPoolExecutor | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._listener: asyncio.Server | None = None
+        self._dispatcher: Dispatcher | None = None
+        self._all_closed: asyncio.Event | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def advertised_address(self) -> str:
+        """"host:port" clients should use to reach this server (CLUSTER_METADATA)."""
+        return self.config.advertised_address or f"{self.address[0]}:{self.address[1]}"
+
+    # --- lifecycle in the caller's loop -----------------------------------------------------
+
+    async def start(self) -> None:
+        """Bind and start accepting; returns once the socket listens."""
+        cfg = self.config
+        self.loop = asyncio.get_running_loop()
+        self.executor = ThreadPoolExecutor(cfg.worker_threads, thread_name_prefix="flymq-io")
+        self._dispatcher = Dispatcher(self)
+        self._all_closed = asyncio.Event()
+        self._all_closed.set()
+        dispatch = self._dispatcher.dispatch
+        self._listener = await self.loop.create_server(
+            lambda: Connection(self, dispatch), cfg.host, cfg.port,
+            backlog=cfg.listen_backlog, reuse_address=True)
+        self.address = self._listener.sockets[0].getsockname()[:2]
+        log.info("listening on %s:%d", *self.address)
+
+    async def stop(self) -> None:
+        """Stop accepting, answer requests already received, close every connection.
+
+        Long-poll fetches are answered at once with what is there. Connections still busy
+        after ``shutdown_timeout_s`` (e.g. a client that stopped reading) are dropped.
+        """
+        if self._listener is None:
+            return
+        self._listener.close()
+        for conn in list(self.connections):
+            conn.shutdown()
+        try:
+            await asyncio.wait_for(self._all_closed.wait(), self.config.shutdown_timeout_s)
+        except asyncio.TimeoutError:
+            log.warning("dropping %d connections that did not finish in time",
+                        len(self.connections))
+            for conn in list(self.connections):
+                conn.transport.abort()
+            await self._all_closed.wait()
+        await self._listener.wait_closed()
+        self._listener = None
+        await asyncio.to_thread(self.executor.shutdown)  # calls still on disk finish first
+
+    async def serve_until_signalled(self, on_ready: Callable[[], None]) -> None:
+        """Start, call ``on_ready``, run until SIGINT/SIGTERM, then stop gracefully."""
+        await self.start()
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self.loop.add_signal_handler(sig, stop.set)
+        on_ready()
+        await stop.wait()
+        log.info("shutting down")
+        await self.stop()
+
+    # --- lifecycle in a thread of its own ---------------------------------------------------
+
+    def start_in_thread(self) -> tuple[str, int]:
+        """Run the server in a daemon thread with its own loop; returns the bound address."""
+        started = threading.Event()
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            try:
+                loop.run_until_complete(self.start())
+            except BaseException as exc:  # reported to the caller below
+                failure.append(exc)
+                started.set()
+                loop.close()
+                return
+            started.set()
+            try:
+                loop.run_forever()
+            finally:
+                loop.close()
+
+        self._thread = threading.Thread(target=run, name="flymq-server", daemon=True)
+        self._thread.start()
+        started.wait()
+        if failure:
+            raise failure[0]
+        return self.address
+
+    def stop_in_thread(self) -> None:
+        """Graceful :meth:`stop` from another thread, then end the server's thread."""
+        if self._thread is None:
+            return
+        asyncio.run_coroutine_threadsafe(self.stop(), self.loop).result()
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join()
+        self._thread = None
+
+    # --- connection bookkeeping (called by Connection) --------------------------------------
+
+    def _register(self, conn: Connection) -> bool:
+        if self._listener is None or len(self.connections) >= self.config.max_connections:
+            return False
+        self.connections.add(conn)
+        self._all_closed.clear()
+        return True
+
+    def _unregister(self, conn: Connection) -> None:
+        if conn not in self.connections:
+            return
+        self.connections.discard(conn)
+        if conn.subscribed:
+            try:
+                self.broker.member_left(conn.peer)
+            except Exception:  # bookkeeping must never take the server down
+                log.exception("member_left(%s) failed", conn.peer)
+        if not self.connections:
+            self._all_closed.set()

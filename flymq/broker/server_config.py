@@ -1,0 +1,48 @@
+"""Settings of the TCP front door (the broker's own settings live in ``BrokerConfig``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class ServerConfig:
+    """Where the server listens and how much one connection may cost it."""
+
+    host: str = "127.0.0.1"
+    """Address to bind; "0.0.0.0" listens on every interface."""
+    port: int = 9092
+    """TCP port; 0 picks a free one (tests, embedded use)."""
+    advertised_address: str | None = None
+    """"host:port" that CLUSTER_METADATA reports as partition leader; None = the bound address."""
+    node_id: str | None = None
+    """Node id in CLUSTER_METADATA; None = this machine's host name (as upstream)."""
+    idle_timeout_s: float = 300.0
+    """Close a connection that sent nothing for this long (upstream: 5 minutes); 0 = never."""
+    max_connections: int = 10_000
+    """Connections beyond this are closed as soon as they are accepted."""
+    max_inflight_bytes_per_connection: int = 4 * 1024 * 1024
+    """Unsent reply bytes (and unprocessed request bytes) above which the server stops reading
+    from that connection until the client catches up."""
+    max_queued_requests_per_connection: int = 1024
+    """Received but unprocessed requests above which the server stops reading."""
+    worker_threads: int = 32
+    """Threads for calls that may wait on disk (fsync=always produce, metadata writes); more
+    threads let more producers share one group-commit fsync."""
+    listen_backlog: int = 1024
+    """Pending-accept queue of the listening socket (bursts of new connections)."""
+    keepalive_s: int = 30
+    """TCP keep-alive idle time in seconds (upstream: 30); 0 disables keep-alive."""
+    shutdown_timeout_s: float = 10.0
+    """Graceful stop waits this long for in-flight requests before dropping connections."""
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be 0..65535; got {self.port}")
+        for name in ("max_connections", "max_inflight_bytes_per_connection",
+                     "max_queued_requests_per_connection", "worker_threads", "listen_backlog"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive; got {getattr(self, name)}")
+        for name in ("idle_timeout_s", "keepalive_s", "shutdown_timeout_s"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative; got {getattr(self, name)}")

@@ -1,0 +1,322 @@
+"""The opcode table of the TCP server: decode a request, call the Broker, encode the reply.
+
+Each handler is a few lines that map wire fields to a Broker method and its result to a
+response message; all behaviour lives in the Broker (docs/architecture.md). A handler returns
+a response message, or a :class:`LongPoll` future when a FETCH_EX has to wait for data.
+
+Where a call runs is decided here, so the event loop never waits on the disk: calls that may
+fsync (produce under ``fsync=always``, topic and group metadata writes) run in the server's
+thread pool; everything else runs inline, which is the fast path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from typing import TYPE_CHECKING, Any, Callable
+
+from flymq import protocol as m
+from flymq.errors import FlyMQError, TopicNotFoundError, wire_text
+from flymq.protocol import Frame, Op, encode_frame, error_frame, frame_payload, reply_op
+
+if TYPE_CHECKING:
+    from flymq.broker.server import Server
+    from flymq.broker.server_connection import Connection
+
+log = logging.getLogger("flymq.server")
+
+Handler = Callable[["Dispatcher", "Connection", Any], Any]
+
+
+# --- handlers: one Broker call each ------------------------------------------------------------
+
+def _produce(d: "Dispatcher", conn: "Connection", req: m.ProduceRequest) -> Any:
+    return m.RecordMetadataResponse.from_model(
+        d.broker.produce(req.topic, req.value, req.key or None, req.partition))
+
+
+def _produce_ex(d: "Dispatcher", conn: "Connection", req: m.ProduceExRequest) -> Any:
+    return m.RecordMetadataResponse.from_model(
+        d.broker.produce(req.topic, req.value, req.key or None, req.partition,
+                         headers=req.headers or None, timestamp=req.timestamp or None))
+
+
+def _produce_batch(d: "Dispatcher", conn: "Connection", req: m.ProduceBatchRequest) -> Any:
+    results = d.broker.produce_batch(
+        req.topic, [(r.key or None, r.value, r.partition) for r in req.records])
+    timestamp = results[0].timestamp if results else d.broker.clock.now_ms()
+    return m.ProduceBatchResponse(timestamp, [m.BatchResult(r.partition, r.offset)
+                                              for r in results])
+
+
+def _consume(d: "Dispatcher", conn: "Connection", req: m.ConsumeRequest) -> Any:
+    msg = d.broker.consume(req.topic, req.partition, req.offset)
+    return m.ConsumeResponse(msg.key or b"", msg.data)
+
+
+def _fetch(d: "Dispatcher", conn: "Connection", req: m.FetchRequest) -> Any:
+    result = d.broker.fetch(req.topic, req.partition, req.offset, req.max_messages, req.filter)
+    return m.FetchResponse([m.FetchRecord(msg.offset, msg.key or b"", msg.data)
+                            for msg in result.messages], result.next_offset)
+
+
+def _fetch_ex(d: "Dispatcher", conn: "Connection", req: m.FetchExRequest) -> Any:
+    reply = d.fetch_ex_now(req, req.offset)
+    if reply.records or req.max_wait_ms <= 0:
+        return reply
+    return LongPoll(d, req, reply.next_offset)
+
+
+def _create_topic(d: "Dispatcher", conn: "Connection", req: m.CreateTopicRequest) -> Any:
+    d.broker.create_topic(req.topic, req.partitions)
+    return m.AckResponse()
+
+
+def _delete_topic(d: "Dispatcher", conn: "Connection", req: m.DeleteTopicRequest) -> Any:
+    d.broker.delete_topic(req.topic)
+    return m.AckResponse()
+
+
+def _list_topics(d: "Dispatcher", conn: "Connection", req: Any) -> Any:
+    return m.ListTopicsResponse(d.broker.list_topics())
+
+
+def _subscribe(d: "Dispatcher", conn: "Connection", req: m.SubscribeRequest) -> Any:
+    member = conn.peer if req.group_id else None
+    conn.subscribed = conn.subscribed or member is not None
+    return m.OffsetResponse(d.broker.subscribe(req.topic, req.group_id, req.partition,
+                                               req.mode or "latest", member=member))
+
+
+def _commit(d: "Dispatcher", conn: "Connection", req: m.CommitRequest) -> Any:
+    d.broker.commit_offset(req.topic, req.group_id, req.partition, req.offset)
+    return m.AckResponse()
+
+
+def _get_offset(d: "Dispatcher", conn: "Connection", req: m.GroupPartitionRequest) -> Any:
+    return m.OffsetResponse(d.broker.get_committed_offset(req.topic, req.group_id,
+                                                          req.partition))
+
+
+def _reset_offset(d: "Dispatcher", conn: "Connection", req: m.ResetOffsetRequest) -> Any:
+    d.broker.reset_offset(req.topic, req.group_id, req.partition, req.mode, req.offset)
+    return m.AckResponse()
+
+
+def _get_lag(d: "Dispatcher", conn: "Connection", req: m.GroupPartitionRequest) -> Any:
+    lag = d.broker.get_lag(req.topic, req.group_id, req.partition)
+    return m.LagResponse(lag["current_offset"], lag["committed_offset"], lag["latest_offset"],
+                         lag["lag"])
+
+
+def _group(g: dict) -> m.GroupDescription:
+    return m.GroupDescription(g["topic"], g["group_id"], g["members"],
+                              [m.PartitionOffset(o["partition"], o["offset"])
+                               for o in g["offsets"]])
+
+
+def _list_groups(d: "Dispatcher", conn: "Connection", req: Any) -> Any:
+    return m.ListGroupsResponse([_group(g) for g in d.broker.list_consumer_groups()])
+
+
+def _describe_group(d: "Dispatcher", conn: "Connection", req: m.GroupRequest) -> Any:
+    return _group(d.broker.describe_consumer_group(req.topic, req.group_id))
+
+
+def _delete_group(d: "Dispatcher", conn: "Connection", req: m.GroupRequest) -> Any:
+    d.broker.delete_consumer_group(req.topic, req.group_id)
+    return m.AckResponse()
+
+
+def _cluster_metadata(d: "Dispatcher", conn: "Connection", req: m.ClusterMetadataRequest) -> Any:
+    names = [req.topic] if req.topic else d.broker.list_topics()
+    node, addr = d.node_id, d.server.advertised_address
+    return m.ClusterMetadataResponse("standalone", [
+        m.TopicPartitions(name, [m.PartitionInfo(p, node, addr, 1, "online", [node], [node])
+                                 for p in range(d.broker.partition_count(name))])
+        for name in names])
+
+
+def _list_offsets(d: "Dispatcher", conn: "Connection", req: m.ListOffsetsRequest) -> Any:
+    start, end = d.broker.offsets(req.topic, req.partition)
+    at = (d.broker.offset_for_timestamp(req.topic, req.partition, req.timestamp)
+          if req.timestamp >= 0 else -1)
+    return m.ListOffsetsResponse(start, end, at)
+
+
+def _hello(d: "Dispatcher", conn: "Connection", req: m.HelloRequest) -> Any:
+    info = d.broker.server_info()
+    return m.HelloResponse("flymq", str(info.get("version", "")), d.served_ops,
+                           list(info.get("features", [])))
+
+
+def _server_info(d: "Dispatcher", conn: "Connection", req: Any) -> Any:
+    return m.ServerInfoResponse(d.broker.server_info())
+
+
+def _auth(d: "Dispatcher", conn: "Connection", req: m.AuthRequest) -> Any:
+    """Authentication is disabled: accept and bind the name (wire-protocol.md §6.8.1)."""
+    conn.user = req.username
+    return m.AuthResponse(True, req.username, [], "")
+
+
+def _whoami(d: "Dispatcher", conn: "Connection", req: Any) -> Any:
+    return m.WhoAmIResponse(conn.user is not None, conn.user or "", [], [])
+
+
+# Ops whose Broker call may wait on the disk (fsync of metadata or of the log).
+_DISK_OPS = frozenset({Op.CREATE_TOPIC, Op.DELETE_TOPIC, Op.COMMIT,
+                       Op.RESET_OFFSET, Op.DELETE_GROUP})
+_PRODUCE_OPS = frozenset({Op.PRODUCE, Op.PRODUCE_EX, Op.PRODUCE_BATCH})
+
+HANDLERS: dict[int, Handler] = {
+    Op.PRODUCE: _produce,
+    Op.CONSUME: _consume,
+    Op.CREATE_TOPIC: _create_topic,
+    Op.SUBSCRIBE: _subscribe,
+    Op.COMMIT: _commit,
+    Op.FETCH: _fetch,
+    Op.LIST_TOPICS: _list_topics,
+    Op.DELETE_TOPIC: _delete_topic,
+    Op.CONSUME_ZERO_COPY: _consume,
+    Op.FETCH_BINARY: _fetch,
+    Op.CLUSTER_METADATA: _cluster_metadata,
+    Op.GET_OFFSET: _get_offset,
+    Op.RESET_OFFSET: _reset_offset,
+    Op.LIST_GROUPS: _list_groups,
+    Op.DESCRIBE_GROUP: _describe_group,
+    Op.GET_LAG: _get_lag,
+    Op.DELETE_GROUP: _delete_group,
+    Op.HELLO: _hello,
+    Op.PRODUCE_BATCH: _produce_batch,
+    Op.FETCH_EX: _fetch_ex,
+    Op.SERVER_INFO: _server_info,
+    Op.PRODUCE_EX: _produce_ex,
+    Op.LIST_OFFSETS: _list_offsets,
+    Op.AUTH: _auth,
+    Op.WHOAMI: _whoami,
+}
+
+# Opcodes of features from later issues: a clear error instead of "unknown opcode".
+_LATER: dict[str, tuple[int, ...]] = {
+    "schemas": tuple(range(0x10, 0x16)),
+    "dlq": (0x20, 0x21, 0x22),
+    "delayed": (0x30,),
+    "ttl": (0x35,),
+    "transactions": (0x40, 0x41, 0x42, 0x43),
+    "auth": tuple(range(0x73, 0x7E)),
+    "audit": (0x80, 0x81),
+}
+NOT_YET: dict[int, str] = {op: f"{feature} is not supported yet by this flymq server"
+                           for feature, ops in _LATER.items() for op in ops}
+
+
+class Dispatcher:
+    """Turns one request frame into reply bytes, or a future of them."""
+
+    def __init__(self, server: "Server"):
+        self.server = server
+        self.broker = server.broker
+        self.loop = server.loop
+        self.executor = server.executor
+        self.node_id = server.config.node_id or socket.gethostname()
+        self.served_ops = sorted(HANDLERS)
+        self._waits: dict[str, bool] = {}
+
+    def dispatch(self, conn: "Connection", frame: Frame) -> bytes | asyncio.Future:
+        op = frame.op
+        handler = HANDLERS.get(op)
+        if handler is None:
+            return error_frame(NOT_YET.get(op) or f"unknown opcode: {op}")
+        try:
+            req = _decode(op, frame)
+            if op in _DISK_OPS or (op in _PRODUCE_OPS and self._produce_waits(req.topic)):
+                return self.loop.run_in_executor(self.executor, self.call, conn, op, handler, req)
+            reply = handler(self, conn, req)
+            if isinstance(reply, asyncio.Future):
+                return reply
+            return encode_frame(reply_op(op), reply.encode())
+        except Exception as exc:
+            return self.fail(op, exc)
+
+    def call(self, conn: "Connection", op: int, handler: Handler, req: Any) -> bytes:
+        """Run a handler and encode its reply or error (any thread)."""
+        try:
+            return encode_frame(reply_op(op), handler(self, conn, req).encode())
+        except Exception as exc:
+            return self.fail(op, exc)
+
+    @staticmethod
+    def fail(op: int, exc: Exception) -> bytes:
+        if not isinstance(exc, FlyMQError):
+            log.exception("unexpected error handling opcode 0x%02x", op)
+        return error_frame(wire_text(exc))
+
+    def _produce_waits(self, topic: str) -> bool:
+        """Whether a produce to ``topic`` waits for an fsync (or creates the topic).
+
+        Cached per topic name: a stale answer (a topic re-created with another policy by an
+        embedded caller) costs speed only, never correctness.
+        """
+        waits = self._waits.get(topic)
+        if waits is None:
+            try:
+                config = self.broker.topic_metadata(topic).config
+            except TopicNotFoundError:
+                return True  # auto-creation writes and fsyncs metadata
+            waits = (config.get("fsync") or self.broker.config.fsync) == "always"
+            self._waits[topic] = waits
+        return waits
+
+    def fetch_ex_now(self, req: m.FetchExRequest, offset: int) -> m.FetchExResponse:
+        broker = self.broker
+        result = broker.fetch(req.topic, req.partition, offset, req.max_messages, req.filter,
+                              max_bytes=req.max_bytes or None)
+        start, end = broker.offsets(req.topic, req.partition)
+        return m.FetchExResponse(result.next_offset, end, start, [
+            m.FetchExRecord(msg.offset, _millis(msg), msg.key or b"", msg.data, msg.headers)
+            for msg in result.messages])
+
+
+def _decode(op: int, frame: Frame) -> Any:
+    return m.REQUESTS[op].decode(frame_payload(frame))
+
+
+def _millis(msg: Any) -> int:
+    """The record time in ms; stored messages carry it without building a datetime."""
+    ms = getattr(msg, "timestamp_ms", None)
+    if ms is not None:
+        return ms
+    return 0 if msg.timestamp is None else round(msg.timestamp.timestamp() * 1000)
+
+
+class LongPoll(asyncio.Future):
+    """A FETCH_EX waiting for data: answered when the broker reports new data, at the
+    deadline, or at once when the connection or the server shuts down (:meth:`wake`)."""
+
+    def __init__(self, d: Dispatcher, req: m.FetchExRequest, offset: int):
+        super().__init__(loop=d.loop)
+        self._d, self._req, self._offset = d, req, offset
+        self._cancel_watch = d.broker.watch(req.topic, req.partition, offset, self._from_broker)
+        self._timer = d.loop.call_later(req.max_wait_ms / 1000, self.wake)
+        self.add_done_callback(self._release)
+
+    def _from_broker(self) -> None:
+        try:
+            self._d.loop.call_soon_threadsafe(self.wake)
+        except RuntimeError:  # the loop is already closed: nobody is waiting any more
+            pass
+
+    def wake(self) -> None:
+        if self.done():
+            return
+        try:
+            reply = encode_frame(Op.FETCH_EX, self._d.fetch_ex_now(self._req, self._offset).encode())
+        except Exception as exc:
+            reply = self._d.fail(Op.FETCH_EX, exc)
+        self.set_result(reply)
+
+    def _release(self, _: asyncio.Future) -> None:
+        self._timer.cancel()
+        self._cancel_watch()

@@ -12,7 +12,7 @@ import zlib
 from typing import NamedTuple
 
 from flymq.errors import (FrameTooLargeError, InvalidMagicError, InvalidRequestError,
-                          InvalidVersionError, MessageTooLargeError)
+                          InvalidVersionError, MessageTooLargeError, ProtocolError)
 
 __all__ = [
     "MAGIC", "VERSION", "HEADER_SIZE", "MAX_PAYLOAD", "FLAG_BINARY", "FLAG_GZIP", "CODEC_MASK",
@@ -61,16 +61,19 @@ def check_header(magic: int, version: int, length: int, max_payload: int) -> Non
 class FrameDecoder:
     """Incremental decoder: feed any slice of the byte stream, get the complete frames.
 
-    Errors are raised as soon as the offending header byte arrives (a bad magic byte is
+    Errors are detected as soon as the offending header byte arrives (a bad magic byte is
     detected from the first byte), so a server can close before reading a huge payload.
+    Frames that were complete before the bad bytes are still returned (they deserve their
+    replies); the error is then kept in :attr:`error` and raised by the next ``feed``.
     After an error the stream is unusable and the decoder must be discarded.
     """
 
-    __slots__ = ("max_payload", "_buf")
+    __slots__ = ("max_payload", "_buf", "error")
 
     def __init__(self, max_payload: int = MAX_PAYLOAD):
         self.max_payload = max_payload
         self._buf = bytearray()
+        self.error: ProtocolError | None = None
 
     @property
     def buffered(self) -> int:
@@ -78,9 +81,21 @@ class FrameDecoder:
         return len(self._buf)
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[Frame]:
+        if self.error is not None:
+            raise self.error
+        frames: list[Frame] = []
+        try:
+            self._decode(data, frames)
+        except ProtocolError as exc:
+            if not frames:
+                raise
+            self.error = exc
+            self._buf.clear()
+        return frames
+
+    def _decode(self, data: bytes | bytearray | memoryview, frames: list[Frame]) -> None:
         buf = self._buf
         buf += data
-        frames: list[Frame] = []
         pos, end = 0, len(buf)
         while end - pos >= HEADER_SIZE:
             magic, version, op, flags, length = _unpack_header(buf, pos)
@@ -97,7 +112,6 @@ class FrameDecoder:
                 raise InvalidMagicError(buf[0])
             if len(buf) > 1 and buf[1] != VERSION:
                 raise InvalidVersionError(buf[1])
-        return frames
 
 
 def frame_payload(frame: Frame, max_payload: int = MAX_PAYLOAD) -> bytes:

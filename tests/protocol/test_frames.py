@@ -70,9 +70,13 @@ def test_oversize_length_rejected_before_payload() -> None:
 
 
 def test_error_in_second_frame_after_first_is_complete() -> None:
+    """The complete frame before the bad bytes is returned; the error waits in ``error``."""
     dec = FrameDecoder()
+    frames = dec.feed(encode_frame(Op.PRODUCE, b"x") + b"\x00" * 8)
+    assert frames == [Frame(Op.PRODUCE, FLAG_BINARY, b"x")]
+    assert isinstance(dec.error, InvalidMagicError)
     with pytest.raises(InvalidMagicError):
-        dec.feed(encode_frame(Op.PRODUCE, b"x") + b"\x00" * 8)
+        dec.feed(encode_frame(Op.PRODUCE, b"y"))
 
 
 def test_frame_payload_gzip_and_codecs() -> None:

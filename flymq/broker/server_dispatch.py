@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from flymq import protocol as m
 from flymq.errors import FlyMQError, TopicNotFoundError, wire_text
 from flymq.protocol import Frame, Op, encode_frame, error_frame, frame_payload, reply_op
+from flymq.broker.roles import ROLES
 
 if TYPE_CHECKING:
     from flymq.broker.server import Server
@@ -165,6 +166,11 @@ def _whoami(d: "Dispatcher", conn: "Connection", req: Any) -> Any:
     return m.WhoAmIResponse(conn.user is not None, conn.user or "", [], [])
 
 
+def _role_list(d: "Dispatcher", conn: "Connection", req: Any) -> Any:
+    return m.RoleListResponse([m.RoleInfo(r.name, list(r.permissions), r.description)
+                               for r in ROLES])
+
+
 # Ops whose Broker call may wait on the disk (fsync of metadata or of the log).
 _DISK_OPS = frozenset({Op.CREATE_TOPIC, Op.DELETE_TOPIC, Op.COMMIT,
                        Op.RESET_OFFSET, Op.DELETE_GROUP})
@@ -196,6 +202,7 @@ HANDLERS: dict[int, Handler] = {
     Op.LIST_OFFSETS: _list_offsets,
     Op.AUTH: _auth,
     Op.WHOAMI: _whoami,
+    Op.ROLE_LIST: _role_list,
 }
 
 # Opcodes of features from later issues: a clear error instead of "unknown opcode".
@@ -205,11 +212,12 @@ _LATER: dict[str, tuple[int, ...]] = {
     "delayed": (0x30,),
     "ttl": (0x35,),
     "transactions": (0x40, 0x41, 0x42, 0x43),
-    "auth": tuple(range(0x73, 0x7E)),
     "audit": (0x80, 0x81),
 }
 NOT_YET: dict[int, str] = {op: f"{feature} is not supported yet by this flymq server"
                            for feature, ops in _LATER.items() for op in ops}
+# User and ACL management (0x73-0x7C) with authentication disabled (wire-protocol.md §6.9).
+NOT_YET.update({op: "authentication is not enabled" for op in range(0x73, 0x7D)})
 
 
 class Dispatcher:

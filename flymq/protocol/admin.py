@@ -12,7 +12,8 @@ import struct
 from flymq.errors import InvalidRequestError
 from flymq.protocol.codec import (BOOL, BUFFER_TOO_SMALL, BYTES32, I32, I64, INVALID_FORMAT,
                                   REST, STR8, STR16, U32, FieldType, List16, List32, Map16, Map32, Message, Nested,
-                                  Optional, Reader, Sized, Writer, field, message)
+                                  Optional, Reader, Sized, Writer, decode_error_prefix, field,
+                                  message)
 from flymq.protocol.messages import TopicRequest, request, response
 from flymq.protocol.opcodes import Op
 
@@ -292,6 +293,7 @@ class ProduceTxRequest(Message):
 # --- authentication (0x70-0x72) ----------------------------------------------------------------------
 
 @request(Op.AUTH)
+@decode_error_prefix("invalid auth request: ")
 @message
 class AuthRequest(Message):
     username: str = field(STR16)
@@ -331,6 +333,7 @@ class WhoAmIResponse(Message):
 # --- users, ACLs, roles (0x73-0x7D) ----------------------------------------------------------------
 
 @request(Op.USER_CREATE, Op.USER_UPDATE, Op.PASSWORD_CHANGE)
+@decode_error_prefix("invalid request: ")
 @message
 class UserRequest(Message):
     username: str = field(STR16)
@@ -352,6 +355,7 @@ class UserInfo(Message):
 
 
 @request(Op.USER_DELETE, Op.USER_GET)
+@decode_error_prefix("invalid request: ")
 @message
 class UsernameRequest(Message):
     username: str = field(STR16)
@@ -364,6 +368,7 @@ class UserListResponse(Message):
 
 
 @request(Op.ACL_SET)
+@decode_error_prefix("invalid request: ")
 @message
 class AclSetRequest(Message):
     topic: str = field(STR16)

@@ -19,7 +19,8 @@ from flymq.errors import InvalidRequestError
 __all__ = [
     "Reader", "Writer", "FieldType", "U8", "BOOL", "U16", "I32", "U32", "I64", "U64", "STR8",
     "STR16", "BYTES32", "REST", "List32", "List16", "Map32", "Map16", "Nested", "Sized",
-    "Optional", "Message", "field", "message", "BUFFER_TOO_SMALL", "INVALID_FORMAT",
+    "Optional", "Message", "field", "message", "decode_error_prefix", "BUFFER_TOO_SMALL",
+    "INVALID_FORMAT",
 ]
 
 BUFFER_TOO_SMALL = "buffer too small"
@@ -300,6 +301,23 @@ def message(cls: type[M] | None = None, *, min_size: int | None = None) -> Any:
         dc.MIN_SIZE = min_size if min_size is not None else sum(t.min_size for _, t in dc.WIRE)
         return dc
     return wrap if cls is None else wrap(cls)
+
+
+def decode_error_prefix(prefix: str) -> Callable[[type[M]], type[M]]:
+    """Prefix the wire text of decode errors of one message class, for the opcodes whose
+    upstream error texts carry one (``invalid auth request: buffer too small``, §5.6). The
+    exception message stays the bare decode error."""
+    def wrap(cls: type[M]) -> type[M]:
+        inner = cls.decode.__func__  # type: ignore[attr-defined]
+
+        def decode(klass: type[M], payload: bytes | bytearray | memoryview) -> M:
+            try:
+                return inner(klass, payload)
+            except InvalidRequestError as exc:
+                raise InvalidRequestError(exc.message, wire=prefix + exc.wire) from None
+        cls.decode = classmethod(decode)  # type: ignore[assignment]
+        return cls
+    return wrap
 
 
 @message

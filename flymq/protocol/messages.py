@@ -22,7 +22,8 @@ from flymq.errors import InvalidRequestError
 from flymq.models import RecordMetadata
 from flymq.protocol.codec import (BOOL, BUFFER_TOO_SMALL, BYTES32, I32, I64, INVALID_FORMAT,
                                   STR8, STR16, U8, U32, U64, FieldType, List32, Map32, Message,
-                                  Nested, Optional, Reader, Writer, field, message)
+                                  Nested, Optional, Reader, Writer, decode_error_prefix,
+                                  field, message)
 from flymq.protocol.opcodes import Op
 
 __all__ = [
@@ -397,6 +398,7 @@ class FetchResponse(Message):
 # --- 0x53 CLUSTER_METADATA ---------------------------------------------------------------------
 
 @request(Op.CLUSTER_METADATA)
+@decode_error_prefix("invalid request: ")
 @message
 class ClusterMetadataRequest(Message):
     """An empty payload also means "all topics"."""
@@ -439,7 +441,9 @@ class ErrorResponse(Message):
     code: int = 1
 
     def encode(self) -> bytes:
-        data = self.message.encode("utf-8")[:0xFFFF]
+        data = self.message.encode("utf-8")
+        if len(data) > 0xFFFF:  # cut on a character boundary: SDKs decode the text strictly
+            data = data[:0xFFFF].decode("utf-8", "ignore").encode("utf-8")
         return _I32.pack(self.code) + _U16.pack(len(data)) + data
 
     @classmethod

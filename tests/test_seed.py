@@ -31,7 +31,6 @@ SEED = _SHARED if _SHARED.exists() else _DATA_COPY
 # substring of a snippet -> (the later feature it needs, how it fails until then)
 LATER_FEATURES = {
     "transaction": ("transactions", UnsupportedOperationError),
-    "Producer": ("Producer/AsyncProducer", ImportError),
     "produce_with_ttl": ("TTL messages", UnsupportedOperationError),
     "produce_delayed": ("delayed messages", UnsupportedOperationError),
     "register_schema": ("schema registry", UnsupportedOperationError),

@@ -96,11 +96,13 @@ class ProducerConfig:
     retries: int = 3
     retry_backoff_ms: int = 100
     compression_type: str = "none"
+    buffer_memory: int = 32 * 1024 * 1024  # [ext] bytes of unacknowledged values per producer
+    max_block_ms: int = 60000  # [ext] how long send() waits for buffer space
 
     def __post_init__(self) -> None:
         self.acks = AckMode(self.acks).value
         for name in ("batch_size", "linger_ms", "max_batch_messages", "retries",
-                     "retry_backoff_ms"):
+                     "retry_backoff_ms", "buffer_memory", "max_block_ms"):
             _check_range(self, name, 0)
 
 

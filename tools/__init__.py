@@ -1,0 +1,1 @@
+"""Developer tools for flymq (benchmarks, maintenance); not part of the installed package."""

@@ -1,0 +1,67 @@
+"""The scenario registry and the context every scenario receives.
+
+Adding a scenario: drop a module into ``tools/bench/scenarios/`` with a function decorated
+``@scenario("name", "title")``; it is imported and listed automatically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from tools.bench.progress import Progress
+from tools.bench.results import Figure, Results, Stat, Target
+
+T = TypeVar("T")
+
+
+@dataclass
+class Context:
+    """Settings of this invocation plus the sinks a scenario reports into."""
+
+    results: Results
+    progress: Progress
+    out: Path
+    quick: bool = False
+    rounds: int = 3
+    fsync_modes: tuple[str, ...] = ("never", "interval")
+    workers: tuple[str, ...] = ("threads", "processes")
+    server: str = "process"           # "process" (python -m flymq serve) or "thread"
+    scenario: str = ""
+
+    def count(self, full: T, quick: T) -> T:
+        """``full`` normally, ``quick`` with --quick."""
+        return quick if self.quick else full
+
+    def figure(self, table: str, row: str, metrics: dict[str, Stat],
+               targets: list[Target] | None = None, note: str = "") -> Figure:
+        return self.results.add(Figure(self.scenario, table, row, metrics, targets or [],
+                                       note=note))
+
+    def skip(self, table: str, row: str, reason: str) -> None:
+        self.results.skip(self.scenario, table, row, reason)
+        self.progress.note(f"  skipped {table} / {row}: {reason}")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    title: str
+    run: Callable[[Context], None]
+    steps: Callable[[Context], int]
+
+
+SCENARIOS: dict[str, Scenario] = {}
+
+
+def scenario(name: str, title: str, steps: Callable[[Context], int] = lambda ctx: 1
+             ) -> Callable[[Callable[[Context], None]], Callable[[Context], None]]:
+    """Register ``fn(ctx)`` as scenario ``name``; ``steps(ctx)`` sizes its progress bar."""
+    def register(fn: Callable[[Context], None]) -> Callable[[Context], None]:
+        if name in SCENARIOS:
+            raise ValueError(f"duplicate benchmark scenario {name!r}")
+        SCENARIOS[name] = Scenario(name, title, fn, steps)
+        return fn
+    return register

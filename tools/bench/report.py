@@ -1,0 +1,211 @@
+"""Outputs: terminal/Markdown tables, JSON, PNG charts, and docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+
+from tools.bench.machine import REPO_ROOT
+from tools.bench.results import Figure, Results
+
+DOCS_PAGE = REPO_ROOT / "docs" / "benchmarks.md"
+DOCS_IMG = REPO_ROOT / "docs" / "img"
+
+
+def fmt(value: float | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 1:
+        return f"{value:.2f}"
+    return f"{value:.3f}"
+
+
+def _tables(figures: Iterable[Figure]) -> dict[tuple[str, str], list[Figure]]:
+    grouped: dict[tuple[str, str], list[Figure]] = {}
+    for fig in figures:
+        grouped.setdefault((fig.scenario, fig.table), []).append(fig)
+    return grouped
+
+
+def _table_md(rows: list[Figure]) -> list[str]:
+    metrics: list[str] = []
+    for fig in rows:
+        metrics += [m for m in fig.metrics if m not in metrics]
+    with_ratio = any(f.ratio is not None for f in rows)
+    with_target = any(f.targets for f in rows)
+    head = ["", *metrics] + (["flymq ÷ row"] if with_ratio else []) \
+        + (["target", "result"] if with_target else [])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for fig in rows:
+        cells = [fig.row + (f" ({fig.note})" if fig.note else "")]
+        for m in metrics:
+            stat = fig.metrics.get(m)
+            cell = fmt(stat.median) if stat else ""
+            if stat and m == fig.primary() and len(stat.samples) > 1:
+                cell += f" ±{stat.spread_pct:.0f}%"
+            cells.append(cell)
+        if with_ratio:
+            cells.append(f"{fig.ratio:.2f}×" if fig.ratio is not None else "")
+        if with_target:
+            verdicts = fig.verdicts()
+            cells.append("; ".join(t.describe() for t, _, _ in verdicts))
+            cells.append("; ".join("PASS" if ok else "FAIL" for _, _, ok in verdicts))
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def targets_md(results: Results) -> list[str]:
+    lines = ["| scenario | measurement | target | measured | result | from |",
+             "|---|---|---|---|---|---|"]
+    for fig in results.figures:
+        for target, measured, ok in fig.verdicts():
+            lines.append(f"| {fig.scenario} | {fig.table} / {fig.row} | {target.describe()} | "
+                         f"{fmt(measured)} | {'PASS' if ok else 'FAIL'} | {target.source} |")
+    return lines if len(lines) > 2 else []
+
+
+def markdown(results: Results, charts: list[tuple[str, str]] = ()) -> str:
+    """All results as Markdown: settings, targets, one table per measurement group, skips."""
+    m, s = results.machine, results.settings
+    out = [f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, {m['os']} "
+           f"({m['distro']}), {m['implementation']} {m['python']}; flymq commit "
+           f"`{m['git_commit']}`; run at {s['started']} taking {s.get('seconds', 0):.0f} s.",
+           "", f"Command: `{s['command']}`", "",
+           f"Durability modes: {', '.join('fsync=' + f for f in s['fsync_modes'])} "
+           f"(flymq `interval` fsyncs every 200 ms; peers are configured to match, see each "
+           f"table). Rounds: {s['rounds']} after warm-up; figures are medians, ± is "
+           f"(max - min) / median over the rounds. MB = 10^6 bytes.", ""]
+    if results.failures:
+        out += ["## FAILED", ""] + [f"- **{k}**: {v}" for k, v in results.failures.items()] + [""]
+    targets = targets_md(results)
+    if targets:
+        out += ["## Targets", ""] + targets + [""]
+    for (scenario, table), rows in _tables(results.figures).items():
+        out += [f"## {scenario}: {table}", ""] + _table_md(rows) + [""]
+    if charts:
+        out += ["## Charts", ""] + [f"![{title}]({path})" for title, path in charts] + [""]
+    if results.skips:
+        out += ["## Skipped", ""] + [f"- {s.scenario} / {s.table} / {s.row}: {s.reason}"
+                                     for s in results.skips] + [""]
+    return "\n".join(out)
+
+
+def _leading_number(text: str) -> float | None:
+    match = re.match(r"[\d,.]+", text)
+    return float(match.group().replace(",", "")) if match else None
+
+
+def charts(results: Results, img_dir: Path) -> list[tuple[str, Path]]:
+    """PNG charts of B1 throughput and the B6 growth curves (needs matplotlib)."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    img_dir.mkdir(parents=True, exist_ok=True)
+    made: list[tuple[str, Path]] = []
+    b1 = {t: rows for (sc, t), rows in _tables(results.figures).items() if sc == "b1"}
+    if b1:
+        fig, ax = plt.subplots(figsize=(10, 4.5))
+        width = 0.8 / len(b1)
+        for i, (table, rows) in enumerate(b1.items()):
+            tests = [r for r in rows if r.row.startswith("test")]
+            xs = [j + i * width for j in range(len(tests))]
+            ax.bar(xs, [r.metrics["msgs/s"].median for r in tests], width, label=table)
+            ax.set_xticks([j + 0.4 - width / 2 for j in range(len(tests))],
+                          [r.row.split(":")[0] for r in tests])
+        ax.axhline(15_000, color="grey", linestyle="--", linewidth=1, label="target 15,000")
+        ax.set_ylabel("msgs/s (median)")
+        ax.set_title("B1: one message per request over TCP")
+        ax.legend(fontsize=7)
+        path = img_dir / "b1-throughput.png"
+        fig.tight_layout()
+        fig.savefig(path, dpi=90)
+        plt.close(fig)
+        made.append(("B1 throughput per test", path))
+    for (sc, table), rows in _tables(results.figures).items():
+        points = [(x, r) for r in rows if (x := _leading_number(r.row)) is not None]
+        if sc != "b6" or len(points) < 2:
+            continue
+        fig, ax = plt.subplots(figsize=(6, 3.6))
+        xs = [x for x, _ in points]
+        ax.plot(xs, [r.metrics["msgs/s"].median for _, r in points], "o-", color="tab:blue")
+        ax.set_xscale("log")
+        ax.set_xlabel(table)
+        ax.set_ylabel("msgs/s", color="tab:blue")
+        if all("RSS MiB" in r.metrics for _, r in points):
+            ax2 = ax.twinx()
+            ax2.plot(xs, [r.metrics["RSS MiB"].median for _, r in points], "s--",
+                     color="tab:red")
+            ax2.set_ylabel("RSS MiB", color="tab:red")
+        ax.set_title(f"B6: {table}")
+        slug = re.sub(r"[^a-z0-9]+", "-", table.split(" (")[0].lower()).strip("-")
+        path = img_dir / f"b6-{slug}.png"
+        fig.tight_layout()
+        fig.savefig(path, dpi=90)
+        plt.close(fig)
+        made.append((f"B6 {table}", path))
+    return made
+
+
+def write(results: Results, out_dir: Path) -> tuple[Path, Path]:
+    """results.json, results.md and out_dir/img/*.png; returns the two file paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path = out_dir / "results.json"
+    json_path.write_text(json.dumps(results.to_json(), indent=1))
+    made = charts(results, out_dir / "img")
+    md_path = out_dir / "results.md"
+    md_path.write_text(markdown(results, [(t, f"img/{p.name}") for t, p in made]))
+    return json_path, md_path
+
+
+_INTRO = """# flymq benchmarks
+
+Generated by `python -m tools.bench ... --publish` from the results of one run (see the
+command below); do not edit by hand. What each scenario measures is specified in the shared
+BENCHMARKS.md; how to run them and how they verify their data is described at the end.
+
+"""
+
+_HOW = """
+## How to run
+
+```sh
+pip install -e '.[bench]'                  # matplotlib tqdm pyinstrument redis nats-py ...
+apt-get install -y redis-server            # the Redis Streams peer (skipped when absent)
+python -m tools.bench list                 # scenarios
+python -m tools.bench all --quick          # every scenario with small counts (~minutes)
+python -m tools.bench b1 --fsync never     # one scenario, one durability mode
+python -m tools.bench all --rounds 3 --publish   # full run; rewrites this page
+flymq bench b3 --profile                   # same CLI through flymq (from a repo checkout)
+```
+
+Every scenario consumes back what it produced and compares count and an order-independent
+checksum (sum of CRC32s of unique payloads); a loss, a duplicate or an error makes the run
+exit non-zero and no figure of that scenario is reported. Peers (redis-server, nats-server
+with JetStream file storage) are started by the benchmark on 127.0.0.1 with ephemeral ports
+and temporary directories and always stopped at the end; a peer that is not installed is
+listed under "Skipped" with the command that installs it. Results of each run are written to
+`bench-results/` (JSON with every sample, Markdown, charts); `--profile` adds a pyinstrument
+(or cProfile) report of the scenario's main thread.
+"""
+
+
+def publish(results: Results, out_dir: Path, page: Path = DOCS_PAGE, img: Path = DOCS_IMG
+            ) -> Path:
+    """Rewrite docs/benchmarks.md (and docs/img/*.png) from ``results``."""
+    made = charts(results, out_dir / "img")
+    img.mkdir(parents=True, exist_ok=True)
+    linked = []
+    for title, path in made:
+        shutil.copy2(path, img / path.name)
+        linked.append((title, f"img/{path.name}"))
+    page.write_text(_INTRO + markdown(results, linked) + _HOW)
+    return page

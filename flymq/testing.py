@@ -1,6 +1,7 @@
 """pytest plugin and helpers for testing code that uses flymq.
 
-Enable it with ``pytest_plugins = ["flymq.testing"]`` in a ``conftest.py``. Fixtures:
+Installing flymq registers this plugin with pytest (a ``pytest11`` entry point), so the
+fixtures are available in every test session without any conftest line. Fixtures:
 
 - ``flymq_clock``: a :class:`~flymq.clock.ManualClock`; move time with ``advance(ms)``.
 - ``flymq_broker``: a fresh embedded :class:`~flymq.broker.Broker` in ``tmp_path`` on that clock.

@@ -1,0 +1,435 @@
+"""The Broker facade: the one core API that both front doors (embedded client, TCP server) call.
+
+Everything here is synchronous and thread-safe. Per-request work is kept to dictionary lookups
+and the storage call, because the embedded client calls these methods directly and its
+throughput is the broker's throughput.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Sequence
+
+from flymq.broker.config import BrokerConfig, TopicConfig
+from flymq.broker.filter import compile_filter
+from flymq.broker.groups import GroupCoordinator
+from flymq.broker.messages import encode_headers, to_message, to_messages
+from flymq.broker.naming import validate_topic_name
+from flymq.broker.partition import PartitionLeader
+from flymq.broker.partitioner import choose_partition
+from flymq.broker.storage import Flusher, Record
+from flymq.broker.topics import Topic, TopicRegistry, log_config_for
+from flymq.clock import SYSTEM_CLOCK, Clock
+from flymq.errors import (
+    BrokerClosedError, InvalidRequestError, MessageTooLargeError, PartitionNotFoundError,
+    StorageError, TopicNotFoundError,
+)
+from flymq.models import FetchResult, RecordMetadata, TopicMetadata
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: no cross-process guard for the data directory
+    fcntl = None  # type: ignore[assignment]
+
+if TYPE_CHECKING:
+    from flymq.client import FlyMQClient
+    from flymq.models import ConsumedMessage
+
+DEFAULT_FETCH_MESSAGES = 10
+SUBSCRIBE_MODES = ("earliest", "latest", "commit", "")
+RESET_MODES = ("earliest", "latest", "offset")
+_LOCK_FILE = ".lock"
+
+
+def _version() -> str:
+    import flymq
+    return getattr(flymq, "__version__", "0.1.0")
+
+
+def _as_bytes(data: Any, what: str) -> bytes:
+    """A private ``bytes`` copy of a bytes-like argument (never the caller's buffer)."""
+    if isinstance(data, (bytearray, memoryview)):
+        return bytes(data)
+    if isinstance(data, bytes):
+        return bytes(data)  # a bytes subclass becomes plain bytes
+    raise TypeError(f"{what} must be bytes, not {type(data).__name__}")
+
+
+class Broker:
+    """An embeddable FlyMQ broker over one data directory. Use as a context manager."""
+
+    _registry: ClassVar[dict[str, "Broker"]] = {}
+    _registry_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, data_dir: str | os.PathLike | None = None,
+                 config: BrokerConfig | None = None, *, clock: Clock | None = None,
+                 name: str | None = None):
+        self.config = config if config is not None else BrokerConfig()
+        self.clock = clock if clock is not None else SYSTEM_CLOCK
+        self.name = name
+        self.closed = True  # until everything below is open
+        self._close_lock = threading.Lock()
+        self._started = time.monotonic()
+        chosen = data_dir if data_dir is not None else self.config.data_dir
+        self._temporary = chosen is None
+        self.data_dir = Path(tempfile.mkdtemp(prefix="flymq-") if chosen is None else chosen)
+        self._lock_fd: int | None = None
+        self._flusher: Flusher | None = None
+        self._topics: TopicRegistry | None = None
+        self._groups: GroupCoordinator | None = None
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self._lock_fd = self._lock_directory()
+            self._flusher = Flusher()  # one thread for all logs, started on first use
+            self._topics = TopicRegistry(self.data_dir / "topics", self.config, clock=self.clock,
+                                         flusher=self._flusher)
+            # the coordinator compacts its own log; retention would drop live commits
+            group_log = dataclasses.replace(log_config_for(self.config, TopicConfig()),
+                                            retention_ms=None, retention_bytes=None)
+            self._groups = GroupCoordinator(self.data_dir / "groups", group_log,
+                                            clock=self.clock, flusher=self._flusher)
+            if name is not None:
+                self._register(name)
+        except BaseException:
+            self._release()
+            raise
+        self._max_message = self.config.max_message_bytes
+        self._by_name = self._topics.by_name
+        self._now_ms = self.clock.now_ms
+        self.closed = False
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    def _lock_directory(self) -> int:
+        """One broker per data directory: an exclusive lock the OS drops if the process dies."""
+        fd = os.open(self.data_dir / _LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        if fcntl is None:
+            return fd
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise StorageError(f"data directory {self.data_dir} is in use by another broker",
+                               hint="Close the other broker or give this one its own data_dir.")
+        return fd
+
+    def _register(self, name: str) -> None:
+        with Broker._registry_lock:
+            if name in Broker._registry:
+                raise ValueError(f"a broker named {name!r} is already running")
+            Broker._registry[name] = self
+
+    @classmethod
+    def lookup(cls, name: str) -> "Broker":
+        """The open broker registered as ``name`` (for ``embedded://<name>``); KeyError if none."""
+        with cls._registry_lock:
+            return cls._registry[name]
+
+    def client(self, **client_kwargs: Any) -> "FlyMQClient":
+        """A client bound to this broker through the in-process transport."""
+        from flymq.client import FlyMQClient
+        return FlyMQClient(broker=self, **client_kwargs)
+
+    def close(self) -> None:
+        """Flush and release everything; a temporary data directory is removed. Idempotent."""
+        with self._close_lock:
+            if self.closed:
+                return
+            self.closed = True
+        self._release()
+
+    def _release(self) -> None:
+        if self.name is not None:
+            with Broker._registry_lock:
+                if Broker._registry.get(self.name) is self:
+                    del Broker._registry[self.name]
+        for part in (self._topics, self._groups, self._flusher):
+            if part is not None:
+                part.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # also releases the flock
+            self._lock_fd = None
+        if self._temporary:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def __enter__(self) -> "Broker":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "open"
+        return f"<Broker {self.name or ''} {self.data_dir} {state}>"
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise BrokerClosedError()
+
+    # --- topics -------------------------------------------------------------------------------
+    def create_topic(self, topic: str, partitions: int = 1, *,
+                     config: TopicConfig | None = None) -> bool:
+        """Create ``topic`` (0 partitions means 1); False, changing nothing, if it exists."""
+        self._check_open()
+        return self._topics.create(topic, partitions, config)
+
+    def delete_topic(self, topic: str) -> bool:
+        """Delete a topic and its records (group offsets stay); False if there was none."""
+        self._check_open()
+        return self._topics.delete(topic)
+
+    def list_topics(self) -> list[str]:
+        self._check_open()
+        return self._topics.names()
+
+    def topic_metadata(self, topic: str) -> TopicMetadata:
+        """Name, partition count and the topic's own config overrides."""
+        self._check_open()
+        t = self._topics.get(topic)
+        return TopicMetadata(t.name, t.partition_count, 1, t.config.to_dict())
+
+    def partition_count(self, topic: str) -> int:
+        self._check_open()
+        return self._topics.get(topic).partition_count
+
+    # --- produce ------------------------------------------------------------------------------
+    def _topic_to_write(self, topic: str, highest_explicit: int) -> Topic:
+        """The topic a produce path appends to, auto-created when allowed.
+
+        ``highest_explicit`` (the largest explicit partition asked for, or -1) is checked
+        before creating, so a rejected request leaves no topic behind.
+        """
+        t = self._by_name.get(topic)
+        if t is not None:
+            return t
+        self._check_open()
+        if not self.config.auto_create_topics:
+            raise TopicNotFoundError(topic, hint="Create the topic with create_topic(), or "
+                                                 "enable auto_create_topics in the broker config.")
+        validate_topic_name(topic)
+        if highest_explicit >= self.config.default_partitions:
+            raise PartitionNotFoundError(topic, highest_explicit, style="out of range")
+        self._topics.create(topic, self.config.default_partitions)
+        return self._topics.get(topic)
+
+    def produce(self, topic: str, value: bytes, key: bytes | None = None, partition: int = -1,
+                *, headers: dict[str, str] | None = None,
+                timestamp: int | None = None) -> RecordMetadata:
+        """Append one record; ``partition`` < 0 lets the key hash or round-robin choose."""
+        if self.closed:
+            raise BrokerClosedError()
+        t = self._by_name.get(topic) or self._topic_to_write(topic, partition)
+        if value.__class__ is not bytes:
+            value = _as_bytes(value, "value")
+        if key is not None and key.__class__ is not bytes:
+            key = _as_bytes(key, "key")
+        size = len(value) + (len(key) if key else 0)
+        if size > self._max_message:
+            raise MessageTooLargeError(size, self._max_message)
+        leaders = t.partitions
+        if partition < 0:
+            partition = 0 if len(leaders) == 1 else \
+                choose_partition(key, len(leaders), t.round_robin)
+        elif partition >= len(leaders):
+            raise PartitionNotFoundError(topic, partition, style="out of range")
+        now = self._now_ms()
+        record = Record(value, key or None, now if timestamp is None else timestamp,
+                        encode_headers(headers) if headers else ())
+        offset = leaders[partition].append((record,))
+        return RecordMetadata(topic, partition, offset, now, len(key) if key else -1, len(value))
+
+    def produce_batch(self, topic: str, records: Sequence[tuple[bytes | None, bytes, int]]
+                      ) -> list[RecordMetadata]:
+        """Append many ``(key, value, partition)`` records: all are validated before any is
+        written, each partition gets one storage append, results come in input order."""
+        self._check_open()
+        checked: list[tuple[bytes | None, bytes, int]] = []
+        for key, value, partition in records:
+            value = value if value.__class__ is bytes else _as_bytes(value, "value")
+            if key is not None and key.__class__ is not bytes:
+                key = _as_bytes(key, "key")
+            size = len(value) + (len(key) if key else 0)
+            if size > self._max_message:
+                raise MessageTooLargeError(size, self._max_message)
+            if not isinstance(partition, int):
+                raise TypeError(f"partition must be an int, not {type(partition).__name__}")
+            checked.append((key or None, value, int(partition)))
+        if not checked:
+            return []
+        highest = max(p for _, _, p in checked)
+        t = self._topic_to_write(topic, highest)
+        leaders = t.partitions
+        if highest >= len(leaders):
+            raise PartitionNotFoundError(topic, highest, style="out of range")
+        now = self.clock.now_ms()
+        by_partition: dict[int, list[Record]] = {}
+        placed: list[tuple[int, int]] = []  # (partition, position within its append)
+        for key, value, partition in checked:
+            if partition < 0:
+                partition = choose_partition(key, len(leaders), t.round_robin)
+            batch = by_partition.setdefault(partition, [])
+            placed.append((partition, len(batch)))
+            batch.append(Record(value, key, now))
+        bases = {p: leaders[p].append(batch) for p, batch in by_partition.items()}
+        return [RecordMetadata(topic, p, bases[p] + i, now, len(k) if k else -1, len(v))
+                for (p, i), (k, v, _) in zip(placed, checked)]
+
+    # --- read ---------------------------------------------------------------------------------
+    def _leader(self, topic: str, partition: int) -> PartitionLeader:
+        """The leader for a read path: ``topic not found: <t>`` / ``partition <n> not found``."""
+        t = self._by_name.get(topic)
+        if t is None:
+            self._check_open()
+            raise TopicNotFoundError(topic)
+        if not 0 <= partition < len(t.partitions):
+            raise PartitionNotFoundError(topic, partition, style="not found")
+        return t.partitions[partition]
+
+    def consume(self, topic: str, partition: int, offset: int) -> "ConsumedMessage":
+        """Exactly the record at ``offset``; OffsetOutOfRangeError (wire ``EOF``) if absent."""
+        self._check_open()
+        t = self._by_name.get(topic)
+        if t is None:
+            raise TopicNotFoundError(topic, wire="topic not found")
+        if not 0 <= partition < len(t.partitions):
+            raise PartitionNotFoundError(topic, partition, style="out of range")
+        record = t.partitions[partition].record_at(offset, self.clock.now_ms())
+        return to_message(topic, partition, record)
+
+    def fetch(self, topic: str, partition: int = 0, offset: int = 0, max_messages: int = 10,
+              filter: str = "", *, max_bytes: int | None = None,
+              max_wait_ms: int = 0) -> FetchResult:
+        """Up to ``max_messages`` records from ``offset`` (wire spec §7.6).
+
+        ``next_offset`` is the first offset not examined; at the end of the log the result is
+        empty and ``next_offset == offset``. With ``max_wait_ms`` > 0 an empty read waits that
+        long for new records before answering.
+        """
+        if self.closed:
+            raise BrokerClosedError()
+        leader = self._leader(topic, partition)
+        if max_messages <= 0:
+            max_messages = DEFAULT_FETCH_MESSAGES
+        predicate = compile_filter(filter) if filter else None
+        budget = max_bytes if max_bytes is not None and max_bytes > 0 else \
+            self.config.fetch_max_bytes
+        records, next_offset = leader.scan(offset, max_messages, predicate,
+                                           self.clock.now_ms(), budget)
+        if not records and next_offset == offset and max_wait_ms > 0:
+            leader.wait_for_data(offset, max_wait_ms / 1000.0)
+            if not self.closed:
+                records, next_offset = leader.scan(offset, max_messages, predicate,
+                                                   self.clock.now_ms(), budget)
+        return FetchResult(to_messages(topic, partition, records), next_offset)
+
+    def watch(self, topic: str, partition: int, offset: int,
+              callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` once (from any thread) when a record at or past ``offset`` exists
+        or the topic goes away; returns a function that cancels the watch."""
+        self._check_open()
+        return self._leader(topic, partition).watch(offset, callback)
+
+    def offsets(self, topic: str, partition: int) -> tuple[int, int]:
+        """(first retained offset, offset the next record gets)."""
+        self._check_open()
+        return self._leader(topic, partition).offsets()
+
+    def offset_for_timestamp(self, topic: str, partition: int, timestamp_ms: int) -> int:
+        """The first offset whose record timestamp is >= ``timestamp_ms``; the end offset when
+        there is none."""
+        self._check_open()
+        leader = self._leader(topic, partition)
+        found = leader.log.offset_for_timestamp(timestamp_ms)
+        return leader.offsets()[1] if found is None else found
+
+    # --- consumer groups ------------------------------------------------------------------------
+    def subscribe(self, topic: str, group_id: str, partition: int = 0, mode: str = "latest", *,
+                  member: str | None = None) -> int:
+        """The offset a consumer should read next; a non-empty group gains ``member``."""
+        self._check_open()
+        mode = str(mode)
+        if group_id:  # upstream registers membership before validating anything else
+            self._groups.join(topic, group_id, member)
+        if mode not in SUBSCRIBE_MODES:
+            raise InvalidRequestError(f"unknown subscribe mode: {mode}")
+        start, end = self._leader(topic, partition).offsets()
+        if mode == "earliest":
+            return start
+        if mode == "commit":
+            committed = self._groups.committed(topic, group_id, partition) \
+                if group_id and self._groups.exists(topic, group_id) else None
+            return start if committed is None else committed
+        return end  # "latest" and "": the log end offset (flymq deviation: 0 when empty)
+
+    def commit_offset(self, topic: str, group_id: str, partition: int, offset: int) -> None:
+        """Store the next offset the group reads; durable when this returns. As upstream, the
+        topic is not checked."""
+        self._check_open()
+        self._groups.commit(topic, group_id, partition, offset)
+
+    def get_committed_offset(self, topic: str, group_id: str, partition: int = 0) -> int:
+        """The committed offset; 0 when the group has none for this partition."""
+        self._check_open()
+        committed = self._groups.committed(topic, group_id, partition)
+        return 0 if committed is None else committed
+
+    def reset_offset(self, topic: str, group_id: str, partition: int = 0,
+                     mode: str = "earliest", offset: int | None = None) -> None:
+        """Commit the log start ("earliest"), end ("latest") or ``offset`` ("offset")."""
+        self._check_open()
+        mode = str(mode)
+        if mode not in RESET_MODES:
+            raise InvalidRequestError(f"unknown reset mode: {mode}")
+        if mode == "offset":
+            target = 0 if offset is None else offset
+        else:
+            start, end = self._leader(topic, partition).offsets()
+            target = start if mode == "earliest" else end
+        self._groups.commit(topic, group_id, partition, target)
+
+    def get_lag(self, topic: str, group_id: str, partition: int = 0) -> dict[str, int]:
+        """current/committed offset, latest (log end) offset and the lag between them."""
+        self._check_open()
+        committed = self.get_committed_offset(topic, group_id, partition)
+        latest = self._leader(topic, partition).offsets()[1]
+        return {"current_offset": committed, "committed_offset": committed,
+                "latest_offset": latest, "lag": max(0, latest - committed)}
+
+    def list_consumer_groups(self, topic: str = "") -> list[dict]:
+        """Every group (of ``topic`` if given), sorted by (topic, group id)."""
+        self._check_open()
+        return self._groups.list(topic)
+
+    def describe_consumer_group(self, topic: str, group_id: str) -> dict:
+        self._check_open()
+        return self._groups.describe(topic, group_id)
+
+    def delete_consumer_group(self, topic: str, group_id: str) -> None:
+        self._check_open()
+        self._groups.delete(topic, group_id)
+
+    def member_left(self, member: str) -> None:
+        """A connection closed: it no longer counts as a member of any group."""
+        if not self.closed:
+            self._groups.member_left(member)
+
+    def apply_retention(self) -> int:
+        """Drop whole segments past each topic's retention limits (and with them expired TTL
+        records); returns how many segments went. For a periodic caller such as the server."""
+        self._check_open()
+        return sum(leader.apply_retention() for t in list(self._by_name.values())
+                   for leader in t.partitions)
+
+    # --- information ----------------------------------------------------------------------------
+    def server_info(self) -> dict:
+        """Version, uptime, topic count and storage settings, for SERVER_INFO and tools."""
+        self._check_open()
+        return {"version": _version(), "name": self.name or "",
+                "uptime_ms": int((time.monotonic() - self._started) * 1000),
+                "topics": len(self._topics.names()), "data_dir": str(self.data_dir),
+                "fsync": self.config.fsync, "features": []}

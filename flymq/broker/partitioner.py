@@ -1,0 +1,47 @@
+"""Which partition a produced record goes to (wire spec §7.2), exactly as upstream FlyMQ.
+
+Keyed records hash with FNV-1a 32-bit so one key always lands on one partition and other
+FlyMQ implementations agree; unkeyed records spread round-robin.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+FNV32_OFFSET_BASIS = 0x811C9DC5
+FNV32_PRIME = 0x01000193
+
+
+def fnv1a_32(data: bytes) -> int:
+    """FNV-1a 32-bit hash of ``data``."""
+    h = FNV32_OFFSET_BASIS
+    for b in data:
+        h = ((h ^ b) * FNV32_PRIME) & 0xFFFFFFFF
+    return h
+
+
+class RoundRobin:
+    """The per-topic counter for unkeyed records: 0, 1, 2, ... mod N, reset on restart.
+
+    ``next()`` of ``itertools.count`` is atomic under the GIL, so threads never share a slot.
+    """
+
+    __slots__ = ("_counter",)
+
+    def __init__(self) -> None:
+        self._counter = itertools.count()
+
+    def next_partition(self, partitions: int) -> int:
+        return next(self._counter) % partitions
+
+
+def choose_partition(key: bytes | None, partitions: int, round_robin: RoundRobin) -> int:
+    """The partition for a record with no explicit partition.
+
+    One-partition topics never advance the round-robin counter; an empty key counts as none.
+    """
+    if partitions == 1:
+        return 0
+    if key:
+        return fnv1a_32(key) % partitions
+    return round_robin.next_partition(partitions)

@@ -20,6 +20,7 @@ from flymq.broker.config import BrokerConfig, TopicConfig
 from flymq.broker.filter import compile_filter
 from flymq.broker.groups import GroupCoordinator
 from flymq.broker.messages import encode_headers, to_message, to_messages
+from flymq.broker.maintenance import PeriodicTask
 from flymq.broker.naming import validate_topic_name
 from flymq.broker.partition import PartitionLeader
 from flymq.broker.partitioner import choose_partition
@@ -81,6 +82,7 @@ class Broker:
         self.data_dir = Path(tempfile.mkdtemp(prefix="flymq-") if chosen is None else chosen)
         self._lock_fd: int | None = None
         self._flusher: Flusher | None = None
+        self._retention: PeriodicTask | None = None
         self._topics: TopicRegistry | None = None
         self._groups: GroupCoordinator | None = None
         try:
@@ -96,6 +98,8 @@ class Broker:
                                             clock=self.clock, flusher=self._flusher)
             if name is not None:
                 self._register(name)
+            self._retention = PeriodicTask(self.clock, self.config.retention_check_interval_ms,
+                                           self.apply_retention, "flymq-retention")
         except BaseException:
             self._release()
             raise
@@ -144,6 +148,8 @@ class Broker:
         self._release()
 
     def _release(self) -> None:
+        if self._retention is not None:
+            self._retention.stop()
         if self.name is not None:
             with Broker._registry_lock:
                 if Broker._registry.get(self.name) is self:

@@ -103,6 +103,8 @@ class BrokerConfig:
     """Delete the oldest segments while a partition is larger than this; None = no limit."""
     compression: str = "none"
     """Batch compression of appends: "none" or "lz4"."""
+    retention_check_interval_ms: int = 60_000
+    """How often (on the broker's clock) old segments are checked against retention limits."""
 
     def __post_init__(self) -> None:
         if self.data_dir is not None:
@@ -110,7 +112,8 @@ class BrokerConfig:
         _check_choice("fsync", self.fsync, FSYNC_POLICIES)
         _check_choice("compression", self.compression, COMPRESSIONS)
         for name in ("default_partitions", "max_partitions_per_topic", "max_message_bytes",
-                     "fetch_max_bytes", "fsync_interval_ms", "segment_ms"):
+                     "fetch_max_bytes", "fsync_interval_ms", "segment_ms",
+                     "retention_check_interval_ms"):
             _check_positive(name, getattr(self, name))
         _check_positive("segment_bytes", self.segment_bytes, minimum=MIN_SEGMENT_BYTES)
         for name in ("retention_ms", "retention_bytes"):

@@ -205,3 +205,20 @@ def test_retention_drops_old_segments(data_dir: Path, clock) -> None:
         assert b.fetch("t", 0, 0).next_offset == 0  # below the start: nothing readable
         assert b.fetch("t", 0, start).messages[0].offset == start
         assert not (data_dir / "topics" / "t" / "1").exists()  # never written, never opened
+
+
+def test_retention_runs_by_itself_on_the_broker_clock(data_dir: Path, clock) -> None:
+    cfg = BrokerConfig(fsync="never", segment_bytes=1024, retention_check_interval_ms=60_000)
+    with Broker(data_dir, cfg, clock=clock) as b:
+        b.create_topic("t", 1, config=TopicConfig(retention_ms=1000))
+        for i in range(50):
+            b.produce("t", b"x" * 100)
+        task = b._retention
+        clock.advance(30_000)  # not due yet: nothing deleted
+        b.produce("t", b"fresh")
+        assert b.offsets("t", 0)[0] == 0
+        runs = task.runs
+        clock.advance(30_000)  # now due
+        assert task.wait_runs(runs + 1)
+        start, end = b.offsets("t", 0)
+        assert 0 < start < end == 51

@@ -189,9 +189,10 @@ class Broker:
         self._check_open()
         return self._topics.delete(topic)
 
-    def list_topics(self) -> list[str]:
+    def list_topics(self, *, include_internal: bool = False) -> list[str]:
+        """Byte-wise sorted names; "__" names (internal by convention) only when asked for."""
         self._check_open()
-        return self._topics.names()
+        return self._topics.names(include_internal=include_internal)
 
     def topic_metadata(self, topic: str) -> TopicMetadata:
         """Name, partition count and the topic's own config overrides."""

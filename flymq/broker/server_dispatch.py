@@ -131,7 +131,7 @@ def _delete_group(d: "Dispatcher", conn: "Connection", req: m.GroupRequest) -> A
 
 
 def _cluster_metadata(d: "Dispatcher", conn: "Connection", req: m.ClusterMetadataRequest) -> Any:
-    names = [req.topic] if req.topic else d.broker.list_topics()
+    names = [req.topic] if req.topic else d.broker.list_topics(include_internal=True)
     node, addr = d.node_id, d.server.advertised_address
     return m.ClusterMetadataResponse("standalone", [
         m.TopicPartitions(name, [m.PartitionInfo(p, node, addr, 1, "online", [node], [node])

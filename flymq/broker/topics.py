@@ -125,9 +125,9 @@ class TopicRegistry:
             raise TopicNotFoundError(name)
         return topic
 
-    def names(self) -> list[str]:
-        """Visible topic names, byte-wise sorted; names starting with "__" are internal."""
-        return sorted((n for n in self.by_name if not n.startswith("__")),
+    def names(self, *, include_internal: bool = False) -> list[str]:
+        """Topic names, byte-wise sorted; names starting with "__" only when asked for."""
+        return sorted((n for n in self.by_name if include_internal or not n.startswith("__")),
                       key=lambda n: n.encode("utf-8"))
 
     # --- changes ----------------------------------------------------------------------------

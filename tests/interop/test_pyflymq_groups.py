@@ -143,10 +143,8 @@ def test_cluster_metadata_one_topic_and_all(py, topic, flymq_server):
     assert py.error(META, s16("missing")) == "topic not found: missing"
 
 
-@pytest.mark.xfail(strict=True, reason="spec §6.6.4: CLUSTER_METADATA for all topics lists every "
-                   "topic (no '__' filtering); server_dispatch._cluster_metadata uses "
-                   "broker.list_topics(), which hides '__' names")
 def test_cluster_metadata_all_includes_internal_topics(py):
+    """spec §6.6.4: every topic is listed (no '__' filtering, unlike LIST_TOPICS)."""
     py.request(CREATE, create_topic_req("__internal", 1))
     _, every = py_cluster_metadata(py.request(META, s16("")))
     assert "__internal" in every

@@ -109,8 +109,15 @@ def _serve(args: argparse.Namespace) -> int:
     from flymq.broker.broker import Broker
     from flymq.broker.server import Server
 
+    from flymq.errors import FlyMQError
+
     broker_cfg, server_cfg = configs["broker"], configs["server"]
-    with Broker(broker_cfg.data_dir, broker_cfg) as broker:
+    try:
+        broker = Broker(broker_cfg.data_dir, broker_cfg)
+    except (FlyMQError, OSError) as exc:  # e.g. the directory is locked by another broker
+        print(f"flymq: cannot open the data directory: {exc}", file=sys.stderr)
+        return 1
+    with broker:
         server = Server(broker, server_cfg)
 
         def ready() -> None:

@@ -147,6 +147,15 @@ def test_port_in_use_is_reported(serve, tmp_path):
     assert "cannot listen" in out.stderr
 
 
+def test_data_dir_in_use_is_reported_without_a_traceback(serve, tmp_path):
+    serve("--data-dir", str(tmp_path / "d"))
+    out = subprocess.run([sys.executable, "-m", "flymq", "serve", "--port", "0",
+                          "--data-dir", str(tmp_path / "d")],
+                         capture_output=True, text=True, env=serve_env(), cwd=ROOT, timeout=10)
+    assert out.returncode == 1
+    assert "in use by another broker" in out.stderr and "Traceback" not in out.stderr
+
+
 def test_sigint_stops_cleanly(serve, tmp_path):
     import signal
 

@@ -17,7 +17,8 @@ import socket
 from typing import TYPE_CHECKING, Any, Callable
 
 from flymq import protocol as m
-from flymq.errors import FlyMQError, TopicNotFoundError, wire_text
+from flymq.broker.config import TopicConfig
+from flymq.errors import FlyMQError, InvalidRequestError, TopicNotFoundError, wire_text
 from flymq.protocol import Frame, Op, encode_frame, error_frame, frame_payload, reply_op
 from flymq.broker.roles import ROLES
 
@@ -72,6 +73,15 @@ def _fetch_ex(d: "Dispatcher", conn: "Connection", req: m.FetchExRequest) -> Any
 def _create_topic(d: "Dispatcher", conn: "Connection", req: m.CreateTopicRequest) -> Any:
     d.broker.create_topic(req.topic, req.partitions)
     return m.AckResponse()
+
+
+def _create_topic_ex(d: "Dispatcher", conn: "Connection", req: m.CreateTopicExRequest) -> Any:
+    try:
+        config = TopicConfig.from_dict(req.config)
+    except (TypeError, ValueError) as exc:
+        raise InvalidRequestError(f"invalid topic config: {exc}") from None
+    return m.CreateTopicExResponse(d.broker.create_topic(req.topic, req.partitions,
+                                                         config=config))
 
 
 def _delete_topic(d: "Dispatcher", conn: "Connection", req: m.DeleteTopicRequest) -> Any:
@@ -172,7 +182,7 @@ def _role_list(d: "Dispatcher", conn: "Connection", req: Any) -> Any:
 
 
 # Ops whose Broker call may wait on the disk (fsync of metadata or of the log).
-_DISK_OPS = frozenset({Op.CREATE_TOPIC, Op.DELETE_TOPIC, Op.COMMIT,
+_DISK_OPS = frozenset({Op.CREATE_TOPIC, Op.CREATE_TOPIC_EX, Op.DELETE_TOPIC, Op.COMMIT,
                        Op.RESET_OFFSET, Op.DELETE_GROUP})
 _PRODUCE_OPS = frozenset({Op.PRODUCE, Op.PRODUCE_EX, Op.PRODUCE_BATCH})
 
@@ -180,6 +190,7 @@ HANDLERS: dict[int, Handler] = {
     Op.PRODUCE: _produce,
     Op.CONSUME: _consume,
     Op.CREATE_TOPIC: _create_topic,
+    Op.CREATE_TOPIC_EX: _create_topic_ex,
     Op.SUBSCRIBE: _subscribe,
     Op.COMMIT: _commit,
     Op.FETCH: _fetch,

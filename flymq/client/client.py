@@ -5,8 +5,10 @@ modes, serializers) into the plain calls of :class:`~flymq.client.transport.Tran
 keeps no broker state of its own, so both transports behave the same.
 
 Choosing a transport: ``FlyMQClient(broker=b)`` or a bootstrap entry ``"embedded://NAME"``
-(a ``Broker(name=NAME)`` in this process) talk to the broker directly; anything else is a
-``host:port`` list for :class:`~flymq.client.tcp.TcpTransport`. :data:`ADDRESS_REDIRECTS`
+(a ``Broker(name=NAME)`` in this process) talk to the broker directly; ``"memory://"`` starts
+a private broker in a temporary directory that lives as long as the client
+(``"memory://NAME"`` shares the one registered as NAME, starting it if needed); anything else
+is a ``host:port`` list for :class:`~flymq.client.tcp.TcpTransport`. :data:`ADDRESS_REDIRECTS`
 maps an address to another address or to a ``Broker`` before that choice is made, so code
 with a hard-coded ``"localhost:9092"`` can be pointed at a test broker
 (see :func:`flymq.testing.redirect`). ``transport=`` takes any other
@@ -38,11 +40,13 @@ from flymq.serde import BytesDeserializer, BytesSerializer, Deserializer, SerdeR
 
 if TYPE_CHECKING:
     from flymq.broker import Broker
+    from flymq.broker.config import TopicConfig
     from flymq.client.producer import HighLevelProducer
 
 __all__ = ["FlyMQClient", "connect", "ADDRESS_REDIRECTS"]
 
 EMBEDDED_SCHEME = "embedded://"
+MEMORY_SCHEME = "memory://"
 
 #: ``"host:port"`` -> another address or a ``Broker``; consulted by every new client.
 ADDRESS_REDIRECTS: dict[str, "str | Broker"] = {}
@@ -60,25 +64,30 @@ def _as_bytes(data: bytes | bytearray | memoryview | str | None) -> bytes | None
     return bytes(data)
 
 
-def _open_transport(servers: list[str], config: ClientConfig,
-                    broker: "Broker | None") -> Transport:
+def _open_transport(servers: list[str], config: ClientConfig, broker: "Broker | None"
+                    ) -> tuple[Transport, "Broker | None"]:
+    """The transport for these servers, and the broker it started (the client closes it)."""
     if broker is not None:
-        return LocalTransport(broker)
+        return LocalTransport(broker), None
     targets = [ADDRESS_REDIRECTS.get(s, s) for s in servers]
     for target in targets:
         if not isinstance(target, str):
-            return LocalTransport(target)
-        if target.startswith(EMBEDDED_SCHEME):
+            return LocalTransport(target), None
+        if target.startswith((EMBEDDED_SCHEME, MEMORY_SCHEME)):
             from flymq.broker import Broker
 
+            name = target.split("://", 1)[1]
             try:
-                return LocalTransport(Broker.lookup(target[len(EMBEDDED_SCHEME):]))
+                return LocalTransport(Broker.lookup(name)), None
             except KeyError:
-                raise NoAvailableServerError(
-                    servers, hint="Create the broker with Broker(name=...) first.") from None
+                if target.startswith(EMBEDDED_SCHEME):
+                    raise NoAvailableServerError(
+                        servers, hint="Create the broker with Broker(name=...) first.") from None
+            owned = Broker(name=name or None)  # temporary directory, removed on close
+            return LocalTransport(owned), owned
     from flymq.client.tcp import TcpTransport
 
-    return TcpTransport(targets, config)
+    return TcpTransport(targets, config), None
 
 
 class FlyMQClient:
@@ -105,12 +114,15 @@ class FlyMQClient:
         self._auth_user: str | None = None
         self._serializer: Serializer | None = config.value_serializer
         self._deserializer: Deserializer | None = config.value_deserializer
-        self._conn = transport or _open_transport(config.get_servers(), config, broker)
+        self._owned_broker: "Broker | None" = None
+        if transport is None:
+            transport, self._owned_broker = _open_transport(config.get_servers(), config, broker)
+        self._conn = transport
         if config.username:
             try:
                 self.authenticate(config.username, config.password or "")
             except BaseException:
-                self._conn.close()
+                self.close()
                 raise
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -126,10 +138,13 @@ class FlyMQClient:
         return self._closed
 
     def close(self) -> None:
-        """Close the connection (never a broker the client was given); idempotent."""
+        """Close the connection, and a ``memory://`` broker this client started (never one it
+        was given); idempotent."""
         if not self._closed:
             self._closed = True
             self._conn.close()
+            if self._owned_broker is not None:
+                self._owned_broker.close()
 
     def __enter__(self) -> "FlyMQClient":
         return self
@@ -239,14 +254,23 @@ class FlyMQClient:
         result = self._transport.fetch(topic, operator.index(partition), operator.index(offset),
                                        max_messages if max_messages > 0 else 10, filter or "",
                                        max_wait_ms=max_wait_ms)
-        for message in result.messages:
-            self._attach(message)
+        if self._deserializer is not None:
+            result.messages = list(map(self._attach, result.messages))
         return result
 
     # --- topics ---------------------------------------------------------------------------
-    def create_topic(self, topic: str, partitions: int = 1) -> None:
-        """Create ``topic``; creating an existing topic succeeds (upstream behaviour)."""
-        self._transport.create_topic(topic, partitions or 1)
+    def create_topic(self, topic: str, partitions: int = 1, *,
+                     config: "TopicConfig | dict[str, Any] | None" = None) -> None:
+        """Create ``topic``; creating an existing topic succeeds (upstream behaviour).
+
+        ``config`` [ext] sets per-topic overrides (compression, retention, fsync, segment
+        sizes) as a ``TopicConfig`` or a dict of its fields; over TCP it needs a flymq server.
+        """
+        if config is not None and not hasattr(config, "to_dict"):
+            from flymq.broker.config import TopicConfig
+
+            config = TopicConfig.from_dict(dict(config))  # unknown keys -> ValueError
+        self._transport.create_topic(topic, partitions or 1, config=config)
 
     def delete_topic(self, topic: str) -> None:
         self._transport.delete_topic(topic)

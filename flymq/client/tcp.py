@@ -23,7 +23,7 @@ import threading
 import time
 from collections import deque
 from datetime import datetime
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from flymq.client.config import ClientConfig
 from flymq.client.transport import Transport
@@ -36,6 +36,9 @@ from flymq.models import (AuthResponse, ClusterMetadata, ConsumedMessage, DLQMes
 from flymq import protocol as m
 from flymq.protocol import (FLAG_BINARY, FLAG_GZIP, HEADER, HEADER_SIZE, MAGIC, VERSION, Frame,
                             FrameDecoder, Op, encode_frame)
+
+if TYPE_CHECKING:
+    from flymq.broker.config import TopicConfig
 
 __all__ = ["TcpTransport", "parse_server", "build_ssl_context"]
 
@@ -301,9 +304,17 @@ class TcpTransport(Transport):
                 f"{self.address} does not offer it")
 
     # --- topics ----------------------------------------------------------------------------------
-    def create_topic(self, topic: str, partitions: int = 1) -> bool:
-        self._call(Op.CREATE_TOPIC, m.CreateTopicRequest(topic, partitions), topic=topic)
-        return True
+    def create_topic(self, topic: str, partitions: int = 1, *,
+                     config: "TopicConfig | None" = None) -> bool:
+        """Standard CREATE_TOPIC (whose reply cannot say whether the topic was new, so True);
+        per-topic settings need flymq's CREATE_TOPIC_EX."""
+        if config is None:
+            self._call(Op.CREATE_TOPIC, m.CreateTopicRequest(topic, partitions), topic=topic)
+            return True
+        self._extension(Op.CREATE_TOPIC_EX, "per-topic config")
+        return self._call(Op.CREATE_TOPIC_EX,
+                          m.CreateTopicExRequest(topic, partitions, config.to_dict()),
+                          topic=topic).created
 
     def delete_topic(self, topic: str) -> bool:
         self._call(Op.DELETE_TOPIC, m.TopicRequest(topic), topic=topic)

@@ -17,13 +17,16 @@ transport overrides the ones it can forward and says so in :meth:`Transport.supp
 from __future__ import annotations
 
 import abc
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from flymq.errors import UnsupportedOperationError
 from flymq.models import (
     AuthResponse, ClusterMetadata, ConsumedMessage, DLQMessage, FetchResult, PartitionInfo,
     RecordMetadata, TopicMetadata, TopicPartitionInfo, WhoAmIResponse,
 )
+
+if TYPE_CHECKING:
+    from flymq.broker.config import TopicConfig
 
 #: Names accepted by :meth:`Transport.supports`.
 FEATURES = ("delayed", "ttl", "schemas", "transactions", "dlq", "auth", "cluster")
@@ -47,7 +50,8 @@ class Transport(abc.ABC):
 
     # --- topics --------------------------------------------------------------------------
     @abc.abstractmethod
-    def create_topic(self, topic: str, partitions: int = 1) -> bool: ...
+    def create_topic(self, topic: str, partitions: int = 1, *,
+                     config: "TopicConfig | None" = None) -> bool: ...
     @abc.abstractmethod
     def delete_topic(self, topic: str) -> bool: ...
     @abc.abstractmethod

@@ -37,7 +37,8 @@ __all__ = [
     "TopicPartitions", "ClusterMetadataResponse", "ErrorResponse", "EmptyRequest",
     "HelloRequest", "HelloResponse", "BatchRecord", "ProduceBatchRequest", "BatchResult",
     "ProduceBatchResponse", "FetchExRequest", "FetchExRecord", "FetchExResponse",
-    "ServerInfoRequest", "ServerInfoResponse", "ProduceExRequest", "ListOffsetsRequest",
+    "ServerInfoRequest", "ServerInfoResponse", "CreateTopicExRequest", "CreateTopicExResponse",
+    "ProduceExRequest", "ListOffsetsRequest",
     "ListOffsetsResponse",
 ]
 
@@ -540,6 +541,22 @@ class FetchExResponse(Message):
 @message
 class ServerInfoResponse(Message):
     info: dict = field(JSON32, {})
+
+
+@request(Op.CREATE_TOPIC_EX)
+@message
+class CreateTopicExRequest(Message):
+    """CREATE_TOPIC with per-topic settings: a JSON object of ``TopicConfig`` fields."""
+
+    topic: str = field(STR16)
+    partitions: int = field(I32, 1)
+    config: dict = field(JSON32, {})
+
+
+@response(Op.CREATE_TOPIC_EX)
+@message
+class CreateTopicExResponse(Message):
+    created: bool = field(BOOL, True)
 
 
 @request(Op.PRODUCE_EX)

@@ -85,6 +85,7 @@ class Op(IntEnum):
     SERVER_INFO = 0xC3
     PRODUCE_EX = 0xC4
     LIST_OFFSETS = 0xC5
+    CREATE_TOPIC_EX = 0xC6
 
     ERROR = 0xFF
 

@@ -95,3 +95,22 @@ def test_list_describe_delete_groups(client):
     client.delete_consumer_group("t", "g")
     with pytest.raises(ConsumerGroupNotFoundError):
         client.describe_consumer_group("t", "g")
+
+
+def test_create_topic_with_per_topic_config(client, flymq_broker):
+    """[ext] per-topic settings reach the broker (over TCP by CREATE_TOPIC_EX)."""
+    client.create_topic("t", 2, config={"compression": "lz4", "retention_ms": 60_000})
+    assert flymq_broker.topic_metadata("t").config == {"compression": "lz4",
+                                                        "retention_ms": 60_000}
+    client.produce("t", b"x" * 1000, partition=1)
+    assert client.consume("t", 0, partition=1).data == b"x" * 1000
+    client.create_topic("t", 2, config={"compression": "none"})  # exists: nothing changes
+    assert flymq_broker.topic_metadata("t").config["compression"] == "lz4"
+
+
+def test_create_topic_with_bad_config(client):
+    with pytest.raises(ValueError):
+        client.create_topic("t", config={"retention_days": 1})
+    with pytest.raises(ValueError):
+        client.create_topic("t", config={"compression": "zstd"})
+    assert "t" not in client.list_topics()

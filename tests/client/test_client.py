@@ -252,3 +252,25 @@ def test_gzip_compression_type_round_trips(client):
     meta = client.produce("t", b"z" * 1000, compression_type="gzip")
     assert client.consume("t", meta).data == b"z" * 1000
 
+
+
+def test_memory_address_starts_a_private_broker_for_the_client():
+    with FlyMQClient("memory://") as c:
+        broker = c._owned_broker
+        c.produce("t", b"hello")
+        assert c.consume("t", 0) == b"hello"
+        data_dir = broker.data_dir
+        assert data_dir.exists()
+    assert broker.closed and not data_dir.exists()
+
+
+def test_memory_address_with_a_name_is_shared_and_closed_by_its_starter():
+    first = FlyMQClient("memory://shared-test")
+    second = FlyMQClient("memory://shared-test")
+    first.produce("t", b"one")
+    assert second.consume("t", 0) == b"one"
+    second.close()
+    assert not first._owned_broker.closed
+    broker = first._owned_broker
+    first.close()
+    assert broker.closed

@@ -13,18 +13,19 @@ import shutil
 import tempfile
 import threading
 import time
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Sequence
 
 from flymq.broker.config import BrokerConfig, TopicConfig
 from flymq.broker.filter import compile_filter
 from flymq.broker.groups import GroupCoordinator
-from flymq.broker.messages import encode_headers, to_message, to_messages
+from flymq.broker.messages import encode_headers, to_messages
 from flymq.broker.maintenance import PeriodicTask
 from flymq.broker.naming import validate_topic_name
-from flymq.broker.partition import PartitionLeader
+from flymq.broker.partition import SCAN_LIMIT, PartitionLeader
 from flymq.broker.partitioner import choose_partition
-from flymq.broker.storage import Flusher, Record
+from flymq.broker.storage import BatchRun, Flusher, Record
 from flymq.broker.topics import Topic, TopicRegistry, log_config_for
 from flymq.clock import SYSTEM_CLOCK, Clock
 from flymq.errors import (
@@ -51,6 +52,9 @@ _LOCK_FILE = ".lock"
 def _version() -> str:
     import flymq
     return getattr(flymq, "__version__", "0.1.0")
+
+
+_new_record = partial(tuple.__new__, Record)  # Record(...) without the keyword machinery
 
 
 def _as_bytes(data: Any, what: str) -> bytes:
@@ -225,9 +229,13 @@ class Broker:
         return self._topics.get(topic)
 
     def produce(self, topic: str, value: bytes, key: bytes | None = None, partition: int = -1,
-                *, headers: dict[str, str] | None = None,
-                timestamp: int | None = None) -> RecordMetadata:
-        """Append one record; ``partition`` < 0 lets the key hash or round-robin choose."""
+                *, headers: dict[str, str] | None = None, timestamp: int | None = None,
+                wait: bool = True) -> RecordMetadata:
+        """Append one record; ``partition`` < 0 lets the key hash or round-robin choose.
+
+        ``wait=False``: return once the OS has the record, even under ``fsync=always``; the
+        caller acknowledges only after :meth:`wait_durable`.
+        """
         if self.closed:
             raise BrokerClosedError()
         t = self._by_name.get(topic) or self._topic_to_write(topic, partition)
@@ -245,46 +253,83 @@ class Broker:
         elif partition >= len(leaders):
             raise PartitionNotFoundError(topic, partition, style="out of range")
         now = self._now_ms()
-        record = Record(value, key or None, now if timestamp is None else timestamp,
-                        encode_headers(headers) if headers else ())
-        offset = leaders[partition].append((record,))
+        record = _new_record((value, key or None, now if timestamp is None else timestamp,
+                              encode_headers(headers) if headers else (), None))
+        offset = leaders[partition].append((record,), wait)
         return RecordMetadata(topic, partition, offset, now, len(key) if key else -1, len(value))
 
     def produce_batch(self, topic: str, records: Sequence[tuple[bytes | None, bytes, int]]
                       ) -> list[RecordMetadata]:
         """Append many ``(key, value, partition)`` records: all are validated before any is
         written, each partition gets one storage append, results come in input order."""
+        timestamp, placed = self.append_batch(topic, records)
+        return [RecordMetadata(topic, p, offset, timestamp, len(k) if k else -1, len(v))
+                for (p, offset), (k, v, _) in zip(placed, records)]
+
+    def append_batch(self, topic: str, records: Sequence[tuple[bytes | None, bytes, int]], *,
+                     wait: bool = True) -> tuple[int, list[tuple[int, int]]]:
+        """:meth:`produce_batch` without result objects: ``(timestamp, [(partition, offset)])``
+        in input order, which the TCP server encodes directly. ``wait`` as in :meth:`produce`."""
         self._check_open()
-        checked: list[tuple[bytes | None, bytes, int]] = []
-        for key, value, partition in records:
-            value = value if value.__class__ is bytes else _as_bytes(value, "value")
-            if key is not None and key.__class__ is not bytes:
-                key = _as_bytes(key, "key")
-            size = len(value) + (len(key) if key else 0)
-            if size > self._max_message:
-                raise MessageTooLargeError(size, self._max_message)
-            if not isinstance(partition, int):
-                raise TypeError(f"partition must be an int, not {type(partition).__name__}")
-            checked.append((key or None, value, int(partition)))
+        checked = self._checked_records(records)
         if not checked:
-            return []
+            return self._now_ms(), []
         highest = max(p for _, _, p in checked)
         t = self._topic_to_write(topic, highest)
         leaders = t.partitions
         if highest >= len(leaders):
             raise PartitionNotFoundError(topic, highest, style="out of range")
-        now = self.clock.now_ms()
+        now = self._now_ms()
+        count, round_robin = len(leaders), t.round_robin
         by_partition: dict[int, list[Record]] = {}
         placed: list[tuple[int, int]] = []  # (partition, position within its append)
         for key, value, partition in checked:
             if partition < 0:
-                partition = choose_partition(key, len(leaders), t.round_robin)
-            batch = by_partition.setdefault(partition, [])
+                partition = choose_partition(key, count, round_robin)
+            batch = by_partition.get(partition)
+            if batch is None:
+                batch = by_partition[partition] = []
             placed.append((partition, len(batch)))
-            batch.append(Record(value, key, now))
-        bases = {p: leaders[p].append(batch) for p, batch in by_partition.items()}
-        return [RecordMetadata(topic, p, bases[p] + i, now, len(k) if k else -1, len(v))
-                for (p, i), (k, v, _) in zip(placed, checked)]
+            batch.append(_new_record((value, key, now, (), None)))
+        bases = {p: leaders[p].append(batch, wait) for p, batch in by_partition.items()}
+        return now, [(p, bases[p] + i) for p, i in placed]
+
+    def _checked_records(self, records: Sequence[tuple[bytes | None, bytes, int]]
+                         ) -> list[tuple[bytes | None, bytes, int]]:
+        """``(key or None, value, partition)`` as private bytes and ints; raises on the first
+        record that is too large or mistyped, before anything is written."""
+        limit = self._max_message
+        checked: list[tuple[bytes | None, bytes, int]] = []
+        add = checked.append
+        for key, value, partition in records:
+            if value.__class__ is not bytes:
+                value = _as_bytes(value, "value")
+            if key is not None and key.__class__ is not bytes:
+                key = _as_bytes(key, "key")
+            size = len(value) + (len(key) if key else 0)
+            if size > limit:
+                raise MessageTooLargeError(size, limit)
+            if partition.__class__ is not int:
+                if not isinstance(partition, int):
+                    raise TypeError(f"partition must be an int, not {type(partition).__name__}")
+                partition = int(partition)
+            add((key or None, value, partition))
+        return checked
+
+    def wait_durable(self, topic: str, partition: int, end_offset: int) -> None:
+        """Return once offsets below ``end_offset`` of the partition are as durable as its
+        fsync policy promises (for appends made with ``wait=False``)."""
+        t = self._by_name.get(topic)
+        if t is not None and 0 <= partition < len(t.partitions):
+            t.partitions[partition].wait_durable(end_offset)
+
+    def is_durable(self, topic: str, partition: int, end_offset: int) -> bool:
+        """Whether :meth:`wait_durable` would return at once (a deleted topic counts as
+        durable: there is nothing left to wait for)."""
+        t = self._by_name.get(topic)
+        if t is None or not 0 <= partition < len(t.partitions):
+            return True
+        return t.partitions[partition].is_durable(end_offset)
 
     # --- read ---------------------------------------------------------------------------------
     def _leader(self, topic: str, partition: int) -> PartitionLeader:
@@ -305,34 +350,49 @@ class Broker:
             raise TopicNotFoundError(topic, wire="topic not found")
         if not 0 <= partition < len(t.partitions):
             raise PartitionNotFoundError(topic, partition, style="out of range")
-        record = t.partitions[partition].record_at(offset, self.clock.now_ms())
-        return to_message(topic, partition, record)
+        run = t.partitions[partition].record_at(offset, self.clock.now_ms())
+        return to_messages(topic, partition, [run])[0]
 
     def fetch(self, topic: str, partition: int = 0, offset: int = 0, max_messages: int = 10,
               filter: str = "", *, max_bytes: int | None = None,
               max_wait_ms: int = 0) -> FetchResult:
-        """Up to ``max_messages`` records from ``offset`` (wire spec §7.6).
+        """Up to ``max_messages`` records from ``offset`` (wire spec §7.6), whose values fit
+        ``max_bytes`` (at least one record).
 
-        ``next_offset`` is the first offset not examined; at the end of the log the result is
-        empty and ``next_offset == offset``. With ``max_wait_ms`` > 0 an empty read waits that
-        long for new records before answering.
+        Unlike a standard FETCH, which examines at most 1,000 records, this reads as many as
+        ``max_messages`` asks for: ``fetch(..., max_messages=10_000)`` is the fast way to read
+        in bulk. ``next_offset`` is the first offset not examined; at the end of the log the
+        result is empty and ``next_offset == offset``. With ``max_wait_ms`` > 0 an empty read
+        waits that long for new records before answering.
         """
+        runs, next_offset = self.fetch_runs(topic, partition, offset, max_messages, filter,
+                                            max_bytes=max_bytes, max_wait_ms=max_wait_ms)
+        return FetchResult(to_messages(topic, partition, runs), next_offset)
+
+    def fetch_runs(self, topic: str, partition: int, offset: int, max_messages: int,
+                   filter: str = "", *, max_bytes: int | None = None, max_wait_ms: int = 0,
+                   scan_limit: int | None = None) -> tuple[list[BatchRun], int]:
+        """:meth:`fetch` as runs of stored columns, for the TCP server to encode replies from
+        without building messages; ``scan_limit`` caps the records examined (standard FETCH:
+        1,000; default: ``max(1000, max_messages)``)."""
         if self.closed:
             raise BrokerClosedError()
         leader = self._leader(topic, partition)
         if max_messages <= 0:
             max_messages = DEFAULT_FETCH_MESSAGES
+        if scan_limit is None:
+            scan_limit = max(SCAN_LIMIT, max_messages)
         predicate = compile_filter(filter) if filter else None
         budget = max_bytes if max_bytes is not None and max_bytes > 0 else \
             self.config.fetch_max_bytes
-        records, next_offset = leader.scan(offset, max_messages, predicate,
-                                           self.clock.now_ms(), budget)
-        if not records and next_offset == offset and max_wait_ms > 0:
+        runs, next_offset = leader.scan(offset, max_messages, predicate, self.clock.now_ms(),
+                                        budget, scan_limit)
+        if not runs and next_offset == offset and max_wait_ms > 0:
             leader.wait_for_data(offset, max_wait_ms / 1000.0)
             if not self.closed:
-                records, next_offset = leader.scan(offset, max_messages, predicate,
-                                                   self.clock.now_ms(), budget)
-        return FetchResult(to_messages(topic, partition, records), next_offset)
+                runs, next_offset = leader.scan(offset, max_messages, predicate,
+                                                self.clock.now_ms(), budget, scan_limit)
+        return runs, next_offset
 
     def watch(self, topic: str, partition: int, offset: int,
               callback: Callable[[], None]) -> Callable[[], None]:

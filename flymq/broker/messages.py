@@ -1,52 +1,19 @@
 """Turning stored records into the messages readers get, at fetch speed.
 
-Building a ``datetime`` or an empty headers dict per record costs about as much as building
-the message itself, and most readers look at neither. So a message read from the log keeps the
-record's millisecond timestamp (``timestamp_ms``, which the TCP server encodes directly) and
-makes the ``datetime`` and the ``{}`` on first access.
+Reads come back from storage as runs of decoded batches (columns). A message is a tuple, so a
+whole run becomes messages in one ``map`` over ``zip``ped columns without a Python-level loop;
+the timestamp stays in milliseconds and the headers stay None until a reader asks for them.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from itertools import repeat
 
-from flymq.broker.storage import LogRecord
+from flymq.broker.storage import BatchRun
+from flymq.bulk import gc_paused
 from flymq.models import ConsumedMessage
 
-_timestamp_slot = ConsumedMessage.__dict__["timestamp"]
-_headers_slot = ConsumedMessage.__dict__["headers"]
-
-
-class StoredMessage(ConsumedMessage):
-    """A :class:`ConsumedMessage` read from a partition log; built by :func:`to_messages`."""
-
-    __slots__ = ("timestamp_ms",)
-
-    @property
-    def timestamp(self) -> datetime | None:
-        try:
-            return _timestamp_slot.__get__(self)
-        except AttributeError:
-            value = datetime.fromtimestamp(self.timestamp_ms / 1000.0)
-            _timestamp_slot.__set__(self, value)
-            return value
-
-    @timestamp.setter
-    def timestamp(self, value: datetime | None) -> None:
-        _timestamp_slot.__set__(self, value)
-
-    @property
-    def headers(self) -> dict[str, str]:
-        try:
-            return _headers_slot.__get__(self)
-        except AttributeError:
-            value: dict[str, str] = {}
-            _headers_slot.__set__(self, value)
-            return value
-
-    @headers.setter
-    def headers(self, value: dict[str, str]) -> None:
-        _headers_slot.__set__(self, value)
+_new_message = ConsumedMessage.from_fields  # type: ignore[attr-defined]
 
 
 def decode_headers(headers: tuple[tuple[str, bytes], ...]) -> dict[str, str]:
@@ -58,31 +25,50 @@ def encode_headers(headers: dict[str, str | bytes]) -> tuple[tuple[str, bytes], 
                  for name, value in headers.items())
 
 
-def to_messages(topic: str, partition: int, records: list[LogRecord]) -> list[StoredMessage]:
-    """One message per record.
+def to_messages(topic: str, partition: int, runs: list[BatchRun]) -> list[ConsumedMessage]:
+    """One message per record of ``runs``, in order."""
+    if len(runs) == 1 and runs[0].stop - runs[0].start == 1:  # CONSUME: nothing to pause for
+        return _build(topic, partition, runs)
+    with gc_paused():
+        return _build(topic, partition, runs)
 
-    This is the fetch hot path: slots are filled directly on a bare instance (a third faster
-    than calling an ``__init__``), and records are unpacked as the 9-tuples the storage
-    contract defines.
-    """
-    new, cls = StoredMessage.__new__, StoredMessage
-    out: list[StoredMessage] = []
-    append = out.append
-    for offset, timestamp, key, value, headers, _, _, _, _ in records:
-        m = new(cls)
-        m.topic = topic
-        m.partition = partition
-        m.offset = offset
-        m.data = value
-        m.key = key or None
-        m.timestamp_ms = timestamp
-        m.retry_count = 0
-        m._deserializer = None
-        if headers:
-            m.headers = decode_headers(headers)
-        append(m)
+
+def _build(topic: str, partition: int, runs: list[BatchRun]) -> list[ConsumedMessage]:
+    out: list[ConsumedMessage] = []
+    for batch, start, stop in runs:
+        n = stop - start
+        if batch.keys is None:
+            keys = repeat(None, n)
+        else:
+            keys = batch.keys[start:stop]
+            if b"" in keys:  # readers see an empty key as no key
+                keys = [k or None for k in keys]
+        if batch.headers is None:
+            headers = repeat(None, n)
+        else:
+            headers = [decode_headers(h) if h else None for h in batch.headers[start:stop]]
+        out += map(_new_message, zip(
+            repeat(topic), repeat(partition), range(batch.base + start, batch.base + stop),
+            batch.values[start:stop], keys, batch.timestamps[start:stop], headers,
+            repeat(0), repeat(None)))
     return out
 
 
-def to_message(topic: str, partition: int, record: LogRecord) -> StoredMessage:
-    return to_messages(topic, partition, [record])[0]
+def columns(runs: list[BatchRun]) -> tuple[list[int], list[int], list[bytes | None],
+                                           list[bytes], list[dict[str, str] | None]]:
+    """(offsets, timestamps in ms, keys, values, headers) of the records of ``runs``, for
+    encoding a reply without building messages; keys and headers may be None."""
+    offsets: list[int] = []
+    timestamps: list[int] = []
+    keys: list[bytes | None] = []
+    values: list[bytes] = []
+    headers: list[dict[str, str] | None] = []
+    for batch, start, stop in runs:
+        n = stop - start
+        offsets += range(batch.base + start, batch.base + stop)
+        timestamps += batch.timestamps[start:stop]
+        keys += repeat(None, n) if batch.keys is None else batch.keys[start:stop]
+        values += batch.values[start:stop]
+        headers += repeat(None, n) if batch.headers is None else \
+            [decode_headers(h) if h else None for h in batch.headers[start:stop]]
+    return offsets, timestamps, keys, values, headers

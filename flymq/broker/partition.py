@@ -9,23 +9,21 @@ which is where a last-stable-offset bound for transactions will plug in.
 
 from __future__ import annotations
 
-import operator
+import bisect
 import threading
+from itertools import accumulate
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 from flymq.broker.filter import Predicate
-from flymq.broker.storage import Flusher, LogConfig, LogRecord, PartitionLog, Record
+from flymq.broker.storage import (BatchRun, DecodedBatch, Flusher, LogConfig, PartitionLog,
+                                  Record)
 from flymq.clock import Clock
 from flymq.errors import OffsetOutOfRangeError, TopicNotFoundError
 
-#: Records FETCH examines at most per request (wire spec §7.6).
+#: Records a standard FETCH examines at most per request (wire spec §7.6); flymq's own fetch
+#: (embedded, FETCH_EX) examines at least this many and up to ``max_messages``.
 SCAN_LIMIT = 1000
-
-
-def is_live(record: LogRecord, now_ms: int) -> bool:
-    """Whether a record may still be delivered (its TTL, if any, has not passed)."""
-    return record.expire_at is None or record.expire_at > now_ms
 
 
 class PartitionLeader:
@@ -94,17 +92,25 @@ class PartitionLeader:
         bring a last stable offset below it."""
         return self._opened().end_offset
 
-    def append(self, records: Sequence[Record]) -> int:
+    def append(self, records: Sequence[Record], wait: bool = True) -> int:
         """Append ``records`` in order; returns the offset of the first.
 
         No leader lock on this path: a waiter registers before it reads the end offset and
         the appender checks for waiters after the log moved the end offset, so one of the two
-        always sees the other.
+        always sees the other. ``wait=False`` skips waiting for an ``fsync=always`` commit
+        (see :meth:`wait_durable`).
         """
-        base = (self._log or self.log).append(records)  # _opened(), inlined: hot path
+        base = (self._log or self.log).append(records, wait=wait)  # _opened(), inlined
         if self._blocked or self._watchers:
             self._wake(base + len(records))
         return base
+
+    def wait_durable(self, end_offset: int) -> None:
+        """Wait until offsets below ``end_offset`` are durable under the log's policy."""
+        self._opened().wait_durable(end_offset)
+
+    def is_durable(self, end_offset: int) -> bool:
+        return self._opened().is_durable(end_offset)
 
     def _wake(self, end: int) -> None:
         with self._lock:
@@ -152,80 +158,99 @@ class PartitionLeader:
         log = self._opened()
         return log.start_offset, self.high_watermark
 
-    def record_at(self, offset: int, now_ms: int) -> LogRecord:
-        """The live record at ``offset``; OffsetOutOfRangeError (wire ``EOF``) otherwise."""
+    def record_at(self, offset: int, now_ms: int) -> BatchRun:
+        """The live record at ``offset`` (a run of one); OffsetOutOfRangeError (wire ``EOF``)
+        otherwise."""
         log = self._opened()
         start, end = log.start_offset, self.high_watermark
         if start <= offset < end:
             try:
-                records = log.read(offset, 1)
+                runs = log.read_runs(offset, 1)
             except OffsetOutOfRangeError:  # retention removed it meanwhile
-                records = []
-            if records and is_live(records[0], now_ms):
-                return records[0]
+                runs = []
+            if runs and is_live(runs[0].batch, runs[0].start, now_ms):
+                return runs[0]
         raise OffsetOutOfRangeError(self.topic, offset, partition=self.index, start=start,
                                     end=end)
 
     def scan(self, offset: int, max_messages: int, predicate: Predicate | None, now_ms: int,
-             max_bytes: int) -> tuple[list[LogRecord], int]:
+             max_bytes: int, scan_limit: int = SCAN_LIMIT) -> tuple[list[BatchRun], int]:
         """FETCH's loop (wire spec §7.6): up to ``max_messages`` live, matching records from
-        ``offset``, examining at most :data:`SCAN_LIMIT`; returns them and the first offset not
-        examined. Nothing readable at ``offset`` gives ``([], offset)``."""
+        ``offset`` whose values fit ``max_bytes`` (at least one), examining at most
+        ``scan_limit``; returns them as runs and the first offset not examined. Nothing
+        readable at ``offset`` gives ``([], offset)``."""
         log = self._opened()
         end = self.high_watermark
         if offset >= end or offset < log.start_offset:
             return [], offset
-        found: list[LogRecord] = []
-        pos, budget = offset, SCAN_LIMIT
-        while pos < end and budget > 0 and len(found) < max_messages:
+        found: list[BatchRun] = []
+        taken = 0
+        pos, budget = offset, scan_limit
+        while pos < end and budget > 0 and taken < max_messages and max_bytes > 0:
             want = min(budget, end - pos)
             if predicate is None:
-                want = min(want, max_messages - len(found))
+                want = min(want, max_messages - taken)
             try:
-                batch = log.read(pos, want, max_bytes)
+                runs = log.read_runs(pos, want, max_bytes)
             except OffsetOutOfRangeError:  # retention overtook the reader
                 break
-            if not batch:
-                break
-            if predicate is None:
-                live = [r for r in batch if r.expire_at is None or r.expire_at > now_ms]
-                size = sum(map(len, map(_value_of, live)))
-                if size > max_bytes:  # storage budgets whole batches; trim to records
-                    live = _within_budget(live, max_bytes, first=not found)
-                    found.extend(live)
-                    if live:
-                        pos = live[-1].offset + 1
-                    break
-                found.extend(live)
-                max_bytes -= size
-                pos = batch[-1].offset + 1
-                budget -= len(batch)
-            else:
-                for record in batch:
-                    pos = record.offset + 1
-                    budget -= 1
-                    if is_live(record, now_ms) and predicate(record.key, record.value):
-                        found.append(record)
-                        max_bytes -= len(record.value) + len(record.key or b"")
-                        if len(found) >= max_messages or max_bytes <= 0:
-                            break
-            if len(batch) < want or max_bytes <= 0:  # the byte budget is spent
+            examined = 0
+            for batch, start, stop in runs:
+                spans = ((start, stop),) if batch.expire_at is None and predicate is None \
+                    else _deliverable(batch, start, stop, predicate, now_ms)
+                for a, b in spans:
+                    b = min(b, a + max_messages - taken)
+                    sizes = batch.value_sizes[a:b]
+                    size = sum(sizes)
+                    full = size > max_bytes
+                    if full:  # storage budgets whole batches; trim to records
+                        b = a + _fitting(sizes, max_bytes, first=not found)
+                        size = sum(sizes[:b - a])
+                    if b > a:
+                        found.append(BatchRun(batch, a, b))
+                        taken += b - a
+                        max_bytes -= size
+                    if full or taken >= max_messages:
+                        return found, batch.base + b
+                examined += stop - start
+                pos = batch.base + stop
+            budget -= examined
+            if examined < want:  # the byte budget ended the read
                 break
         return found, pos
 
 
-_value_of = operator.itemgetter(3)  # LogRecord.value, for a C-speed size sum
+def is_live(batch: DecodedBatch, i: int, now_ms: int) -> bool:
+    """Whether record ``i`` of ``batch`` may still be delivered (its TTL has not passed)."""
+    if batch.expire_at is None:
+        return True
+    expire_at = batch.expire_at[i]
+    return expire_at is None or expire_at > now_ms
 
 
-def _within_budget(records: list[LogRecord], max_bytes: int, *, first: bool) -> list[LogRecord]:
-    """The longest prefix of ``records`` whose values fit ``max_bytes`` (at least one record
-    when ``first``, so a reader never stalls on a record larger than its budget)."""
-    used = 0
-    for i, record in enumerate(records):
-        used += len(record.value)
-        if used > max_bytes:
-            return records[:max(i, 1 if first else 0)]
-    return records
+def _deliverable(batch: DecodedBatch, start: int, stop: int, predicate: Predicate | None,
+                 now_ms: int) -> Iterator[tuple[int, int]]:
+    """Spans ``[a, b)`` of records ``start .. stop`` of ``batch`` that are live and match,
+    in order; evaluated lazily, so a caller that stops early examines no further."""
+    keys, values = batch.keys, batch.values
+    first = None
+    for i in range(start, stop):
+        ok = is_live(batch, i, now_ms) and (
+            predicate is None or predicate(None if keys is None else keys[i], values[i]))
+        if ok and first is None:
+            first = i
+        elif not ok and first is not None:
+            yield first, i
+            first = None
+    if first is not None:
+        yield first, stop
+
+
+def _fitting(sizes: tuple[int, ...], max_bytes: int, *, first: bool) -> int:
+    """How many leading records fit ``max_bytes`` (at least one when ``first``, so a reader
+    never stalls on a record larger than its budget)."""
+    fit = bisect.bisect_right(list(accumulate(sizes)), max_bytes)
+    return max(fit, 1) if first else fit
 
 
 def _nothing() -> None:

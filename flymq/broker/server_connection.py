@@ -3,8 +3,12 @@
 Requests of a connection are processed strictly one after another and answered in order
 (wire-protocol.md §2). Most requests are answered inline, and all replies produced from one
 ``data_received`` are written with a single ``transport.write``. A request that must wait
-(a produce waiting for fsync, a long-poll fetch) yields a future; the requests behind it stay
+(a long-poll fetch, disk work in the thread pool) yields a future; the requests behind it stay
 in ``_backlog`` until it completes, so a later FETCH always sees an earlier PRODUCE.
+
+Under ``fsync=always`` a produce is appended inline and its reply held (a ``DurableReply``);
+the produce requests right behind it are appended too, and then one wait in the thread pool
+covers them all (group commit) before their replies go out, in order.
 
 Memory per connection is bounded: reading stops while the transport holds more unsent reply
 bytes than its high-water mark, or while too many requests (or request bytes) wait in the
@@ -19,8 +23,13 @@ import socket
 from collections import deque
 from typing import TYPE_CHECKING, Callable, Union
 
-from flymq.errors import FrameTooLargeError, InvalidMagicError, InvalidVersionError, ProtocolError
-from flymq.protocol import Frame, FrameDecoder, error_frame
+from flymq.broker.server_dispatch import DurableReply
+from flymq.errors import (FrameTooLargeError, InvalidMagicError, InvalidVersionError,
+                          ProtocolError, wire_text)
+from flymq.protocol import Frame, FrameDecoder, Op, error_frame
+
+#: Requests whose durable replies may be held together for one fsync wait.
+_PRODUCE_OPS = frozenset({Op.PRODUCE, Op.PRODUCE_EX, Op.PRODUCE_BATCH})
 
 if TYPE_CHECKING:
     from flymq.broker.server import Server
@@ -137,9 +146,26 @@ class Connection(asyncio.Protocol):
         reply = self._dispatch(self, frame)
         if type(reply) is bytes:
             self.transport.write(reply)
-        else:
-            self._wait_for(reply)
-            self._update_reading()
+            return
+        if type(reply) is DurableReply:
+            reply = self._after_durable([reply])
+        self._wait_for(reply)
+        self._update_reading()
+
+    def _after_durable(self, held: list[DurableReply]) -> "asyncio.Future[bytes]":
+        """The held replies, joined, once their appends are durable (one pool job for all;
+        storage groups the fsyncs). A failed wait turns that reply into an error frame."""
+        def wait_all() -> bytes:
+            out = []
+            for item in held:
+                try:
+                    item.wait()
+                    out.append(item.reply)
+                except Exception as exc:  # noqa: BLE001 - the client must hear about it
+                    out.append(error_frame(wire_text(exc)))
+            return b"".join(out)
+        server = self.server
+        return server.loop.run_in_executor(server.executor, wait_all)
 
     def _wait_for(self, future: "asyncio.Future[bytes]") -> None:
         self._waiting = future
@@ -171,18 +197,34 @@ class Connection(asyncio.Protocol):
         size = len(head)
         backlog = self._backlog
         dispatch = self._dispatch
+        held: list[DurableReply] = []  # appended, replies wait for durability (fsync=always)
         while backlog and self._waiting is None and not self._write_paused:
+            if held and backlog[0].op not in _PRODUCE_OPS:
+                break  # only produces join a group commit; the rest wait behind it
             frame = backlog.popleft()
             self._backlog_bytes -= len(frame.payload)
             reply = dispatch(self, frame)
-            if type(reply) is bytes:
+            if type(reply) is DurableReply:
+                if out:  # replies before the first held one may go now
+                    self.transport.write(b"".join(out))
+                    out, size = [], 0
+                held.append(reply)
+            elif type(reply) is bytes:
+                if held:  # an error reply between held ones keeps its place
+                    held.append(DurableReply(reply, _nothing))
+                    continue
                 out.append(reply)
                 size += len(reply)
                 if size >= self._max_bytes:  # write now; may call pause_writing()
                     self.transport.write(b"".join(out))
                     out, size = [], 0
             else:
+                if held:  # a produce that runs in the pool: its reply follows the held ones
+                    reply = asyncio.ensure_future(_joined(self._after_durable(held), reply))
+                    held = []
                 self._wait_for(reply)
+        if held:
+            self._wait_for(self._after_durable(held))
         if out:
             self.transport.write(out[0] if len(out) == 1 else b"".join(out))
         if self._closing and not backlog and self._waiting is None:
@@ -249,3 +291,12 @@ class Connection(asyncio.Protocol):
             return
         self._idle_timer = loop.call_later(max(timeout - idle, 0.01) if self._waiting is None
                                            else timeout, self._check_idle)
+
+
+def _nothing() -> None:
+    """The durability wait of a reply that needs none."""
+
+
+async def _joined(first: "asyncio.Future[bytes]", second: "asyncio.Future[bytes]") -> bytes:
+    """The replies of two futures, in order."""
+    return await first + await second

@@ -14,10 +14,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 from flymq import protocol as m
 from flymq.broker.config import TopicConfig
+from flymq.broker.messages import columns
+from flymq.broker.partition import SCAN_LIMIT
 from flymq.errors import FlyMQError, InvalidRequestError, TopicNotFoundError, wire_text
 from flymq.protocol import Frame, Op, encode_frame, error_frame, frame_payload, reply_op
 from flymq.broker.roles import ROLES
@@ -33,23 +35,53 @@ Handler = Callable[["Dispatcher", "Connection", Any], Any]
 
 # --- handlers: one Broker call each ------------------------------------------------------------
 
+class Produced(NamedTuple):
+    """What a produce handler returns: the reply payload, and the (partition, end offset)
+    pairs that must be durable before the reply may be sent (the appends do not wait)."""
+
+    payload: bytes
+    topic: str
+    ends: tuple[tuple[int, int], ...]
+
+
+class DurableReply(NamedTuple):
+    """A reply that is ready but may only be sent after ``wait()`` (a blocking fsync wait,
+    run in the thread pool) returns: produce under ``fsync=always``."""
+
+    reply: bytes
+    wait: Callable[[], None]
+
+
+def _produced(topic: str, meta: Any) -> Produced:
+    return Produced(m.RecordMetadataResponse.encode_model(meta), topic,
+                    ((meta.partition, meta.offset + 1),))
+
+
 def _produce(d: "Dispatcher", conn: "Connection", req: m.ProduceRequest) -> Any:
-    return m.RecordMetadataResponse.from_model(
-        d.broker.produce(req.topic, req.value, req.key or None, req.partition))
+    return _produced(req.topic, d.broker.produce(req.topic, req.value, req.key or None,
+                                                 req.partition, wait=False))
 
 
 def _produce_ex(d: "Dispatcher", conn: "Connection", req: m.ProduceExRequest) -> Any:
-    return m.RecordMetadataResponse.from_model(
-        d.broker.produce(req.topic, req.value, req.key or None, req.partition,
-                         headers=req.headers or None, timestamp=req.timestamp or None))
+    return _produced(req.topic, d.broker.produce(
+        req.topic, req.value, req.key or None, req.partition, headers=req.headers or None,
+        timestamp=req.timestamp or None, wait=False))
 
 
-def _produce_batch(d: "Dispatcher", conn: "Connection", req: m.ProduceBatchRequest) -> Any:
-    results = d.broker.produce_batch(
-        req.topic, [(r.key or None, r.value, r.partition) for r in req.records])
-    timestamp = results[0].timestamp if results else d.broker.clock.now_ms()
-    return m.ProduceBatchResponse(timestamp, [m.BatchResult(r.partition, r.offset)
-                                              for r in results])
+class _BatchRequest(NamedTuple):
+    """A decoded PRODUCE_BATCH without per-record objects (records are tuples)."""
+
+    topic: str
+    records: list[tuple[bytes, bytes, int]]
+
+
+def _produce_batch(d: "Dispatcher", conn: "Connection", req: _BatchRequest) -> Any:
+    timestamp, placed = d.broker.append_batch(req.topic, req.records, wait=False)
+    ends: dict[int, int] = {}
+    for partition, offset in placed:
+        ends[partition] = offset + 1      # offsets grow within a partition: the last wins
+    return Produced(m.ProduceBatchResponse.encode_results(timestamp, placed), req.topic,
+                    tuple(ends.items()))
 
 
 def _consume(d: "Dispatcher", conn: "Connection", req: m.ConsumeRequest) -> Any:
@@ -57,15 +89,25 @@ def _consume(d: "Dispatcher", conn: "Connection", req: m.ConsumeRequest) -> Any:
     return m.ConsumeResponse(msg.key or b"", msg.data)
 
 
+class Encoded(NamedTuple):
+    """A reply payload encoded straight from stored columns (no message objects)."""
+
+    payload: bytes
+
+    def encode(self) -> bytes:
+        return self.payload
+
+
 def _fetch(d: "Dispatcher", conn: "Connection", req: m.FetchRequest) -> Any:
-    result = d.broker.fetch(req.topic, req.partition, req.offset, req.max_messages, req.filter)
-    return m.FetchResponse([m.FetchRecord(msg.offset, msg.key or b"", msg.data)
-                            for msg in result.messages], result.next_offset)
+    runs, next_offset = d.broker.fetch_runs(req.topic, req.partition, req.offset,
+                                            req.max_messages, req.filter, scan_limit=SCAN_LIMIT)
+    offsets, _, keys, values, _ = columns(runs)
+    return Encoded(m.encode_fetch(next_offset, offsets, keys, values))
 
 
 def _fetch_ex(d: "Dispatcher", conn: "Connection", req: m.FetchExRequest) -> Any:
     reply = d.fetch_ex_now(req, req.offset)
-    if reply.records or req.max_wait_ms <= 0:
+    if reply.offsets or req.max_wait_ms <= 0:
         return reply
     return LongPoll(d, req, reply.next_offset)
 
@@ -241,18 +283,24 @@ class Dispatcher:
         self.executor = server.executor
         self.node_id = server.config.node_id or socket.gethostname()
         self.served_ops = sorted(HANDLERS)
-        self._waits: dict[str, bool] = {}
+        self._known_topics: set[str] = set()
 
-    def dispatch(self, conn: "Connection", frame: Frame) -> bytes | asyncio.Future:
+    def dispatch(self, conn: "Connection", frame: Frame) -> bytes | DurableReply | asyncio.Future:
+        """Reply bytes; a :class:`DurableReply` for an append that must become durable
+        first; or a future of reply bytes (disk work in the pool, long-poll fetch)."""
         op = frame.op
         handler = HANDLERS.get(op)
         if handler is None:
             return error_frame(NOT_YET.get(op) or f"unknown opcode: {op}")
         try:
             req = _decode(op, frame)
-            if op in _DISK_OPS or (op in _PRODUCE_OPS and self._produce_waits(req.topic)):
+            if op in _DISK_OPS or (op in _PRODUCE_OPS and self._creates_topic(req.topic)):
                 return self.loop.run_in_executor(self.executor, self.call, conn, op, handler, req)
             reply = handler(self, conn, req)
+            if op in _PRODUCE_OPS:
+                frame_bytes = encode_frame(reply_op(op), reply.payload)
+                wait = self._durability_wait(reply)
+                return frame_bytes if wait is None else DurableReply(frame_bytes, wait)
             if isinstance(reply, asyncio.Future):
                 return reply
             return encode_frame(reply_op(op), reply.encode())
@@ -260,11 +308,31 @@ class Dispatcher:
             return self.fail(op, exc)
 
     def call(self, conn: "Connection", op: int, handler: Handler, req: Any) -> bytes:
-        """Run a handler and encode its reply or error (any thread)."""
+        """Run a handler and encode its reply or error (any thread; a produce also waits
+        here for its durability)."""
         try:
-            return encode_frame(reply_op(op), handler(self, conn, req).encode())
+            reply = handler(self, conn, req)
+            if op not in _PRODUCE_OPS:
+                return encode_frame(reply_op(op), reply.encode())
+            wait = self._durability_wait(reply)
+            if wait is not None:
+                wait()
+            return encode_frame(reply_op(op), reply.payload)
         except Exception as exc:
             return self.fail(op, exc)
+
+    def _durability_wait(self, produced: Produced) -> Callable[[], None] | None:
+        """None when the appends are already as durable as their policy promises (always so
+        except under ``fsync=always``); else a blocking wait for them."""
+        broker, topic = self.broker, produced.topic
+        pending = [(p, end) for p, end in produced.ends if not broker.is_durable(topic, p, end)]
+        if not pending:
+            return None
+
+        def wait() -> None:
+            for partition, end in pending:
+                broker.wait_durable(topic, partition, end)
+        return wait
 
     @staticmethod
     def fail(op: int, exc: Exception) -> bytes:
@@ -272,42 +340,35 @@ class Dispatcher:
             log.exception("unexpected error handling opcode 0x%02x", op)
         return error_frame(wire_text(exc))
 
-    def _produce_waits(self, topic: str) -> bool:
-        """Whether a produce to ``topic`` waits for an fsync (or creates the topic).
+    def _creates_topic(self, topic: str) -> bool:
+        """Whether a produce to ``topic`` would auto-create it (metadata is fsynced, so that
+        produce runs in the thread pool).
 
-        Cached per topic name: a stale answer (a topic re-created with another policy by an
-        embedded caller) costs speed only, never correctness.
+        Known names are cached: a topic deleted later costs speed only (its re-creation
+        runs inline once), never correctness.
         """
-        waits = self._waits.get(topic)
-        if waits is None:
-            try:
-                config = self.broker.topic_metadata(topic).config
-            except TopicNotFoundError:
-                return True  # auto-creation writes and fsyncs metadata
-            waits = (config.get("fsync") or self.broker.config.fsync) == "always"
-            self._waits[topic] = waits
-        return waits
+        if topic in self._known_topics:
+            return False
+        try:
+            self.broker.partition_count(topic)
+        except TopicNotFoundError:
+            return True
+        self._known_topics.add(topic)
+        return False
 
     def fetch_ex_now(self, req: m.FetchExRequest, offset: int) -> m.FetchExResponse:
         broker = self.broker
-        result = broker.fetch(req.topic, req.partition, offset, req.max_messages, req.filter,
-                              max_bytes=req.max_bytes or None)
+        runs, next_offset = broker.fetch_runs(req.topic, req.partition, offset,
+                                              req.max_messages, req.filter,
+                                              max_bytes=req.max_bytes or None)
         start, end = broker.offsets(req.topic, req.partition)
-        return m.FetchExResponse(result.next_offset, end, start, [
-            m.FetchExRecord(msg.offset, _millis(msg), msg.key or b"", msg.data, msg.headers)
-            for msg in result.messages])
+        return m.FetchExResponse(next_offset, end, start, *columns(runs))
 
 
 def _decode(op: int, frame: Frame) -> Any:
+    if op == Op.PRODUCE_BATCH:
+        return _BatchRequest(*m.ProduceBatchRequest.decode_records(frame_payload(frame)))
     return m.REQUESTS[op].decode(frame_payload(frame))
-
-
-def _millis(msg: Any) -> int:
-    """The record time in ms; stored messages carry it without building a datetime."""
-    ms = getattr(msg, "timestamp_ms", None)
-    if ms is not None:
-        return ms
-    return 0 if msg.timestamp is None else round(msg.timestamp.timestamp() * 1000)
 
 
 class LongPoll(asyncio.Future):

@@ -229,7 +229,7 @@ class FlyMQClient:
     # --- read -----------------------------------------------------------------------------
     def _attach(self, message: ConsumedMessage) -> ConsumedMessage:
         if self._deserializer is not None:
-            message._deserializer = self._deserializer
+            return message.with_deserializer(self._deserializer)
         return message
 
     def consume(self, topic: str, offset: int, partition: int = _UNSET) -> ConsumedMessage:

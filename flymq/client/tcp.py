@@ -22,9 +22,10 @@ import ssl
 import threading
 import time
 from collections import deque
-from datetime import datetime
+from itertools import repeat
 from typing import TYPE_CHECKING, Any, Sequence
 
+from flymq.bulk import gc_paused
 from flymq.client.config import ClientConfig
 from flymq.client.transport import Transport
 from flymq.errors import (AuthenticationError, ConnectionClosedError, ConnectionError,
@@ -84,10 +85,6 @@ def build_ssl_context(config: ClientConfig) -> ssl.SSLContext | None:
         raise ConnectionError(f"TLS setup failed: {exc}",
                               hint="Check tls_ca_file / tls_cert_file / tls_key_file.") from exc
     return ctx
-
-
-def _ts(ms: int) -> datetime | None:
-    return datetime.fromtimestamp(ms / 1000.0) if ms > 0 else None
 
 
 class TcpTransport(Transport):
@@ -342,6 +339,14 @@ class TcpTransport(Transport):
     def produce(self, topic: str, value: bytes, key: bytes | None = None, partition: int = -1,
                 *, headers: dict[str, str] | None = None, timestamp: int | None = None,
                 compression_type: str = "none") -> RecordMetadata:
+        if not (headers or timestamp or compression_type == "gzip"):  # the hot path, inlined
+            payload = m.ProduceRequest.encode_fields(topic, key or b"", value, partition)
+            with self._lock:
+                self._ensure()
+                frame = self._exchange(Op.PRODUCE, payload)
+            if frame.op != Op.PRODUCE:
+                _reply(Op.PRODUCE, frame, {"topic": topic, "partition": partition})  # raises
+            return m.RecordMetadataResponse.decode_model(frame.payload)
         if headers or timestamp:
             self._extension(Op.PRODUCE_EX, "record headers and timestamps")
             op = Op.PRODUCE_EX
@@ -349,7 +354,7 @@ class TcpTransport(Transport):
                                          dict(headers or {})).encode()
         else:
             op = Op.PRODUCE
-            payload = m.ProduceRequest(topic, key or b"", value, partition).encode()
+            payload = m.ProduceRequest.encode_fields(topic, key or b"", value, partition)
         flags = FLAG_BINARY
         if compression_type == "gzip":
             payload, flags = m.gzip_payload(payload), FLAG_BINARY | FLAG_GZIP
@@ -364,16 +369,17 @@ class TcpTransport(Transport):
         if not records:
             return []
         if self._has(Op.PRODUCE_BATCH):
-            req = m.ProduceBatchRequest(topic, [m.BatchRecord(k or b"", v, p)
-                                                for k, v, p in records])
-            reply = self._call(Op.PRODUCE_BATCH, req, topic=topic)
-            if len(reply.results) != len(records):
-                raise ProtocolError(f"PRODUCE_BATCH answered {len(reply.results)} results "
+            reply = self._request(Op.PRODUCE_BATCH,
+                                  m.ProduceBatchRequest.encode_records(topic, records),
+                                  topic=topic)
+            timestamp, results = m.ProduceBatchResponse.decode_results(reply)
+            if len(results) != len(records):
+                raise ProtocolError(f"PRODUCE_BATCH answered {len(results)} results "
                                     f"for {len(records)} records")
-            return [RecordMetadata(topic, r.partition, r.offset, reply.timestamp,
-                                   len(k) if k else -1, len(v))
-                    for r, (k, v, _) in zip(reply.results, records)]
-        data = b"".join(encode_frame(Op.PRODUCE, m.ProduceRequest(topic, k or b"", v, p).encode())
+            return [RecordMetadata(topic, p, offset, timestamp, len(k) if k else -1, len(v))
+                    for (p, offset), (k, v, _) in zip(results, records)]
+        data = b"".join(encode_frame(Op.PRODUCE, m.ProduceRequest.encode_fields(topic, k or b"",
+                                                                                v, p))
                         for k, v, p in records)
         with self._lock:
             self._ensure()
@@ -438,10 +444,16 @@ class TcpTransport(Transport):
             finally:
                 if max_wait_ms > 0 and self._sock is not None:
                     self._sock.settimeout(self.config.request_timeout_ms / 1000.0)
-        reply = m.FetchExResponse.decode(_reply(Op.FETCH_EX, frame, ctx))
-        return FetchResult([ConsumedMessage(topic, partition, r.offset, r.value, r.key or None,
-                                            _ts(r.timestamp), r.headers) for r in reply.records],
-                           reply.next_offset)
+        with gc_paused():
+            reply = m.FetchExResponse.decode(_reply(Op.FETCH_EX, frame, ctx))
+            n = len(reply.offsets)
+            timestamps, keys = reply.timestamps, reply.keys
+            if 0 in timestamps:  # no timestamp on the wire
+                timestamps = [ts or None for ts in timestamps]
+            if b"" in keys:  # an empty key reads as no key
+                keys = [k or None for k in keys]
+            return FetchResult(list(map(ConsumedMessage.from_fields, zip(
+                repeat(topic), repeat(partition), reply.offsets, reply.values, keys, timestamps, reply.headers, repeat(0, n), repeat(None)))), reply.next_offset)
 
     def offsets(self, topic: str, partition: int) -> tuple[int, int]:
         if self._has(Op.LIST_OFFSETS):

@@ -14,10 +14,12 @@ Import ``flymq.protocol`` (not this module alone) so that every opcode module ha
 
 from __future__ import annotations
 
+import itertools
 import json
 import struct
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, NamedTuple, Sequence, TypeVar
 
+from flymq.bulk import cut
 from flymq.errors import InvalidRequestError
 from flymq.models import RecordMetadata
 from flymq.protocol.codec import (BOOL, BUFFER_TOO_SMALL, BYTES32, I32, I64, INVALID_FORMAT,
@@ -31,7 +33,7 @@ __all__ = [
     "ProduceRequest", "RecordMetadataResponse", "ConsumeRequest", "ConsumeResponse",
     "CreateTopicRequest", "TopicRequest", "DeleteTopicRequest", "AckResponse", "ListTopicsRequest",
     "ListTopicsResponse", "SubscribeRequest", "OffsetResponse", "CommitRequest", "FetchRequest",
-    "FetchRecord", "FetchResponse", "GroupPartitionRequest", "ResetOffsetRequest",
+    "FetchRecord", "FetchResponse", "encode_fetch", "GroupPartitionRequest", "ResetOffsetRequest",
     "LagResponse", "ListGroupsRequest", "PartitionOffset", "GroupDescription",
     "ListGroupsResponse", "GroupRequest", "ClusterMetadataRequest", "PartitionInfo",
     "TopicPartitions", "ClusterMetadataResponse", "ErrorResponse", "EmptyRequest",
@@ -68,6 +70,9 @@ _U64 = struct.Struct(">Q")
 _RM_TAIL = struct.Struct(">iQqii")      # partition, offset, timestamp, key_size, value_size
 _FETCH_HEAD = struct.Struct(">IQ")      # count, next_offset
 _REC_HEAD = struct.Struct(">QI")        # offset, key length
+_KV_LEN = struct.Struct(">II")          # key length, value length
+_BATCH_HEAD = struct.Struct(">qI")      # PRODUCE_BATCH reply: timestamp, result count
+_BATCH_RESULT = struct.Struct(">iQ")    # partition, offset
 
 
 def _text(raw: bytes) -> str:
@@ -132,9 +137,13 @@ class ProduceRequest(Message):
     partition: int = field(I32, -1)
 
     def encode(self) -> bytes:
-        k, v = self.key, self.value
-        return b"".join((_str16(self.topic), _U32.pack(len(k)), k, _U32.pack(len(v)), v,
-                         _I32.pack(self.partition)))
+        return self.encode_fields(self.topic, self.key, self.value, self.partition)
+
+    @staticmethod
+    def encode_fields(topic: str, key: bytes, value: bytes, partition: int) -> bytes:
+        """The payload without a message object (the client's hot path)."""
+        return b"".join((_str16(topic), _U32.pack(len(key)), key, _U32.pack(len(value)),
+                         value, _I32.pack(partition)))
 
     @classmethod
     def decode(cls, payload: bytes) -> "ProduceRequest":
@@ -179,6 +188,12 @@ class RecordMetadataResponse(Message):
     @classmethod
     def from_model(cls, rm: RecordMetadata) -> "RecordMetadataResponse":
         return cls(rm.topic, rm.partition, rm.offset, rm.timestamp, rm.key_size, rm.value_size)
+
+    @staticmethod
+    def encode_model(rm: RecordMetadata) -> bytes:
+        """``from_model(rm).encode()`` without the message object (the server's hot path)."""
+        return _str16(rm.topic) + _RM_TAIL.pack(rm.partition, rm.offset, rm.timestamp,
+                                                rm.key_size, rm.value_size)
 
     def to_model(self) -> RecordMetadata:
         return RecordMetadata(self.topic, self.partition, self.offset, self.timestamp,
@@ -366,11 +381,8 @@ class FetchResponse(Message):
     next_offset: int
 
     def encode(self) -> bytes:
-        parts = [_FETCH_HEAD.pack(len(self.records), self.next_offset)]
-        for rec in self.records:
-            k, v = rec.key, rec.value
-            parts += (_REC_HEAD.pack(rec.offset, len(k)), k, _U32.pack(len(v)), v)
-        return b"".join(parts)
+        return encode_fetch(self.next_offset, [r.offset for r in self.records],
+                            [r.key for r in self.records], [r.value for r in self.records])
 
     @classmethod
     def decode(cls, payload: bytes) -> "FetchResponse":
@@ -394,6 +406,16 @@ class FetchResponse(Message):
             records.append(FetchRecord(offset, payload[p + 12:k_end], payload[k_end + 4:v_end]))
             p = v_end
         return cls(records, next_offset)
+
+
+def encode_fetch(next_offset: int, offsets: Sequence[int], keys: Sequence[bytes | None],
+                 values: Sequence[bytes]) -> bytes:
+    """A FETCH reply straight from columns (None key = empty), interleaved in C."""
+    keys = [k or b"" for k in keys]
+    return b"".join(itertools.chain(
+        (_FETCH_HEAD.pack(len(offsets), next_offset),),
+        itertools.chain.from_iterable(zip(map(_REC_HEAD.pack, offsets, map(len, keys)), keys,
+                                          map(_U32.pack, map(len, values)), values))))
 
 
 # --- 0x53 CLUSTER_METADATA ---------------------------------------------------------------------
@@ -483,15 +505,64 @@ class BatchRecord(Message):
 @request(Op.PRODUCE_BATCH)
 @message
 class ProduceBatchRequest(Message):
+    """The hot paths skip the per-record ``BatchRecord`` objects: :meth:`encode_records` and
+    :meth:`decode_records` work on ``(key, value, partition)`` tuples (key ``b""`` = none)."""
+
     topic: str = field(STR16)
     records: list[BatchRecord] = field(List32(Nested(BatchRecord)), [])
 
     def encode(self) -> bytes:
-        parts = [_str16(self.topic), _U32.pack(len(self.records))]
-        for rec in self.records:
-            k, v = rec.key, rec.value
-            parts += (_U32.pack(len(k)), k, _U32.pack(len(v)), v, _I32.pack(rec.partition))
+        return self.encode_records(self.topic, [(r.key, r.value, r.partition)
+                                                for r in self.records])
+
+    @classmethod
+    def decode(cls, payload: bytes) -> "ProduceBatchRequest":
+        topic, records = cls.decode_records(payload)
+        return cls(topic, [BatchRecord(k, v, p) for k, v, p in records])
+
+    @staticmethod
+    def encode_records(topic: str, records: list[tuple[bytes | None, bytes, int]]) -> bytes:
+        parts = [_str16(topic), _U32.pack(len(records))]
+        add = parts.append
+        pack_lengths, pack_partition = _KV_LEN.pack, _I32.pack
+        for k, v, p in records:
+            if k:
+                add(_U32.pack(len(k)) + k)
+                add(_U32.pack(len(v)))
+            else:
+                add(pack_lengths(0, len(v)))
+            add(v)
+            add(pack_partition(p))
         return b"".join(parts)
+
+    @staticmethod
+    def decode_records(payload: bytes) -> tuple[str, list[tuple[bytes, bytes, int]]]:
+        n = len(payload)
+        if n < 6:
+            raise InvalidRequestError(BUFFER_TOO_SMALL)
+        p = 2 + _U16.unpack_from(payload)[0]
+        if p + 4 > n:
+            raise InvalidRequestError(INVALID_FORMAT)
+        topic = _text(payload[2:p])
+        (count,) = _U32.unpack_from(payload, p)
+        p += 4
+        if count * 12 > n - p:
+            raise InvalidRequestError(INVALID_FORMAT)
+        u32, i32 = _U32.unpack_from, _I32.unpack_from
+        records = []
+        add = records.append
+        for _ in range(count):
+            if p + 8 > n:
+                raise InvalidRequestError(INVALID_FORMAT)
+            k_end = p + 4 + u32(payload, p)[0]
+            if k_end + 4 > n:
+                raise InvalidRequestError(INVALID_FORMAT)
+            v_end = k_end + 4 + u32(payload, k_end)[0]
+            if v_end + 4 > n:
+                raise InvalidRequestError(INVALID_FORMAT)
+            add((payload[p + 4:k_end], payload[k_end + 4:v_end], i32(payload, v_end)[0]))
+            p = v_end + 4
+        return topic, records
 
 
 @message
@@ -503,8 +574,34 @@ class BatchResult(Message):
 @response(Op.PRODUCE_BATCH)
 @message
 class ProduceBatchResponse(Message):
+    """Like the request, with tuple-based hot paths: ``(partition, offset)`` pairs."""
+
     timestamp: int = field(I64)
     results: list[BatchResult] = field(List32(Nested(BatchResult)), [])
+
+    def encode(self) -> bytes:
+        return self.encode_results(self.timestamp, [(r.partition, r.offset)
+                                                    for r in self.results])
+
+    @classmethod
+    def decode(cls, payload: bytes) -> "ProduceBatchResponse":
+        timestamp, results = cls.decode_results(payload)
+        return cls(timestamp, [BatchResult(p, o) for p, o in results])
+
+    @staticmethod
+    def encode_results(timestamp: int, results: list[tuple[int, int]]) -> bytes:
+        return _BATCH_HEAD.pack(timestamp, len(results)) + b"".join(
+            itertools.starmap(_BATCH_RESULT.pack, results))
+
+    @staticmethod
+    def decode_results(payload: bytes) -> tuple[int, list[tuple[int, int]]]:
+        if len(payload) < _BATCH_HEAD.size:
+            raise InvalidRequestError(BUFFER_TOO_SMALL)
+        timestamp, count = _BATCH_HEAD.unpack_from(payload)
+        end = _BATCH_HEAD.size + count * _BATCH_RESULT.size
+        if end > len(payload):
+            raise InvalidRequestError(INVALID_FORMAT)
+        return timestamp, list(_BATCH_RESULT.iter_unpack(payload[_BATCH_HEAD.size:end]))
 
 
 @request(Op.FETCH_EX)
@@ -519,22 +616,87 @@ class FetchExRequest(Message):
     filter: str = field(STR16, "")
 
 
-@message
-class FetchExRecord(Message):
-    offset: int = field(U64)
-    timestamp: int = field(I64, 0)
-    key: bytes = field(BYTES32, b"")
-    value: bytes = field(BYTES32, b"")
-    headers: dict[str, str] = field(Map32(), {})
+class FetchExRecord(NamedTuple):
+    """One record of a FETCH_EX reply, as a row (:attr:`FetchExResponse.records`)."""
+
+    offset: int
+    timestamp: int
+    key: bytes | None
+    value: bytes
+    headers: dict[str, str]
+
+
+_FETCH_EX_HEAD = struct.Struct(">QQQI")  # next_offset, high_watermark, log_start, count
+_HEADERS = Map32()
 
 
 @response(Op.FETCH_EX)
-@message
+@message(min_size=_FETCH_EX_HEAD.size)
 class FetchExResponse(Message):
-    next_offset: int = field(U64)
-    high_watermark: int = field(U64, 0)
-    log_start: int = field(U64, 0)
-    records: list[FetchExRecord] = field(List32(Nested(FetchExRecord)), [])
+    """Columnar: all offsets, then all timestamps, key sizes, value sizes and header-block
+    sizes, then the keys, values and header blocks back to back (docs/protocol-extensions.md).
+    Both sides pack and cut whole columns in single ``struct`` calls.
+
+    ``keys[i]`` is None for a record without a key; ``headers[i]`` is None without headers.
+    """
+
+    next_offset: int
+    high_watermark: int = 0
+    log_start: int = 0
+    offsets: Sequence[int] = ()
+    timestamps: Sequence[int] = ()
+    keys: Sequence[bytes | None] = ()
+    values: Sequence[bytes] = ()
+    headers: Sequence[dict[str, str] | None] = ()
+
+    @property
+    def records(self) -> list[FetchExRecord]:
+        """The records as rows (convenient for inspection; readers use the columns)."""
+        return [FetchExRecord(o, t, k, v, h or {}) for o, t, k, v, h in
+                zip(self.offsets, self.timestamps, self.keys, self.values, self.headers)]
+
+    def encode(self) -> bytes:
+        n = len(self.offsets)
+        blocks = [b"" if h is None else _header_block(h) for h in self.headers]
+        return b"".join([
+            _FETCH_EX_HEAD.pack(self.next_offset, self.high_watermark, self.log_start, n),
+            struct.pack(f">{n}Q", *self.offsets), struct.pack(f">{n}q", *self.timestamps),
+            struct.pack(f">{n}i", *[-1 if k is None else len(k) for k in self.keys]),
+            struct.pack(f">{n}I", *map(len, self.values)),
+            struct.pack(f">{n}I", *map(len, blocks)),
+            *filter(None, self.keys), *self.values, *blocks])
+
+    @classmethod
+    def decode(cls, payload: bytes) -> "FetchExResponse":
+        if len(payload) < _FETCH_EX_HEAD.size:
+            raise InvalidRequestError(BUFFER_TOO_SMALL)
+        next_offset, high_watermark, log_start, n = _FETCH_EX_HEAD.unpack_from(payload)
+        p = _FETCH_EX_HEAD.size
+        if n * 28 > len(payload) - p:
+            raise InvalidRequestError(INVALID_FORMAT)
+        try:
+            offsets = list(struct.unpack_from(f">{n}Q", payload, p))
+            timestamps = list(struct.unpack_from(f">{n}q", payload, p + 8 * n))
+            key_sizes = struct.unpack_from(f">{n}i", payload, p + 16 * n)
+            value_sizes = struct.unpack_from(f">{n}I", payload, p + 20 * n)
+            block_sizes = struct.unpack_from(f">{n}I", payload, p + 24 * n)
+            keys, p = cut(payload, p + 28 * n, [k if k > 0 else 0 for k in key_sizes])
+            keys = [None if k < 0 else key for key, k in zip(keys, key_sizes)] \
+                if -1 in key_sizes else list(keys)
+            values, p = cut(payload, p, value_sizes)
+            blocks, p = cut(payload, p, block_sizes)
+        except struct.error:
+            raise InvalidRequestError(INVALID_FORMAT) from None
+        headers = [_HEADERS.read(Reader(b)) if b else None for b in blocks] if any(blocks) \
+            else [None] * n
+        return cls(next_offset, high_watermark, log_start, offsets, timestamps, keys,
+                   list(values), headers)
+
+
+def _header_block(headers: dict[str, str]) -> bytes:
+    w = Writer()
+    _HEADERS.write(w, headers)
+    return w.getvalue()
 
 
 @response(Op.SERVER_INFO)

@@ -51,6 +51,12 @@ _SPECIAL: dict[type, st.SearchStrategy] = {
     m.FetchResponse: st.builds(m.FetchResponse, st.lists(
         st.builds(m.FetchRecord, _PRIMS["u64"], _PRIMS["bytes32"], _PRIMS["bytes32"]),
         max_size=4), _PRIMS["u64"]),
+    m.FetchExResponse: st.builds(
+        lambda nxt, hw, start, rows: m.FetchExResponse(nxt, hw, start, *map(list, zip(*rows)))
+        if rows else m.FetchExResponse(nxt, hw, start, [], [], [], [], []),
+        _PRIMS["u64"], _PRIMS["u64"], _PRIMS["u64"], st.lists(st.tuples(
+            _PRIMS["u64"], st.integers(-2**63, 2**63 - 1), st.none() | _PRIMS["bytes32"],
+            _PRIMS["bytes32"], st.none() | _PRIMS["map32"]), max_size=4)),
     m.ReplayDLQRequest: st.one_of(
         st.builds(m.ReplayDLQRequest, _text, _text),
         st.builds(lambda t, o: m.ReplayDLQRequest(t, offset=o), _text, st.integers(0, 2**47))),

@@ -88,14 +88,14 @@ def test_flipped_bit_in_old_segment_is_reported_at_read(open_log, tmp_path):
 
 @pytest.mark.parametrize("suffix", [".index", ".timeindex"])
 def test_deleted_index_files_are_rebuilt(open_log, tmp_path, suffix):
-    log = fill(open_log, 60)
+    log = fill(open_log, 100)
     before = [f.read_bytes() for f in files(tmp_path, suffix)]
     log.close()
     assert len(before) > 2 and any(before)
     for f in files(tmp_path, suffix):
         f.unlink()
     log = open_log(**CFG)
-    assert_prefix(log, 60)
+    assert_prefix(log, 100)
     log.close()
     after = [f.read_bytes() for f in files(tmp_path, suffix)]
     assert after[:len(before) - 1] == before[:-1]

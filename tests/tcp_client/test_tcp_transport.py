@@ -212,8 +212,8 @@ def test_fetch_uses_fetch_ex_on_flymq_and_fetch_upstream(make) -> None:
         if op == Op.FETCH_EX:
             req = m.FetchExRequest.decode(payload)
             assert req.max_wait_ms == 50 and req.max_bytes == 1000
-            return encode_frame(op, m.FetchExResponse(4, 4, 0, [m.FetchExRecord(
-                3, 1_700_000_000_000, b"", b"v", {"h": "x"})]).encode())
+            return encode_frame(op, m.FetchExResponse(4, 4, 0, [3], [1_700_000_000_000], [None],
+                                                      [b"v"], [{"h": "x"}]).encode())
         req = m.FetchRequest.decode(payload)
         return encode_frame(op, m.FetchResponse([m.FetchRecord(req.offset, b"k", b"v")],
                                                 req.offset + 1).encode())

@@ -8,11 +8,15 @@ append time, which is why it sits outside the CRC (offsets are checked by contin
 from __future__ import annotations
 
 import struct
-from typing import Sequence
+from functools import partial
+from itertools import repeat
+from operator import attrgetter
+from typing import NamedTuple, Sequence
 
 import crcmod.predefined
 import lz4.block
 
+from flymq.bulk import cut
 from flymq.errors import CorruptRecordError
 
 from .record import LogRecord, Record
@@ -44,13 +48,21 @@ _COVERED = struct.Struct("<BBIqqqhiI")    # the header after the CRC field
 _LENGTH_CRC = struct.Struct("<II")
 _BASE = struct.Struct("<q")
 
-# timestamp, expire_at (-1 = none), key_len (-1 = None), value_len, headers_len
-RECORD = struct.Struct("<qqiII")
-RECORD_SIZE = RECORD.size
+# attribute bits saying which optional record columns a batch carries (see the format doc)
+HAS_TIMESTAMPS = 0x10                     # else every record has the batch's first timestamp
+HAS_EXPIRY = 0x20
+HAS_KEYS = 0x40
+HAS_HEADERS = 0x80
+_OPTIONAL_COLUMNS = HAS_TIMESTAMPS | HAS_EXPIRY | HAS_KEYS | HAS_HEADERS
 _HNAME = struct.Struct("<H")
 _HVALUE = struct.Struct("<I")
 
-_tuple_new = tuple.__new__
+_value_of = attrgetter("value")
+_key_of = attrgetter("key")
+_timestamp_of = attrgetter("timestamp")
+_headers_of = attrgetter("headers")
+_expiry_of = attrgetter("expire_at")
+_new_log_record = partial(tuple.__new__, LogRecord)
 
 
 class EncodedBatch:
@@ -66,6 +78,11 @@ class EncodedBatch:
         return [_BASE.pack(base_offset), self.body]
 
 
+def _pack(code: str, items: Sequence[int]) -> bytes:
+    """One little-endian column of fixed-size integers."""
+    return struct.pack(f"<{len(items)}{code}", *items)
+
+
 def _encode_headers(headers: Sequence[tuple[str, bytes]]) -> bytes:
     parts = []
     for name, value in headers:
@@ -74,14 +91,18 @@ def _encode_headers(headers: Sequence[tuple[str, bytes]]) -> bytes:
     return b"".join(parts)
 
 
-def _decode_headers(data: bytes, pos: int, end: int) -> tuple[tuple[str, bytes], ...]:
+def _decode_headers(data: bytes) -> tuple[tuple[str, bytes], ...]:
     out = []
+    pos, end = 0, len(data)
     while pos < end:
         (n,) = _HNAME.unpack_from(data, pos)
         name = data[pos + 2:pos + 2 + n].decode()
         pos += 2 + n
         (n,) = _HVALUE.unpack_from(data, pos)
-        out.append((name, data[pos + 4:pos + 4 + n]))
+        value = data[pos + 4:pos + 4 + n]
+        if len(value) != n:
+            raise struct.error("header value runs past its block")
+        out.append((name, value))
         pos += 4 + n
     return tuple(out)
 
@@ -89,45 +110,53 @@ def _decode_headers(data: bytes, pos: int, end: int) -> tuple[tuple[str, bytes],
 def encode_batch(records: Sequence[Record], now_ms: int, *, producer_id: int = -1,
                  producer_epoch: int = -1, base_sequence: int = -1, transactional: bool = False,
                  control: bool = False, compression: str = "none") -> EncodedBatch:
-    """Serialise records into one checksummed batch; timestamps of 0 become ``now_ms``."""
-    if not records:
+    """Serialise records into one checksummed batch; timestamps of 0 become ``now_ms``.
+
+    Each field is gathered as a column with C-level ``map`` calls; optional columns (keys,
+    headers, expiry, distinct timestamps) are written only when some record needs them.
+    """
+    n = len(records)
+    if not n:
         raise ValueError("a batch needs at least one record")
-    parts: list = []
-    add = parts.append
-    pack = RECORD.pack
-    first_ts = records[0].timestamp or now_ms
-    max_ts = first_ts
-    for r in records:
-        ts = r.timestamp or now_ms
-        if ts > max_ts:
-            max_ts = ts
-        key, value, headers, expire_at = r.key, r.value, r.headers, r.expire_at
-        if key is None and not headers and expire_at is None:   # the common shape
-            add(pack(ts, -1, -1, len(value), 0))
-            add(value)
-            continue
-        hb = _encode_headers(headers) if headers else b""
-        add(pack(ts, -1 if expire_at is None else expire_at,
-                 -1 if key is None else len(key), len(value), len(hb)))
-        if key:
-            add(key)
-        add(value)
-        if hb:
-            add(hb)
-    payload = b"".join(parts)
-    size = len(payload)
     codec = CODECS[compression]
+    attrs = codec | (ATTR_TRANSACTIONAL if transactional else 0) | (ATTR_CONTROL if control else 0)
+    stamps = list(map(_timestamp_of, records))
+    if 0 in stamps:
+        stamps = [ts or now_ms for ts in stamps]
+    first_ts, max_ts = stamps[0], max(stamps)
+    columns: list[bytes] = []
+    blobs: list[bytes] = []
+    if stamps.count(first_ts) != n:
+        attrs |= HAS_TIMESTAMPS
+        columns.append(_pack("q", stamps))
+    expiry = list(map(_expiry_of, records))
+    if expiry.count(None) != n:
+        attrs |= HAS_EXPIRY
+        columns.append(_pack("q", [-1 if e is None else e for e in expiry]))
+    keys = list(map(_key_of, records))
+    if keys.count(None) != n:
+        attrs |= HAS_KEYS
+        columns.append(_pack("i", [-1 if k is None else len(k) for k in keys]))
+        blobs += filter(None, keys)
+    headers = list(map(_headers_of, records))
+    if any(headers):
+        attrs |= HAS_HEADERS
+        blocks = [_encode_headers(h) if h else b"" for h in headers]
+        columns.append(_pack("I", list(map(len, blocks))))
+        blobs += blocks
+    values = list(map(_value_of, records))
+    columns.append(_pack("I", list(map(len, values))))
+    payload = b"".join(columns + blobs + values)
+    size = len(payload)
     if codec == CODEC_LZ4:
         payload = lz4.block.compress(payload, store_size=False)
-    attrs = codec | (ATTR_TRANSACTIONAL if transactional else 0) | (ATTR_CONTROL if control else 0)
-    covered = _COVERED.pack(MAGIC, attrs, len(records), first_ts, max_ts, producer_id,
+    covered = _COVERED.pack(MAGIC, attrs, n, first_ts, max_ts, producer_id,
                             producer_epoch, base_sequence, size)
     crc = crc32c(payload, crc32c(covered))
     length = 4 + len(covered) + len(payload)
     if length > MAX_BATCH_BYTES:
         raise ValueError(f"batch of {length} bytes exceeds the limit of {MAX_BATCH_BYTES}")
-    return EncodedBatch(_LENGTH_CRC.pack(length, crc) + covered + payload, len(records),
-                        first_ts, max_ts)
+    return EncodedBatch(_LENGTH_CRC.pack(length, crc) + covered + payload, n, first_ts, max_ts)
 
 
 def batch_crc_ok(buf: bytes | memoryview, pos: int, total: int) -> bool:
@@ -136,10 +165,104 @@ def batch_crc_ok(buf: bytes | memoryview, pos: int, total: int) -> bool:
     return crc32c(memoryview(buf)[pos + CRC_START:pos + total]) == stored
 
 
-def decode_batch(buf: bytes, pos: int, total: int, skip: int, limit: int, where: str
-                 ) -> list[LogRecord]:
-    """Records ``skip`` .. ``skip+limit`` of the (CRC-checked) batch at ``pos`` in ``buf``."""
-    (base, _length, _crc, _magic, attrs, count, _first, _max, pid, _epoch, _seq,
+class DecodedBatch:
+    """One CRC-checked batch as columns: element ``i`` of each list is record ``base + i``.
+
+    ``keys``, ``headers`` and ``expire_at`` are None when no record of the batch has one, so
+    readers can skip them as a whole. The lists are shared (the batch cache hands the same
+    object to every reader) and must never be modified.
+    """
+
+    __slots__ = ("base", "count", "size", "timestamps", "keys", "values", "value_sizes",
+                 "headers", "expire_at", "producer_id", "transactional", "control")
+
+    def __init__(self, base: int, count: int, size: int, timestamps: list[int],
+                 keys: Sequence[bytes | None] | None, values: Sequence[bytes],
+                 value_sizes: Sequence[int],
+                 headers: list[tuple] | None, expire_at: list[int | None] | None,
+                 producer_id: int, transactional: bool, control: bool):
+        self.base, self.count, self.size = base, count, size
+        self.timestamps, self.keys, self.values, self.value_sizes = (timestamps, keys, values,
+                                                                     value_sizes)
+        self.headers, self.expire_at = headers, expire_at
+        self.producer_id, self.transactional, self.control = producer_id, transactional, control
+
+    def records(self, start: int = 0, stop: int | None = None) -> list[LogRecord]:
+        """Records ``start .. stop`` (batch-relative) as LogRecords, built in C."""
+        stop = self.count if stop is None else stop
+        n = stop - start
+        return list(map(_new_log_record, zip(
+            range(self.base + start, self.base + stop), self.timestamps[start:stop],
+            repeat(None, n) if self.keys is None else self.keys[start:stop],
+            self.values[start:stop],
+            repeat((), n) if self.headers is None else self.headers[start:stop],
+            repeat(None, n) if self.expire_at is None else self.expire_at[start:stop],
+            repeat(self.producer_id), repeat(self.transactional), repeat(self.control))))
+
+
+class BatchRun(NamedTuple):
+    """Records ``start .. stop`` (batch-relative) of a decoded batch: one piece of a read."""
+
+    batch: DecodedBatch
+    start: int
+    stop: int
+
+
+def merge_runs(runs: list[BatchRun]) -> list[BatchRun]:
+    """``runs`` with each stretch of back-to-back batches of one producer joined into one
+    run, so that a read over many small batches (single produces) costs its readers one
+    run instead of one per record."""
+    out: list[BatchRun] = []
+    group: list[BatchRun] = []
+    for run in runs:
+        if group and not _continues(group[-1], run):
+            out.append(_joined(group))
+            group = []
+        group.append(run)
+    if group:
+        out.append(_joined(group))
+    return out
+
+
+def _continues(prev: BatchRun, run: BatchRun) -> bool:
+    a, b = prev.batch, run.batch
+    return (prev.stop == a.count and run.start == 0 and a.producer_id == b.producer_id
+            and a.transactional == b.transactional and a.control == b.control)
+
+
+def _joined(group: list[BatchRun]) -> BatchRun:
+    if len(group) == 1:
+        return group[0]
+    timestamps: list[int] = []
+    values: list[bytes] = []
+    value_sizes: list[int] = []
+    for batch, start, stop in group:
+        timestamps += batch.timestamps[start:stop]
+        values += batch.values[start:stop]
+        value_sizes += batch.value_sizes[start:stop]
+    first = group[0]
+    n = len(values)
+    return BatchRun(DecodedBatch(
+        first.batch.base + first.start, n, sum(run.batch.size for run in group), timestamps,
+        _joined_column(group, "keys", None), values, value_sizes,
+        _joined_column(group, "headers", ()), _joined_column(group, "expire_at", None),
+        first.batch.producer_id, first.batch.transactional, first.batch.control), 0, n)
+
+
+def _joined_column(group: list[BatchRun], name: str, missing: object) -> list | None:
+    """One optional column over ``group`` (None when no batch has it)."""
+    if all(getattr(run.batch, name) is None for run in group):
+        return None
+    out: list = []
+    for batch, start, stop in group:
+        column = getattr(batch, name)
+        out += repeat(missing, stop - start) if column is None else column[start:stop]
+    return out
+
+
+def decode_batch(buf: bytes, pos: int, total: int, where: str) -> DecodedBatch:
+    """The (CRC-checked) batch of ``total`` bytes at ``pos`` in ``buf``, as columns."""
+    (base, _length, _crc, _magic, attrs, n, first_ts, _max, pid, _epoch, _seq,
      size) = HEADER.unpack_from(buf, pos)
     start, end = pos + HEADER_SIZE, pos + total
     if attrs & CODEC_MASK == CODEC_LZ4:
@@ -147,36 +270,49 @@ def decode_batch(buf: bytes, pos: int, total: int, skip: int, limit: int, where:
             buf = lz4.block.decompress(buf[start:end], uncompressed_size=size)
         except lz4.block.LZ4BlockError as exc:
             raise CorruptRecordError(where, pos, f"lz4: {exc}") from None
-        start, end = 0, size
-    txn, ctrl = bool(attrs & ATTR_TRANSACTIONAL), bool(attrs & ATTR_CONTROL)
-    unpack = RECORD.unpack_from
-    p = start
+        start, end = 0, len(buf)
+    elif end - start != size:
+        raise CorruptRecordError(where, pos, "records size does not match the batch length")
+    elif n == 1 and not attrs & _OPTIONAL_COLUMNS:  # a single produce: just its value
+        value = buf[start + 4:end]
+        if _HVALUE.unpack_from(buf, start)[0] != len(value):
+            raise CorruptRecordError(where, pos, "records do not fill the batch exactly")
+        return DecodedBatch(base, 1, total, [first_ts], None, (value,), (len(value),), None,
+                            None, pid, bool(attrs & ATTR_TRANSACTIONAL),
+                            bool(attrs & ATTR_CONTROL))
     try:
-        for _ in range(skip):
-            _ts, _exp, kl, vl, hl = unpack(buf, p)
-            p += RECORD_SIZE + (kl if kl > 0 else 0) + vl + hl
-        out = []
-        add = out.append
-        offset = base + skip
-        for offset in range(offset, offset + min(limit, count - skip)):
-            ts, exp, kl, vl, hl = unpack(buf, p)
-            p += RECORD_SIZE
-            if kl < 0:
-                key = None
-            else:
-                key = buf[p:p + kl]
-                p += kl
-            value = buf[p:p + vl]
-            p += vl
-            if hl:
-                headers = _decode_headers(buf, p, p + hl)
-                p += hl
-            else:
-                headers = ()
-            add(_tuple_new(LogRecord, (offset, ts, key, value, headers,
-                                       None if exp < 0 else exp, pid, txn, ctrl)))
+        p = start
+        if attrs & HAS_TIMESTAMPS:
+            stamps = list(struct.unpack_from(f"<{n}q", buf, p))
+            p += 8 * n
+        else:
+            stamps = [first_ts] * n
+        expire_at = None
+        if attrs & HAS_EXPIRY:
+            expire_at = [None if e < 0 else e
+                         for e in struct.unpack_from(f"<{n}q", buf, p)]
+            p += 8 * n
+        key_sizes = header_sizes = None
+        if attrs & HAS_KEYS:
+            key_sizes = struct.unpack_from(f"<{n}i", buf, p)
+            p += 4 * n
+        if attrs & HAS_HEADERS:
+            header_sizes = struct.unpack_from(f"<{n}I", buf, p)
+            p += 4 * n
+        value_sizes = struct.unpack_from(f"<{n}I", buf, p)
+        p += 4 * n
+        keys = headers = None
+        if key_sizes is not None:
+            keys, p = cut(buf, p, [k if k > 0 else 0 for k in key_sizes])
+            if -1 in key_sizes:
+                keys = [None if k < 0 else key for key, k in zip(keys, key_sizes)]
+        if header_sizes is not None:
+            blocks, p = cut(buf, p, header_sizes)
+            headers = [_decode_headers(b) if b else () for b in blocks]
+        values, p = cut(buf, p, value_sizes)
     except (struct.error, UnicodeDecodeError) as exc:
         raise CorruptRecordError(where, pos, f"bad record layout: {exc}") from None
-    if p > end:
-        raise CorruptRecordError(where, pos, "records run past the end of the batch")
-    return out
+    if p != end:
+        raise CorruptRecordError(where, pos, "records do not fill the batch exactly")
+    return DecodedBatch(base, n, total, stamps, keys, values, value_sizes, headers, expire_at,
+                        pid, bool(attrs & ATTR_TRANSACTIONAL), bool(attrs & ATTR_CONTROL))

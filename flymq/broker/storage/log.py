@@ -16,8 +16,9 @@ from typing import Sequence
 
 from flymq.clock import SYSTEM_CLOCK, Clock
 from flymq.errors import CorruptRecordError, OffsetOutOfRangeError, StorageError
+from flymq.bulk import gc_paused
 
-from .batch import (ATTR_CONTROL, ATTR_TRANSACTIONAL, CODEC_LZ4, CODEC_MASK, HEADER,
+from .batch import (ATTR_CONTROL, ATTR_TRANSACTIONAL, CODEC_LZ4, CODEC_MASK, HEADER, BatchRun,
                     batch_crc_ok, decode_batch, encode_batch)
 from .checkpoint import Checkpoint, fsync_dir, read_checkpoint, write_checkpoint
 from .config import FsyncPolicy, LogConfig
@@ -50,6 +51,7 @@ class PartitionLog:
         self._synced = self._end               # an offset: everything below is fsynced
         self._checkpointed = self._end if self._clean_open else -1
         self._flusher = None
+        self._always = self.config.fsync is FsyncPolicy.ALWAYS
         if self.config.fsync is not FsyncPolicy.NEVER:
             self._flusher = flusher or Flusher.shared()
             self._flusher.register(self)
@@ -148,28 +150,47 @@ class PartitionLog:
 
     def append(self, records: Sequence[Record], *, producer_id: int = -1, producer_epoch: int = -1,
                base_sequence: int = -1, transactional: bool = False, control: bool = False,
-               compression: str | None = None) -> int:
+               compression: str | None = None, wait: bool = True) -> int:
         """Append one batch; returns its base offset once the OS has it (and, under the
-        ``always`` policy, once an fsync covers it)."""
-        batch = encode_batch(records, self.clock.now_ms(), producer_id=producer_id,
+        ``always`` policy, once an fsync covers it).
+
+        ``wait=False`` returns as soon as the OS has the batch, even under ``always``: the
+        caller then acknowledges only after :meth:`wait_durable` (base + count), so that
+        appenders never hold a lock of theirs while the fsync runs, and one fsync covers
+        every append made meanwhile.
+        """
+        config = self.config
+        now = self.clock.now_ms()
+        batch = encode_batch(records, now, producer_id=producer_id,
                              producer_epoch=producer_epoch, base_sequence=base_sequence,
                              transactional=transactional, control=control,
-                             compression=compression or self.config.compression)
+                             compression=compression or config.compression)
         with self._lock:
-            self._check_open()
+            if self._closed:
+                raise StorageError(f"log {self.name} is closed")
             seg = self._active
-            if not seg.empty and (
-                    seg.size + len(batch.body) + 8 > self.config.segment_bytes
-                    or self.clock.now_ms() - seg.created_ms >= self.config.segment_ms):
+            if seg.next_offset == seg.base_offset:            # empty: its age starts now
+                seg.created_ms = now
+            elif (seg.size + len(batch.body) + 8 > config.segment_bytes
+                  or now - seg.created_ms >= config.segment_ms):
                 seg = self._roll()
-            if seg.empty:
-                seg.created_ms = self.clock.now_ms()
+                seg.created_ms = now
             base = self._end
-            seg.append(base, batch, self.config.index_interval_bytes)
+            seg.append(base, batch, config.index_interval_bytes)
             self._end = seg.next_offset
-        if self.config.fsync is FsyncPolicy.ALWAYS:
+        if wait and self._always:
             self._await_sync(base + batch.count)
         return base
+
+    def wait_durable(self, end_offset: int) -> None:
+        """Return once every offset below ``end_offset`` is as durable as the policy promises
+        (under ``always``: fsynced, by this caller or by a group commit that covered it)."""
+        if self._always:
+            self._await_sync(end_offset)
+
+    def is_durable(self, end_offset: int) -> bool:
+        """Whether :meth:`wait_durable` would return at once."""
+        return not self._always or self._synced >= end_offset
 
     def _roll(self) -> Segment:
         """Seal the active segment and start a new one (called under the lock)."""
@@ -251,30 +272,43 @@ class PartitionLog:
              ) -> list[LogRecord]:
         """Records from ``offset`` on: [] at the end, at least one record if any exists."""
         out: list[LogRecord] = []
-        used = 0
+        with gc_paused():
+            for batch, start, stop in self.read_runs(offset, max_records, max_bytes):
+                out += batch.records(start, stop)
+        return out
+
+    def read_runs(self, offset: int, max_records: int = 1000, max_bytes: int = 1 << 20
+                  ) -> list[BatchRun]:
+        """What :meth:`read` returns, as runs of decoded batches (columns, no per-record
+        objects): the fast path for readers that build their own messages or replies."""
+        runs: list[BatchRun] = []
+        taken = used = 0
         with self._lock:
             self._check_open()
             if offset < self._start or offset > self._end:
                 raise self._out_of_range(offset)
-        while len(out) < max_records and used < max_bytes:
+        while taken < max_records and used < max_bytes:
             with self._lock:
                 if offset >= self._end or offset < self._start:
                     break
                 seg = self._segments[bisect.bisect_right(self._bases, offset) - 1]
-                limit = seg.size
-                seg_end = seg.next_offset
+                limit, epoch, seg_end = seg.size, seg.epoch, seg.next_offset
                 seg.pins += 1
             try:
-                records, n = seg.read(offset, limit, max_records - len(out),
-                                      max(1, max_bytes - used))
+                got, n = seg.read(offset, limit, max_records - taken, max(1, max_bytes - used),
+                                  epoch)
             finally:
                 self._unpin(seg)
-            out += records
+            runs += got
+            taken += sum(stop - start for _, start, stop in got)
             used += n
-            if not records or records[-1].offset + 1 < seg_end:
+            if not got:
+                break
+            last = got[-1]
+            if last.batch.base + last.stop < seg_end:
                 break
             offset = seg_end
-        return out
+        return runs
 
     def _unpin(self, seg: Segment) -> None:
         with self._lock:
@@ -312,9 +346,10 @@ class PartitionLog:
                     continue
                 if not batch_crc_ok(buf, p, total):
                     raise CorruptRecordError(str(seg.path), bpos, "CRC-32C mismatch")
-                for rec in decode_batch(buf, p, total, 0, fields[5], str(seg.path)):
-                    if rec.timestamp >= timestamp_ms:
-                        return rec.offset
+                batch = decode_batch(buf, p, total, str(seg.path))
+                for i, ts in enumerate(batch.timestamps):
+                    if ts >= timestamp_ms:
+                        return batch.base + i
         finally:
             self._unpin(seg)
         return None
@@ -359,12 +394,13 @@ class PartitionLog:
             if not batch_crc_ok(raw, 0, len(raw)):
                 raise CorruptRecordError(where, pos, "CRC-32C mismatch")
             records = [Record(r.value, r.key, r.timestamp, r.headers, r.expire_at)
-                       for r in decode_batch(raw, 0, len(raw), 0, offset - base, where)]
+                       for r in decode_batch(raw, 0, len(raw), where).records(0, offset - base)]
             kept = encode_batch(records, 0, producer_id=fields[8], producer_epoch=fields[9],
                                 base_sequence=fields[10],
                                 transactional=bool(attrs & ATTR_TRANSACTIONAL),
                                 control=bool(attrs & ATTR_CONTROL),
                                 compression="lz4" if attrs & CODEC_MASK == CODEC_LZ4 else "none")
+        seg.epoch += 1  # the batch cache must not serve the old bytes at these positions
         seg.restore(interval, pos, pos, cut_tail=True)
         if kept is not None:
             seg.append(base, kept, interval)

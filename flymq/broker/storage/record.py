@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One record to append; ``timestamp`` 0 means "the log's clock at append"."""
+class Record(NamedTuple):
+    """One record to append; ``timestamp`` 0 means "the log's clock at append".
+
+    A named tuple rather than a frozen dataclass: immutable all the same, and half the cost
+    to create, which the single-record produce path pays once per message.
+    """
 
     value: bytes
     key: bytes | None = None

@@ -13,10 +13,10 @@ from typing import Iterator
 
 from flymq.errors import CorruptRecordError, StorageError
 
-from .batch import (BASE_SIZE, HEADER, HEADER_SIZE, MIN_LENGTH, PREFIX, PREFIX_SIZE,
-                    EncodedBatch, batch_crc_ok, decode_batch)
+from .batch import (BASE_SIZE, HEADER, HEADER_SIZE, MIN_LENGTH, PREFIX, PREFIX_SIZE, BatchRun,
+                    DecodedBatch, EncodedBatch, batch_crc_ok, decode_batch, merge_runs)
+from .cache import BATCH_CACHE
 from .index import OffsetIndex, TimeIndex
-from .record import LogRecord
 
 LOG_SUFFIX, INDEX_SUFFIX, TIME_SUFFIX = ".log", ".index", ".timeindex"
 NO_TIMESTAMP = -1 << 63
@@ -80,6 +80,9 @@ class Segment:
         self.created_ms = 0              # for rolling by age: clock time of the first append
         self.bytes_since_index = 0
         self.pins = 0
+        self.epoch = 0                   # bumped when bytes at a position change (truncation)
+        # (epoch, base, next offset, position, end position) of the batch a read last returned
+        self._last_read = (-1, 0, 0, 0, 0)
         self.retired = False
         self.unsynced = False            # bytes written since the last fsync
 
@@ -125,39 +128,86 @@ class Segment:
         except OSError:
             pass  # recovery truncates the torn tail on the next open
 
-    def read(self, offset: int, limit_pos: int, max_records: int, max_bytes: int
-             ) -> tuple[list[LogRecord], int]:
-        """Records from ``offset`` (inside this segment) up to ``limit_pos`` bytes of file,
-        and the batch bytes they used.
+    def read(self, offset: int, limit_pos: int, max_records: int, max_bytes: int, epoch: int
+             ) -> tuple[list[BatchRun], int]:
+        """Runs of records from ``offset`` (inside this segment) up to ``limit_pos`` bytes of
+        file, and the batch bytes they used.
 
-        Every returned batch passes its CRC and the offset continuity check; the first batch
-        is returned whole even when it exceeds ``max_bytes``. A stale index entry (one that
-        does not point at the batch it names) only costs a scan from the segment start.
+        Every returned batch passed its CRC and the offset continuity check, now or when it
+        entered the batch cache; the first batch is returned even when it exceeds
+        ``max_bytes``. A stale index entry (one that does not point at the batch it names)
+        only costs a scan from the segment start. ``epoch`` is :attr:`epoch` as the caller
+        saw it together with ``limit_pos``.
         """
-        rel, pos = self.index.position_for(offset - self.base_offset)
-        if pos and pos < limit_pos and _base_at(self.fd, pos) != self.base_offset + rel:
-            rel = pos = 0
-        expected = self.base_offset + rel
+        expected, pos = self._start_for(offset, limit_pos, epoch)
         where = str(self.path)
-        out: list[LogRecord] = []
-        used = 0
-        for bpos, buf, p, total in iter_batches(self.fd, pos, limit_pos, max(max_bytes, 65536),
-                                                where=where):
-            base, count = _base_and_count(buf, p)
+        runs: list[BatchRun] = []
+        used = taken = 0
+        for bpos, batch, buf, p, total in self._batches(pos, limit_pos, max(max_bytes, 65536),
+                                                         epoch):
+            base, count = _base_and_count(buf, p) if batch is None else (batch.base, batch.count)
             if base != expected:
                 raise CorruptRecordError(where, bpos, f"batch base offset {base}, expected {expected}")
             expected = base + count
             if expected <= offset:
                 continue
-            if out and used + total > max_bytes:
+            if runs and used + total > max_bytes:
                 break
-            if not batch_crc_ok(buf, p, total):
-                raise CorruptRecordError(where, bpos, "CRC-32C mismatch")
-            out += decode_batch(buf, p, total, max(0, offset - base), max_records - len(out), where)
+            if batch is None:
+                batch = self._decode(buf, p, total, (self, epoch, bpos), count, where)
+            start = max(0, offset - base)
+            stop = min(count, start + max_records - taken)
+            runs.append(BatchRun(batch, start, stop))
+            self._last_read = (epoch, base, expected, bpos, bpos + total)
+            taken += stop - start
             used += total
-            if len(out) >= max_records or used >= max_bytes:
+            if taken >= max_records or used >= max_bytes:
                 break
-        return out, used
+        return merge_runs(runs), used
+
+    def _start_for(self, offset: int, limit_pos: int, epoch: int) -> tuple[int, int]:
+        """(base offset, position) of a batch at or before ``offset`` to walk from.
+
+        The batch the last read returned, or the one after it, when ``offset`` is there (a
+        consumer reading on needs no index lookup); else the index entry, verified.
+        """
+        last_epoch, base, end, pos, end_pos = self._last_read
+        if last_epoch == epoch and base <= offset <= end and end_pos <= limit_pos:
+            return (base, pos) if offset < end else (end, end_pos)
+        rel, pos = self.index.position_for(offset - self.base_offset)
+        if pos and pos < limit_pos:
+            cached = BATCH_CACHE.get((self, epoch, pos))
+            if (_base_at(self.fd, pos) if cached is None else cached.base) != self.base_offset + rel:
+                rel = pos = 0
+        return self.base_offset + rel, pos
+
+    def _batches(self, pos: int, limit_pos: int, max_chunk: int, epoch: int
+                 ) -> Iterator[tuple[int, DecodedBatch | None, bytes, int, int]]:
+        """(position, decoded batch or None, buffer, position in buffer, size) of each batch
+        from ``pos``: first those the cache holds back to back, then from the file."""
+        while pos < limit_pos:
+            batch = BATCH_CACHE.get((self, epoch, pos))
+            if batch is None or pos + batch.size > limit_pos:
+                break
+            yield pos, batch, b"", 0, batch.size
+            pos += batch.size
+        for bpos, buf, p, total in iter_batches(self.fd, pos, limit_pos, max_chunk,
+                                                where=str(self.path)):
+            yield bpos, None, buf, p, total
+
+    @staticmethod
+    def _decode(buf: bytes, p: int, total: int, key: tuple, count: int, where: str
+                ) -> DecodedBatch:
+        """The batch at ``p`` in ``buf``: from the cache, else CRC-checked, decoded and
+        cached (a one-record batch is as cheap to decode as to look up, so it is not)."""
+        batch = BATCH_CACHE.get(key) if count > 1 else None
+        if batch is None:
+            if not batch_crc_ok(buf, p, total):
+                raise CorruptRecordError(where, key[2], "CRC-32C mismatch")
+            batch = decode_batch(buf, p, total, where)
+            if count > 1:
+                BATCH_CACHE.put(key, batch)
+        return batch
 
     def locate(self, offset: int) -> tuple[int, bytes]:
         """(position, bytes) of the batch holding ``offset``, walking from the index hint."""

@@ -21,6 +21,7 @@ import contextlib
 import dataclasses
 import json
 import operator
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Iterator
 
 from flymq.client.config import ClientConfig, ConsumerConfig, TLSConfig
@@ -257,6 +258,18 @@ class FlyMQClient:
         if self._deserializer is not None:
             result.messages = list(map(self._attach, result.messages))
         return result
+
+    def partition_offsets(self, topic: str, partition: int = 0) -> tuple[int, int]:
+        """[ext] ``(first retained offset, next offset to be written)`` of a partition."""
+        return self._transport.offsets(topic, operator.index(partition))
+
+    def offset_for_timestamp(self, topic: str, partition: int, timestamp: int | datetime) -> int:
+        """[ext] The first offset whose record time is at or after ``timestamp`` (a datetime or
+        ms since the epoch); the end offset when every record is older. Needs a flymq server."""
+        if isinstance(timestamp, datetime):
+            timestamp = int(timestamp.timestamp() * 1000)
+        return self._transport.offset_for_timestamp(topic, operator.index(partition),
+                                                    operator.index(timestamp))
 
     # --- topics ---------------------------------------------------------------------------
     def create_topic(self, topic: str, partitions: int = 1, *,

@@ -24,6 +24,8 @@ from flymq.matcher import is_pattern, resolve
 from flymq.models import ConsumedMessage
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from flymq.client.client import FlyMQClient
 
 __all__ = ["HighLevelConsumer", "Consumer", "ConsumerGroup"]
@@ -40,6 +42,20 @@ def _resolve_topics(client: "FlyMQClient", topics: str | list[str]) -> list[str]
 def _partitions(client: "FlyMQClient", topic: str) -> list[int]:
     found = client.get_cluster_metadata(topic).get_topic_partitions(topic)
     return sorted(p.partition for p in found) or [0]
+
+
+def _reset_if_out_of_range(client: "FlyMQClient", topic: str, partition: int, position: int,
+                           reset: str) -> int | None:
+    """Where to read next when ``position`` is no longer in the log (retention deleted it, or
+    the topic was re-created): by ``reset``, as Kafka's auto.offset.reset; None when in range.
+
+    A fetch below the log start answers "nothing here" (wire spec §7.6), so without this check a
+    consumer that fell behind retention would wait there forever.
+    """
+    start, end = client.partition_offsets(topic, partition)
+    if start <= position <= end:
+        return None
+    return start if str(reset) == "earliest" else end
 
 
 def _notify(callback: Callable[..., Any], offsets: Any, error: BaseException | None) -> None:
@@ -74,6 +90,7 @@ class HighLevelConsumer:
                 if p in committed:
                     self._committed[(topic, p)] = committed[p]
         self._consumed.update(self._fetched)
+        self._checked_at: dict[TopicPartition, int] = {}  # empty positions checked vs the log
         self._order = list(self._fetched)  # round-robin start rotates through this
         self._seeks = 0
         self._last_commit = clock.monotonic()
@@ -104,14 +121,20 @@ class HighLevelConsumer:
         for tp in self._order:
             if len(messages) >= budget:
                 break
+            position = self._fetched[tp]
             try:
-                result = self._client.fetch(tp[0], tp[1], self._fetched[tp],
-                                            budget - len(messages),
+                result = self._client.fetch(tp[0], tp[1], position, budget - len(messages),
                                             self._config.message_filter or "")
+                messages.extend(result.messages)
+                ends[tp] = self._fetched[tp] = result.next_offset
+                if result.next_offset == position and self._checked_at.get(tp) != position:
+                    self._checked_at[tp] = position  # nothing read: at the end, or outside?
+                    moved = _reset_if_out_of_range(self._client, tp[0], tp[1], position,
+                                                   self._config.auto_offset_reset)
+                    if moved is not None:
+                        ends[tp] = self._fetched[tp] = moved
             except FlyMQError:
                 continue  # one bad partition must not stop the others
-            messages.extend(result.messages)
-            ends[tp] = self._fetched[tp] = result.next_offset
         self._order.append(self._order.pop(0))
         return messages, ends
 
@@ -181,17 +204,26 @@ class HighLevelConsumer:
         return [tp for tp in self._order
                 if (partition is None or tp[1] == partition) and topic in (None, tp[0])]
 
-    def seek(self, partition: int, offset: int, *, topic: str | None = None) -> None:
-        """Read ``partition`` (of ``topic``, or of every topic) from ``offset`` next."""
-        for tp in self._matching(partition, topic):
-            self._fetched[tp] = self._consumed[tp] = int(offset)
+    def _move(self, partitions: list[TopicPartition], position: Callable[[TopicPartition], int]
+              ) -> None:
+        for tp in partitions:
+            self._fetched[tp] = self._consumed[tp] = position(tp)
         self._seeks += 1
 
+    def seek(self, partition: int, offset: int, *, topic: str | None = None) -> None:
+        """Read ``partition`` (of ``topic``, or of every topic) from ``offset`` next."""
+        self._move(self._matching(partition, topic), lambda tp: int(offset))
+
     def _seek_mode(self, partition: int | None, topic: str | None, mode: str) -> None:
-        for tp in self._matching(partition, topic):
-            self._fetched[tp] = self._consumed[tp] = self._client.subscribe(
-                tp[0], self._group_id, tp[1], mode)
-        self._seeks += 1
+        self._move(self._matching(partition, topic),
+                   lambda tp: self._client.subscribe(tp[0], self._group_id, tp[1], mode))
+
+    def seek_to_timestamp(self, timestamp: "int | datetime", partition: int | None = None, *,
+                          topic: str | None = None) -> None:
+        """[ext] Read from the first record at or after ``timestamp`` (datetime or ms since the
+        epoch) on ``partition`` (None: all) of ``topic`` (None: all). Needs a flymq server."""
+        self._move(self._matching(partition, topic),
+                   lambda tp: self._client.offset_for_timestamp(tp[0], tp[1], timestamp))
 
     def seek_to_beginning(self, partition: int | None = None, *,
                           topic: str | None = None) -> None:
@@ -234,6 +266,7 @@ class Consumer:
         self._config = config or ConsumerConfig(group_id=group_id)
         self._closed = threading.Event()
         self._offset = self._subscribe(self._config.auto_offset_reset) if group_id else 0
+        self._checked_at: int | None = None  # last empty position checked against the log
 
     def _subscribe(self, mode: str) -> int:
         return self._client.subscribe(self._topic, self._group_id, self._partition, mode)
@@ -253,10 +286,16 @@ class Consumer:
         """One fetch from the current position (returns at once, empty at the end)."""
         if self._closed.is_set():
             raise ConsumerError("Consumer is closed")
-        result = self._client.fetch(self._topic, self._partition, self._offset,
+        position = self._offset
+        result = self._client.fetch(self._topic, self._partition, position,
                                     max_records or self._config.max_poll_records,
                                     self._config.message_filter or "")
         self._offset = result.next_offset
+        if result.next_offset == position and self._checked_at != position:
+            self._checked_at = position  # nothing read: at the end, or outside the log?
+            moved = _reset_if_out_of_range(self._client, self._topic, self._partition, position,
+                                           self._config.auto_offset_reset)
+            self._offset = position if moved is None else moved
         return result.messages
 
     def consume(self, timeout_ms: int = 1000) -> ConsumedMessage | None:

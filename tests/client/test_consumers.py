@@ -260,3 +260,59 @@ def test_consumer_group_buffers_without_handler(client):
     group.reset_offsets_to_latest()
     assert group.describe()["t"]["group_id"] == "g"
     assert client.get_committed_offset("t", "g") == 2
+
+
+def _behind_retention(client, broker, clock, topic="r"):
+    """A topic whose first segments were deleted by retention; returns (start, end)."""
+    client.create_topic(topic, 1, config={"retention_ms": 1000, "segment_bytes": 1024})
+    for _ in range(40):
+        client.produce(topic, b"x" * 100)
+    clock.advance(5000)
+    client.produce(topic, b"fresh")
+    assert broker.apply_retention() >= 1
+    start, end = client.partition_offsets(topic)
+    assert 0 < start < end == 41
+    return start, end
+
+
+@pytest.mark.parametrize("reset", ["earliest", "latest"])
+def test_high_level_consumer_behind_retention_resets_by_policy(client, flymq_broker,
+                                                               flymq_clock, reset):
+    client.create_topic("r", 1, config={"retention_ms": 1000, "segment_bytes": 1024})
+    consumer = client.consumer("r", group_id="g", auto_offset_reset=reset,
+                               enable_auto_commit=False)       # empty topic: at offset 0
+    assert consumer.position(0) == 0
+    start, end = _behind_retention(client, flymq_broker, flymq_clock)
+    assert consumer.poll(timeout_ms=0) == []                  # 0 is gone: reset, not stuck
+    got = consumer.poll(timeout_ms=0)
+    if reset == "earliest":
+        assert [m.offset for m in got] == list(range(start, end))
+    else:
+        assert got == [] and consumer.position(0) == end
+    consumer.close()
+
+
+def test_low_level_consumer_behind_retention_resumes_at_log_start(client, flymq_broker,
+                                                                  flymq_clock):
+    consumer = Consumer(client, "r", config=ConsumerConfig(auto_offset_reset="earliest"))
+    start, end = _behind_retention(client, flymq_broker, flymq_clock)
+    assert consumer.poll() == []
+    assert [m.offset for m in consumer.poll()] == list(range(start, end))
+
+
+def test_partition_offsets_and_seek_to_timestamp(client, flymq_clock):
+    client.create_topic("ts", 2)
+    client.produce("ts", b"old", partition=1)
+    flymq_clock.advance(1000)
+    cut = flymq_clock.now_ms()
+    client.produce("ts", b"new", partition=1)
+    assert client.partition_offsets("ts", 1) == (0, 2)
+    assert client.partition_offsets("ts", 0) == (0, 0)
+    assert client.offset_for_timestamp("ts", 1, cut) == 1
+    assert client.offset_for_timestamp("ts", 1, cut + 60_000) == 2      # all older: the end
+    from datetime import datetime
+    assert client.offset_for_timestamp("ts", 1, datetime.fromtimestamp(cut / 1000)) == 1
+    with client.consumer("ts", group_id="g", enable_auto_commit=False) as consumer:
+        consumer.seek_to_timestamp(cut)
+        assert [m.data for m in consumer.poll(timeout_ms=0)] == [b"new"]
+        assert consumer.position(0) == 0 and consumer.position(1) == 2

@@ -8,6 +8,9 @@ fixtures are available in every test session without any conftest line. Fixtures
 - ``flymq_client``: a :class:`~flymq.FlyMQClient` bound to ``flymq_broker``.
 - ``flymq_server``: ``flymq_broker`` served over TCP on an ephemeral port; yields ``"host:port"``.
 
+:class:`ServeProcess` runs a real ``flymq serve`` subprocess (for tests that kill it, restart it
+or check its command line) and parses its readiness line.
+
 :func:`redirect` points a hard-coded address at a test broker, so application code that
 says ``FlyMQClient("localhost:9092")`` can run unchanged in tests::
 
@@ -18,6 +21,13 @@ says ``FlyMQClient("localhost:9092")`` can run unchanged in tests::
 from __future__ import annotations
 
 import contextlib
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
@@ -29,7 +39,13 @@ from flymq.clock import ManualClock
 if TYPE_CHECKING:
     from flymq.broker import Broker
 
-__all__ = ["redirect"]
+__all__ = ["redirect", "ServeProcess", "serve_env", "READY"]
+
+#: The directory that holds this ``flymq`` package, so subprocesses import the same code.
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+#: Parses the line ``flymq serve`` prints when it accepts connections (``cli.READY_LINE``).
+READY = re.compile(r"^flymq listening on (?P<host>[^ ]+):(?P<port>\d+) "
+                   r"\(data: (?P<data>.*), fsync: (?P<fsync>\w+)\)$")
 
 
 @contextlib.contextmanager
@@ -76,3 +92,79 @@ def flymq_server(flymq_broker: "Broker") -> Iterator[str]:
         yield f"{host}:{port}"
     finally:
         server.stop_in_thread()
+
+
+def serve_env(**extra: str) -> dict[str, str]:
+    """This process's environment without ``FLYMQ_*`` settings, importing this flymq."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLYMQ_")}
+    env["PYTHONPATH"] = str(PACKAGE_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env.update(extra)
+    return env
+
+
+class ServeProcess:
+    """``python -m flymq serve ARGS...``, started and waited for until it accepts connections.
+
+    :attr:`match` holds the parsed readiness line, :attr:`address` the ``(host, port)`` and
+    :attr:`ready_after` the seconds from start to ready. Use it as a context manager, or call
+    :meth:`terminate` (graceful, SIGTERM) or :meth:`kill` (SIGKILL), then :meth:`close`.
+    """
+
+    def __init__(self, *args: str, env: dict[str, str] | None = None, timeout: float = 20.0):
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen([sys.executable, "-m", "flymq", "serve", *args],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     env=env or serve_env(), cwd=PACKAGE_ROOT, text=True)
+        self.line = self._readline(timeout)
+        self.ready_after = time.monotonic() - self.started
+        match = READY.match(self.line)
+        if not match:
+            self.kill()
+            raise RuntimeError(f"not a readiness line: {self.line!r}; stderr: {self._stderr()}")
+        self.match = match
+        self.address = (match["host"], int(match["port"]))
+
+    @property
+    def bootstrap(self) -> str:
+        """``"host:port"`` for ``FlyMQClient``."""
+        return "%s:%d" % self.address
+
+    def _readline(self, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([self.proc.stdout], [], [], 0.05)
+            if ready:
+                line = self.proc.stdout.readline()
+                if line:
+                    return line.rstrip("\n")
+                break
+        self.proc.kill()
+        raise RuntimeError(f"flymq serve printed no readiness line; stderr: {self._stderr()}")
+
+    def _stderr(self) -> str:
+        try:
+            return self.proc.communicate(timeout=5)[1]
+        except subprocess.TimeoutExpired:
+            return "<no stderr>"
+
+    def terminate(self, timeout: float = 10.0) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait(10)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.kill()
+        for stream in (self.proc.stdout, self.proc.stderr):
+            stream.close()
+
+    def __enter__(self) -> "ServeProcess":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.proc.poll() is None:
+            self.terminate()
+        self.close()

@@ -1,9 +1,11 @@
-"""Every ```python snippet of the seed document runs verbatim, embedded and over TCP.
+"""Every ```python snippet of the seed document runs verbatim: embedded, over TCP to an
+in-process server, and against a real ``flymq serve`` process.
 
 The code text is never edited. Each snippet runs in a namespace prepared for it: the names
 the document leaves undefined (``client``, ``items``, ``data``, ...) are given values, and
 ``"localhost:9092"`` is redirected to the test broker with :func:`flymq.testing.redirect`.
-Functions a snippet only defines (``produce_async``, ``produce_with_retry``) are then called.
+Functions a snippet only defines (``produce_async``, ``produce_with_retry``) are then called,
+and what each snippet wrote is read back with a fresh client (:data:`EFFECTS`).
 
 Snippets that need features of later issues are strict xfails naming the issue, so they turn
 into failures (XPASS) the moment the feature lands and the marker must go.
@@ -21,8 +23,9 @@ from pathlib import Path
 
 import pytest
 
+from flymq import FlyMQClient
 from flymq.errors import UnsupportedOperationError
-from flymq.testing import redirect
+from flymq.testing import ServeProcess, redirect
 
 _DATA_COPY = Path(__file__).parent / "data" / "PRODUCER_PATTERNS.md"
 _SHARED = Path(__file__).resolve().parents[2] / "shared" / "seeds" / "PRODUCER_PATTERNS.md"
@@ -57,7 +60,7 @@ def _snippets(text: str) -> list[tuple[str, str]]:
 def _param(snippet_id: str, code: str):
     marks = [pytest.mark.xfail(strict=True, raises=error, reason=f"needs issue: {feature}")
              for needle, (feature, error) in LATER_FEATURES.items() if needle in code][:1]
-    return pytest.param(code, id=snippet_id, marks=marks)
+    return pytest.param(snippet_id, code, id=snippet_id, marks=marks)
 
 
 SNIPPETS = _snippets(SEED.read_text(encoding="utf-8"))
@@ -73,11 +76,64 @@ def test_every_snippet_is_collected():
     assert len(SNIPPETS) == 13
 
 
-@pytest.mark.parametrize("code", [_param(i, c) for i, c in SNIPPETS])
-def test_snippet_runs_verbatim(code, endpoint, new_client, capsys):
+def _values(client: FlyMQClient, topic: str, partition: int = 0) -> list[bytes]:
+    return [m.data for m in client.fetch(topic, partition, 0, 100_000).messages]
+
+
+def _same_partition_in_order(client: FlyMQClient) -> None:
+    messages = client.fetch("orders", 0, 0, 100).messages  # auto-created: one partition
+    assert [(m.key, m.data) for m in messages] == [
+        (b"user-123", b"Order #1"), (b"user-123", b"Order #2"), (b"user-123", b"Order #3")]
+
+
+# snippet id -> a check of what it wrote, read back by a fresh client
+EFFECTS = {
+    "simple-produce": lambda c: _values(c, "my-topic") == [b"Hello, FlyMQ!"],
+    "using-context-manager": lambda c: _values(c, "my-topic") == [b"Hello!"],
+    "key-based-routing": lambda c: _same_partition_in_order(c) is None,
+    "high-throughput-producer": lambda c: _values(c, "high-volume-topic") == [
+        f"Message {i}".encode() for i in range(10000)],
+    "async-producer": lambda c: sorted(_values(c, "async-topic")) == sorted(
+        f"Message {i}".encode() for i in range(1000)),
+    "retry-with-exponential-backoff": lambda c: _values(c, "retry-topic") == [b"x"],
+    "handling-specific-errors": lambda c: _values(c, "topic") == [b"payload"],
+}
+
+
+def test_every_snippet_without_a_later_feature_has_an_effect_check():
+    later = {i for i, c in SNIPPETS if any(needle in c for needle in LATER_FEATURES)}
+    assert {i for i, _ in SNIPPETS} - later == set(EFFECTS)
+
+
+@pytest.fixture(params=["local", "tcp", "flymq-serve"])
+def seed_endpoint(request: pytest.FixtureRequest, tmp_path: Path):
+    """The broker a snippet reaches: embedded, an in-process server, or `flymq serve`."""
+    if request.param == "local":
+        yield request.getfixturevalue("flymq_broker")
+    elif request.param == "tcp":
+        yield request.getfixturevalue("flymq_server")
+    else:
+        with ServeProcess("--port", "0", "--data-dir", str(tmp_path / "serve"),
+                          "--fsync", "never") as proc:
+            yield proc.bootstrap
+
+
+def _client(endpoint) -> FlyMQClient:
+    return FlyMQClient(endpoint) if isinstance(endpoint, str) else FlyMQClient(broker=endpoint)
+
+
+@pytest.mark.parametrize("snippet_id, code", [_param(i, c) for i, c in SNIPPETS])
+def test_snippet_runs_verbatim(snippet_id, code, seed_endpoint, capsys):
+    with _client(seed_endpoint) as client, _client(seed_endpoint) as reader:
+        _run(code, client, seed_endpoint, capsys)
+        effect = EFFECTS.get(snippet_id)
+        assert effect is None or effect(reader), f"{snippet_id}: unexpected data afterwards"
+
+
+def _run(code: str, client: FlyMQClient, endpoint, capsys) -> None:
     namespace = {
         "__name__": "seed_snippet",
-        "client": new_client(),
+        "client": client,
         "items": ["item-1", "item-2", "item-3"],
         "order_data": b'{"order": 1}',
         "payment_data": b'{"payment": 1}',

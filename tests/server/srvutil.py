@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import re
-import select
-import signal
 import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from flymq import protocol as p
 from flymq.errors import error_from_wire
 from flymq.protocol import Frame, Op
+from flymq.testing import PACKAGE_ROOT, READY, ServeProcess, serve_env  # noqa: F401 - re-exported
 
-ROOT = Path(__file__).resolve().parents[2]
-READY = re.compile(r"^flymq listening on (?P<host>[^ ]+):(?P<port>\d+) "
-                   r"\(data: (?P<data>.*), fsync: (?P<fsync>\w+)\)$")
+ROOT = PACKAGE_ROOT
 
 
 def frame(op: int, payload: bytes = b"", flags: int = p.FLAG_BINARY, *, magic: int = p.MAGIC,
@@ -93,63 +85,6 @@ def error_text(reply: Frame) -> str:
     assert payload[:4] == b"\x00\x00\x00\x01"            # E-STRUCT, code 1
     assert int.from_bytes(payload[4:6], "big") == len(payload) - 6
     return payload[6:].decode()
-
-
-# --- `flymq serve` as a subprocess ------------------------------------------------------------
-
-def serve_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FLYMQ_")}
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    env.update(extra)
-    return env
-
-
-class ServeProcess:
-    """``python -m flymq serve ...``; :attr:`match` holds the parsed readiness line."""
-
-    def __init__(self, *args: str, env: dict[str, str] | None = None, timeout: float = 20.0):
-        self.started = time.monotonic()
-        self.proc = subprocess.Popen([sys.executable, "-m", "flymq", "serve", *args],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     env=env or serve_env(), cwd=ROOT, text=True)
-        self.line = self._readline(timeout)
-        self.ready_after = time.monotonic() - self.started
-        match = READY.match(self.line)
-        assert match, f"not a readiness line: {self.line!r}; stderr: {self._stderr()}"
-        self.match = match
-        self.address = (match["host"], int(match["port"]))
-
-    def _readline(self, timeout: float) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([self.proc.stdout], [], [], 0.05)
-            if ready:
-                line = self.proc.stdout.readline()
-                if line:
-                    return line.rstrip("\n")
-                break
-        self.proc.kill()
-        raise AssertionError(f"no readiness line; stderr: {self._stderr()}")
-
-    def _stderr(self) -> str:
-        try:
-            return self.proc.communicate(timeout=5)[1]
-        except subprocess.TimeoutExpired:
-            return "<no stderr>"
-
-    def terminate(self, timeout: float = 10.0) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout)
-
-    def kill(self) -> None:
-        self.proc.kill()
-        self.proc.wait(10)
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.kill()
-        for stream in (self.proc.stdout, self.proc.stderr):
-            stream.close()
 
 
 def in_server_loop(server: Any, fn: Any) -> Any:

@@ -8,7 +8,7 @@ append time, which is why it sits outside the CRC (offsets are checked by contin
 from __future__ import annotations
 
 import struct
-from functools import partial
+from functools import lru_cache, partial
 from itertools import repeat
 from operator import attrgetter
 from typing import NamedTuple, Sequence
@@ -170,18 +170,21 @@ class DecodedBatch:
 
     ``keys``, ``headers`` and ``expire_at`` are None when no record of the batch has one, so
     readers can skip them as a whole. The lists are shared (the batch cache hands the same
-    object to every reader) and must never be modified.
+    object to every reader) and must never be modified. ``record_bytes`` is set when the
+    "batch" is a run of same-size one-record batches (see :func:`decode_single_run`): each
+    record then takes that many bytes of file, and readers may take part of the run.
     """
 
     __slots__ = ("base", "count", "size", "timestamps", "keys", "values", "value_sizes",
-                 "headers", "expire_at", "producer_id", "transactional", "control")
+                 "headers", "expire_at", "producer_id", "transactional", "control",
+                 "record_bytes")
 
     def __init__(self, base: int, count: int, size: int, timestamps: list[int],
                  keys: Sequence[bytes | None] | None, values: Sequence[bytes],
                  value_sizes: Sequence[int],
                  headers: list[tuple] | None, expire_at: list[int | None] | None,
-                 producer_id: int, transactional: bool, control: bool):
-        self.base, self.count, self.size = base, count, size
+                 producer_id: int, transactional: bool, control: bool, record_bytes: int = 0):
+        self.base, self.count, self.size, self.record_bytes = base, count, size, record_bytes
         self.timestamps, self.keys, self.values, self.value_sizes = (timestamps, keys, values,
                                                                      value_sizes)
         self.headers, self.expire_at = headers, expire_at
@@ -316,3 +319,95 @@ def decode_batch(buf: bytes, pos: int, total: int, where: str) -> DecodedBatch:
         raise CorruptRecordError(where, pos, "records do not fill the batch exactly")
     return DecodedBatch(base, n, total, stamps, keys, values, value_sizes, headers, expire_at,
                         pid, bool(attrs & ATTR_TRANSACTIONAL), bool(attrs & ATTR_CONTROL))
+
+
+#: Fewer look-alike one-record batches than this are decoded one by one.
+MIN_SINGLE_RUN = 8
+_RUN_CHUNK = 4096                         # batches cut per pair of struct calls, at most
+_SINGLE_OVERHEAD = HEADER_SIZE + 4        # a one-record batch: header, value size, value
+
+
+def decode_single_run(buf: bytes, pos: int, base: int, max_count: int, file_pos: int,
+                      where: str) -> DecodedBatch | None:
+    """The run of up to ``max_count`` one-record batches at ``pos`` in ``buf`` laid out like
+    the first (same size, attributes and producer, no optional columns, no compression),
+    with offsets ``base``, ``base + 1``, ..., as one CRC-checked DecodedBatch; None when
+    fewer than :data:`MIN_SINGLE_RUN` such batches follow.
+
+    Single produces store one batch per record, and decoding them one at a time costs
+    microseconds of Python each. Same-size batches sit at a fixed stride, so a few
+    ``struct`` calls cut thousands of them at once; the run ends at the first batch that
+    differs, which the caller then decodes (or reports as corrupt) on its own.
+    ``file_pos`` is the file position of ``buf[pos]``, for error messages.
+    """
+    (_, length, _, _, attrs, count, _, _, _, _, _, _) = HEADER.unpack_from(buf, pos)
+    stride = PREFIX_SIZE + length
+    limit = min(max_count, (len(buf) - pos) // stride)
+    if (count != 1 or attrs & (CODEC_MASK | _OPTIONAL_COLUMNS) or limit < MIN_SINGLE_RUN
+            or _PREFIX_AT(buf, pos + (MIN_SINGLE_RUN - 1) * stride)[1] != length):
+        return None
+    shape = _RUN_SHAPE.unpack_from(buf, pos)
+    if shape[2] != _SIZES.pack(stride - HEADER_SIZE, stride - _SINGLE_OVERHEAD):
+        return None  # malformed: the caller's one-by-one decode reports it
+    stamps: list[int] = []
+    values: list[bytes] = []
+    chunk = MIN_SINGLE_RUN
+    while len(values) < limit:
+        n = 1 << ((limit - len(values)).bit_length() - 1)       # a power of two: few layouts
+        n = min(n, chunk)
+        done = len(values)
+        got_stamps, got_values = _cut_singles(buf, pos + done * stride, base + done, n, stride,
+                                              shape, file_pos + done * stride, where)
+        stamps += got_stamps
+        values += got_values
+        if len(got_values) < n:
+            break
+        chunk = min(chunk * 2, _RUN_CHUNK)
+    n = len(values)
+    return DecodedBatch(base, n, n * stride, stamps, None, values, [stride - _SINGLE_OVERHEAD] * n,
+                        None, None, shape[1], bool(attrs & ATTR_TRANSACTIONAL),
+                        bool(attrs & ATTR_CONTROL), stride)
+
+
+# magic + attributes + record count, producer id, records size + value size: what every
+# batch of a run shares (the rest of a header is the base offset, length, CRC and times)
+_RUN_SHAPE = struct.Struct("<16x6s16xq6x8s")
+_SIZES = struct.Struct("<II")
+_PREFIX_AT = PREFIX.unpack_from
+
+
+@lru_cache(maxsize=64)
+def _single_layouts(stride: int, n: int) -> tuple[struct.Struct, struct.Struct]:
+    """Structs cutting ``n`` one-record batches of ``stride`` bytes into, per batch,
+    (base offset, length, CRC, rest of the header, value) and (shape, first timestamp,
+    producer id, sizes)."""
+    value = stride - _SINGLE_OVERHEAD
+    return (struct.Struct("<" + f"qII{_SINGLE_OVERHEAD - CRC_START}s{value}s" * n),
+            struct.Struct("<" + f"16x6sq8xq6x8s{value}x" * n))
+
+
+def _cut_singles(buf: bytes, pos: int, base: int, n: int, stride: int, shape: tuple,
+                 file_pos: int, where: str) -> tuple[tuple[int, ...], tuple[bytes, ...]]:
+    """(timestamps, values) of the leading batches of the ``n`` at ``pos`` that continue
+    the run; raises CorruptRecordError at the first of them failing its CRC."""
+    head, tail = _single_layouts(stride, n)
+    cols, more = head.unpack_from(buf, pos), tail.unpack_from(buf, pos)
+    values = cols[4::5]
+    n = min(_leading(cols[0::5], tuple(range(base, base + n))),
+            _leading(cols[1::5], (stride - PREFIX_SIZE,) * n),
+            _leading(more[0::4], (shape[0],) * n),
+            _leading(more[2::4], (shape[1],) * n),
+            _leading(more[3::4], (shape[2],) * n))
+    crcs = list(cols[2:5 * n:5])
+    computed = list(map(crc32c, values[:n], map(crc32c, cols[3:5 * n:5])))
+    if computed != crcs:
+        bad = _leading(tuple(computed), tuple(crcs))
+        raise CorruptRecordError(where, file_pos + bad * stride, "CRC-32C mismatch")
+    return more[1:4 * n:4], values[:n]
+
+
+def _leading(column: tuple, expected: tuple) -> int:
+    """How many leading items of ``column`` equal those of ``expected`` (C speed when all do)."""
+    if column == expected:
+        return len(column)
+    return next(i for i, (a, b) in enumerate(zip(column, expected)) if a != b)

@@ -14,7 +14,8 @@ from typing import Iterator
 from flymq.errors import CorruptRecordError, StorageError
 
 from .batch import (BASE_SIZE, HEADER, HEADER_SIZE, MIN_LENGTH, PREFIX, PREFIX_SIZE, BatchRun,
-                    DecodedBatch, EncodedBatch, batch_crc_ok, decode_batch, merge_runs)
+                    DecodedBatch, EncodedBatch, batch_crc_ok, decode_batch, decode_single_run,
+                    merge_runs)
 from .cache import BATCH_CACHE
 from .index import OffsetIndex, TimeIndex
 
@@ -27,16 +28,18 @@ def segment_name(base_offset: int) -> str:
 
 
 def iter_batches(fd: int, pos: int, limit: int, max_chunk: int, *, where: str = "",
-                 strict: bool = True) -> Iterator[tuple[int, bytes, int, int]]:
+                 strict: bool = True, first_chunk: int = 65536
+                 ) -> Iterator[tuple[int, bytes, int, int]]:
     """Yield (file position, buffer, position in buffer, size) of each batch in [pos, limit).
 
-    Reads start at 64 KiB and double up to ``max_chunk`` (or one batch, if larger), so a
-    short read stays cheap and a long scan costs few syscalls. A length that is too small
-    or runs past ``limit`` ends the scan: raises CorruptRecordError when ``strict``, else just
-    stops (recovery wants the position of the first bad byte, which the caller tracks).
+    Reads start at ``first_chunk`` (64 KiB) and double up to ``max_chunk`` (or one batch, if
+    larger), so a short read stays cheap and a long scan costs few syscalls. A length that is
+    too small or runs past ``limit`` ends the scan: raises CorruptRecordError when ``strict``,
+    else just stops (recovery wants the position of the first bad byte, which the caller
+    tracks).
     """
     unpack = PREFIX.unpack_from
-    chunk = min(65536, max_chunk)
+    chunk = min(first_chunk, max_chunk)
     while pos < limit:
         buf = os.pread(fd, min(chunk, limit - pos), pos)
         n, p = len(buf), 0
@@ -138,31 +141,57 @@ class Segment:
         ``max_bytes``. A stale index entry (one that does not point at the batch it names)
         only costs a scan from the segment start. ``epoch`` is :attr:`epoch` as the caller
         saw it together with ``limit_pos``.
+
+        A stretch of look-alike one-record batches (single produces) is decoded in bulk by
+        :func:`decode_single_run` and cached as one batch; the walk then restarts after it,
+        reading as many bytes at once as the remaining records are likely to need.
         """
         expected, pos = self._start_for(offset, limit_pos, epoch)
         where = str(self.path)
         runs: list[BatchRun] = []
         used = taken = 0
-        for bpos, batch, buf, p, total in self._batches(pos, limit_pos, max(max_bytes, 65536),
-                                                         epoch):
-            base, count = _base_and_count(buf, p) if batch is None else (batch.base, batch.count)
-            if base != expected:
-                raise CorruptRecordError(where, bpos, f"batch base offset {base}, expected {expected}")
-            expected = base + count
-            if expected <= offset:
-                continue
-            if runs and used + total > max_bytes:
-                break
-            if batch is None:
-                batch = self._decode(buf, p, total, (self, epoch, bpos), count, where)
-            start = max(0, offset - base)
-            stop = min(count, start + max_records - taken)
-            runs.append(BatchRun(batch, start, stop))
-            self._last_read = (epoch, base, expected, bpos, bpos + total)
-            taken += stop - start
-            used += total
-            if taken >= max_records or used >= max_bytes:
-                break
+        max_chunk = max(max_bytes, 65536)
+        chunk = 65536
+        while pos is not None:
+            batches = self._batches(pos, limit_pos, chunk, max_chunk, epoch)
+            pos = None  # unless a bulk-decoded run restarts the walk
+            for bpos, batch, buf, p, total in batches:
+                base, count = (_base_and_count(buf, p) if batch is None
+                               else (batch.base, batch.count))
+                if base != expected:
+                    raise CorruptRecordError(where, bpos,
+                                             f"batch base offset {base}, expected {expected}")
+                if base + count <= offset:
+                    expected = base + count
+                    continue
+                if batch is None and count == 1:
+                    batch = decode_single_run(buf, p, base, min(max_records - taken, max(
+                        1, (max_bytes - used) // total)), bpos, where)
+                    if batch is not None:
+                        BATCH_CACHE.put((self, epoch, bpos), batch)
+                        count, total, pos = batch.count, batch.size, bpos + batch.size
+                start = max(0, offset - base)
+                stop = min(count, start + max_records - taken)
+                size = total
+                if batch is not None and batch.record_bytes:  # a run of singles: take what fits
+                    fit = (max_bytes - used) // batch.record_bytes
+                    stop = min(stop, start + max(fit, not runs))
+                    size = (stop - start) * batch.record_bytes
+                if runs and (stop == start or used + size > max_bytes):
+                    break
+                if batch is None:
+                    batch = self._decode(buf, p, total, (self, epoch, bpos), count, where)
+                expected = base + count
+                runs.append(BatchRun(batch, start, stop))
+                self._last_read = (epoch, base, expected, bpos, bpos + total)
+                taken += stop - start
+                used += size
+                if taken >= max_records or used >= max_bytes:
+                    pos = None
+                    break
+                if pos is not None:  # read on after the run, sized for the records still wanted
+                    chunk = min(max_chunk, max(65536, (max_records - taken) * (total // count)))
+                    break
         return merge_runs(runs), used
 
     def _start_for(self, offset: int, limit_pos: int, epoch: int) -> tuple[int, int]:
@@ -181,7 +210,7 @@ class Segment:
                 rel = pos = 0
         return self.base_offset + rel, pos
 
-    def _batches(self, pos: int, limit_pos: int, max_chunk: int, epoch: int
+    def _batches(self, pos: int, limit_pos: int, chunk: int, max_chunk: int, epoch: int
                  ) -> Iterator[tuple[int, DecodedBatch | None, bytes, int, int]]:
         """(position, decoded batch or None, buffer, position in buffer, size) of each batch
         from ``pos``: first those the cache holds back to back, then from the file."""
@@ -192,7 +221,7 @@ class Segment:
             yield pos, batch, b"", 0, batch.size
             pos += batch.size
         for bpos, buf, p, total in iter_batches(self.fd, pos, limit_pos, max_chunk,
-                                                where=str(self.path)):
+                                                where=str(self.path), first_chunk=chunk):
             yield bpos, None, buf, p, total
 
     @staticmethod

@@ -20,7 +20,7 @@ __all__ = [
     "FlyMQError", "ConnectionError", "ConnectionClosedError", "ConnectionTimeoutError",
     "AuthenticationError", "AuthorizationError", "ServerError", "InvalidRequestError",
     "UnsupportedOperationError", "TopicError", "TopicNotFoundError", "TopicAlreadyExistsError",
-    "InvalidTopicNameError", "PartitionNotFoundError", "ProducerError", "MessageTooLargeError",
+    "InvalidTopicNameError", "PartitionNotFoundError", "ProducerError", "MessageTooLargeError", "OutOfOrderSequenceError",
     "ConsumerError", "OffsetOutOfRangeError", "ConsumerGroupError",
     "ConsumerGroupNotFoundError", "TransactionError", "TransactionNotActiveError",
     "TransactionTimeoutError", "SchemaError", "SchemaNotFoundError", "SchemaValidationError",
@@ -177,6 +177,21 @@ class MessageTooLargeError(ProducerError, ServerError):
         ServerError.__init__(
             self, f"Message size {size} bytes exceeds maximum {max_size} bytes", hint=hint,
             wire=f"message too large: {size} bytes exceeds maximum {max_size} bytes")
+
+
+class OutOfOrderSequenceError(ProducerError, ServerError):
+    """An idempotent batch whose sequence is neither the next expected one nor a retry of a
+    recent batch: records in between were lost, or two producers share an id. Not retriable."""
+
+    default_hint = ("Records were sent out of order or a producer id is shared. Create a new "
+                    "producer and send the records that were not acknowledged again.")
+
+    def __init__(self, producer_id: int, where: str, expected: int, received: int, *,
+                 hint: str | None = None):
+        self.producer_id, self.expected, self.received = producer_id, expected, received
+        text = (f"out of order sequence: producer {producer_id} on {where} expected "
+                f"sequence {expected}, got {received}")
+        ServerError.__init__(self, text, hint=hint, wire=text)
 
 
 class ConsumerError(FlyMQError):
@@ -379,6 +394,9 @@ _WIRE_PATTERNS: list[tuple[re.Pattern[str], Callable[[re.Match[str], dict], FlyM
      lambda m, c: InvalidTopicNameError(m["t"])),
     (re.compile(r"^message too large(?:: (?P<n>\d+) bytes exceeds maximum (?P<m>\d+) bytes)?"),
      lambda m, c: MessageTooLargeError(_int(m["n"] or 0), _int(m["m"] or MAX_FRAME_PAYLOAD))),
+    (re.compile(r"^out of order sequence: producer (?P<id>-?\d+) on (?P<w>.*) expected "
+                r"sequence (?P<e>-?\d+), got (?P<r>-?\d+)$", re.S),
+     lambda m, c: OutOfOrderSequenceError(_int(m["id"]), m["w"], _int(m["e"]), _int(m["r"]))),
     (re.compile(r"^consumer group not found: (?P<t>[^:]*):(?P<g>.*)$", re.S),
      lambda m, c: ConsumerGroupNotFoundError(m["t"], m["g"])),
     (re.compile(r"^unknown opcode: \d+$|not supported", re.I),

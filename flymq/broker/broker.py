@@ -14,6 +14,8 @@ import tempfile
 import threading
 import time
 from functools import partial
+from itertools import repeat
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Sequence
 
@@ -25,6 +27,7 @@ from flymq.broker.maintenance import PeriodicTask
 from flymq.broker.naming import validate_topic_name
 from flymq.broker.partition import SCAN_LIMIT, PartitionLeader
 from flymq.broker.partitioner import choose_partition
+from flymq.broker.producers import ProducerIds
 from flymq.broker.storage import BatchRun, Flusher, Record
 from flymq.broker.topics import Topic, TopicRegistry, log_config_for
 from flymq.clock import SYSTEM_CLOCK, Clock
@@ -55,6 +58,7 @@ def _version() -> str:
 
 
 _new_record = partial(tuple.__new__, Record)  # Record(...) without the keyword machinery
+_partition_of = itemgetter(2)                 # of a (key, value, partition) record
 
 
 def _as_bytes(data: Any, what: str) -> bytes:
@@ -89,6 +93,7 @@ class Broker:
         self._retention: PeriodicTask | None = None
         self._topics: TopicRegistry | None = None
         self._groups: GroupCoordinator | None = None
+        self._producer_ids = ProducerIds(self.data_dir / "producer-ids")
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             self._lock_fd = self._lock_directory()
@@ -267,9 +272,16 @@ class Broker:
                 for (p, offset), (k, v, _) in zip(placed, records)]
 
     def append_batch(self, topic: str, records: Sequence[tuple[bytes | None, bytes, int]], *,
-                     wait: bool = True) -> tuple[int, list[tuple[int, int]]]:
+                     wait: bool = True, producer: tuple[int, int, int] | None = None,
+                     compression: str | None = None) -> tuple[int, list[tuple[int, int]]]:
         """:meth:`produce_batch` without result objects: ``(timestamp, [(partition, offset)])``
-        in input order, which the TCP server encodes directly. ``wait`` as in :meth:`produce`."""
+        in input order, which the TCP server encodes directly. ``wait`` as in :meth:`produce`.
+
+        ``producer``: ``(producer_id, epoch, base_sequence)`` of an idempotent producer
+        (:meth:`init_producer_id`); its records must all name one partition, and a batch sent
+        again is answered with the offsets it got the first time (``flymq.broker.producers``).
+        ``compression`` (``"none"``/``"lz4"``) overrides the topic's codec for this batch.
+        """
         self._check_open()
         checked = self._checked_records(records)
         if not checked:
@@ -281,6 +293,18 @@ class Broker:
             raise PartitionNotFoundError(topic, highest, style="out of range")
         now = self._now_ms()
         count, round_robin = len(leaders), t.round_robin
+        if producer is not None and producer[0] >= 0:
+            if highest < 0 or min(map(_partition_of, checked)) != highest:
+                raise InvalidRequestError("invalid idempotent batch: every record must name "
+                                          "the same partition")
+            batch = [_new_record((v, k, now, (), None)) for k, v, _ in checked]
+            base = leaders[highest].append_idempotent(batch, producer, wait,
+                                                      compression=compression)
+            return now, list(zip(repeat(highest), range(base, base + len(batch))))
+        if count == 1:  # one partition: one append, offsets in input order
+            base = leaders[0].append([_new_record((v, k, now, (), None)) for k, v, _ in checked],
+                                     wait, compression=compression)
+            return now, list(zip(repeat(0), range(base, base + len(checked))))
         by_partition: dict[int, list[Record]] = {}
         placed: list[tuple[int, int]] = []  # (partition, position within its append)
         for key, value, partition in checked:
@@ -291,7 +315,8 @@ class Broker:
                 batch = by_partition[partition] = []
             placed.append((partition, len(batch)))
             batch.append(_new_record((value, key, now, (), None)))
-        bases = {p: leaders[p].append(batch, wait) for p, batch in by_partition.items()}
+        bases = {p: leaders[p].append(batch, wait, compression=compression)
+                 for p, batch in by_partition.items()}
         return now, [(p, bases[p] + i) for p, i in placed]
 
     def _checked_records(self, records: Sequence[tuple[bytes | None, bytes, int]]
@@ -315,6 +340,12 @@ class Broker:
                 partition = int(partition)
             add((key or None, value, partition))
         return checked
+
+    def init_producer_id(self) -> tuple[int, int]:
+        """A new ``(producer_id, epoch)`` for an idempotent producer: never handed out twice,
+        also across restarts (the last id is fsynced before it is returned)."""
+        self._check_open()
+        return self._producer_ids.next(), 0
 
     def wait_durable(self, topic: str, partition: int, end_offset: int) -> None:
         """Return once offsets below ``end_offset`` of the partition are as durable as its
@@ -499,4 +530,4 @@ class Broker:
         return {"version": _version(), "name": self.name or "",
                 "uptime_ms": int((time.monotonic() - self._started) * 1000),
                 "topics": len(self._topics.names()), "data_dir": str(self.data_dir),
-                "fsync": self.config.fsync, "features": []}
+                "fsync": self.config.fsync, "features": ["idempotence"]}

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 from flymq.broker.filter import Predicate
+from flymq.broker.producers import ProducerTable
 from flymq.broker.storage import (BatchRun, DecodedBatch, Flusher, LogConfig, PartitionLog,
                                   Record)
 from flymq.clock import Clock
@@ -44,6 +45,8 @@ class PartitionLeader:
         self._watchers: dict[int, tuple[int, Callable[[], None]]] = {}
         self._next_watch_id = 0
         self._closed = False
+        self._producers: ProducerTable | None = None   # rebuilt from the log tail when needed
+        self._producers_lock = threading.Lock()
 
     # --- lifecycle ------------------------------------------------------------------------
     @property
@@ -92,16 +95,44 @@ class PartitionLeader:
         bring a last stable offset below it."""
         return self._opened().end_offset
 
-    def append(self, records: Sequence[Record], wait: bool = True) -> int:
+    def append(self, records: Sequence[Record], wait: bool = True, *,
+               compression: str | None = None) -> int:
         """Append ``records`` in order; returns the offset of the first.
 
         No leader lock on this path: a waiter registers before it reads the end offset and
         the appender checks for waiters after the log moved the end offset, so one of the two
         always sees the other. ``wait=False`` skips waiting for an ``fsync=always`` commit
-        (see :meth:`wait_durable`).
+        (see :meth:`wait_durable`); ``compression`` overrides the log's codec.
         """
-        base = (self._log or self.log).append(records, wait=wait)  # _opened(), inlined
+        base = (self._log or self.log).append(records, wait=wait,  # _opened(), inlined
+                                              compression=compression)
         if self._blocked or self._watchers:
+            self._wake(base + len(records))
+        return base
+
+    def append_idempotent(self, records: Sequence[Record], producer: tuple[int, int, int],
+                          wait: bool = True, *, compression: str | None = None) -> int:
+        """Append a batch of an idempotent producer ``(id, epoch, base_sequence)`` once: a
+        batch sent again is answered with the offset it got the first time; a sequence gap
+        raises ``OutOfOrderSequenceError``. Check and append are one step per partition."""
+        producer_id, epoch, sequence = producer
+        log = self._opened()
+        with self._producers_lock:
+            table = self._producers
+            if table is None:
+                table = self._producers = ProducerTable.rebuild(
+                    f"{self.topic}/{self.index}", log.tail_producers())
+            base = table.check(producer_id, epoch, sequence, len(records))
+            if base is None:
+                base = log.append(records, producer_id=producer_id, producer_epoch=epoch,
+                                  base_sequence=sequence, wait=False, compression=compression)
+                table.record(producer_id, epoch, sequence, len(records), base)
+                fresh = True
+            else:
+                fresh = False
+        if wait:
+            log.wait_durable(base + len(records))
+        if fresh and (self._blocked or self._watchers):
             self._wake(base + len(records))
         return base
 

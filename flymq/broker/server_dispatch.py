@@ -73,15 +73,21 @@ class _BatchRequest(NamedTuple):
 
     topic: str
     records: list[tuple[bytes, bytes, int]]
+    producer: tuple[int, int, int] | None     # (id, epoch, base_sequence) when idempotent
 
 
 def _produce_batch(d: "Dispatcher", conn: "Connection", req: _BatchRequest) -> Any:
-    timestamp, placed = d.broker.append_batch(req.topic, req.records, wait=False)
+    timestamp, placed = d.broker.append_batch(req.topic, req.records, wait=False,
+                                              producer=req.producer)
     ends: dict[int, int] = {}
     for partition, offset in placed:
         ends[partition] = offset + 1      # offsets grow within a partition: the last wins
     return Produced(m.ProduceBatchResponse.encode_results(timestamp, placed), req.topic,
                     tuple(ends.items()))
+
+
+def _init_producer_id(d: "Dispatcher", conn: "Connection", req: Any) -> Any:
+    return m.InitProducerIdResponse(*d.broker.init_producer_id())
 
 
 def _consume(d: "Dispatcher", conn: "Connection", req: m.ConsumeRequest) -> Any:
@@ -225,7 +231,7 @@ def _role_list(d: "Dispatcher", conn: "Connection", req: Any) -> Any:
 
 # Ops whose Broker call may wait on the disk (fsync of metadata or of the log).
 _DISK_OPS = frozenset({Op.CREATE_TOPIC, Op.CREATE_TOPIC_EX, Op.DELETE_TOPIC, Op.COMMIT,
-                       Op.RESET_OFFSET, Op.DELETE_GROUP})
+                       Op.RESET_OFFSET, Op.DELETE_GROUP, Op.INIT_PRODUCER_ID})
 _PRODUCE_OPS = frozenset({Op.PRODUCE, Op.PRODUCE_EX, Op.PRODUCE_BATCH})
 
 HANDLERS: dict[int, Handler] = {
@@ -249,6 +255,7 @@ HANDLERS: dict[int, Handler] = {
     Op.DELETE_GROUP: _delete_group,
     Op.HELLO: _hello,
     Op.PRODUCE_BATCH: _produce_batch,
+    Op.INIT_PRODUCER_ID: _init_producer_id,
     Op.FETCH_EX: _fetch_ex,
     Op.SERVER_INFO: _server_info,
     Op.PRODUCE_EX: _produce_ex,

@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import itertools
 import logging
-import os
+import operator
 import sys
 import threading
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Callable, Optional
+from itertools import repeat
+from typing import TYPE_CHECKING, Callable, Optional, TypeVar
 
+from flymq.broker.partitioner import fnv1a_32
 from flymq.errors import (
-    MAX_FRAME_PAYLOAD, ConnectionError, NotLeaderError, TimeoutError,
+    MAX_FRAME_PAYLOAD, ConnectionError, NotLeaderError, TimeoutError, TopicNotFoundError,
 )
 from flymq.models import RecordMetadata
 
@@ -48,6 +50,12 @@ _MAX_BACKOFF_S = 10.0
 #: leader. Anything else (bad name, missing topic, too large, invalid request) fails at once.
 RETRIABLE = (ConnectionError, TimeoutError, NotLeaderError)
 
+_UNKNOWN = object()                     # producer identity not asked for yet
+_T = TypeVar("_T")
+_key_of = operator.itemgetter(0)
+_value_of = operator.itemgetter(1)
+_partition_of = operator.itemgetter(2)
+
 
 def is_retriable(exc: BaseException) -> bool:
     return isinstance(exc, RETRIABLE)
@@ -63,27 +71,29 @@ def notify(sink: Sink, meta: RecordMetadata | None, error: BaseException | None)
 
 
 class Batch:
-    """Records of one topic sent together; completion state is shared by its records.
+    """Records of one topic sent together; completion state is shared by its records."""
 
-    ``producer_id`` and ``base_sequence`` identify the batch for broker-side deduplication
-    (planned, see docs/producers.md): records of a topic are numbered contiguously in seal
-    order, and a retry resends the same numbers.
-    """
+    __slots__ = ("topic", "records", "sinks", "size", "deadline", "done", "timestamp", "placed",
+                 "error")
 
-    __slots__ = ("topic", "records", "sinks", "size", "deadline", "producer_id",
-                 "base_sequence", "done", "metas", "error")
-
-    def __init__(self, topic: str, producer_id: int, deadline: float):
+    def __init__(self, topic: str, deadline: float):
         self.topic = topic
         self.records: list[tuple[bytes | None, bytes, int]] = []
         self.sinks: list[Sink | None] = []
         self.size = 0
         self.deadline = deadline
-        self.producer_id = producer_id
-        self.base_sequence = -1
         self.done = threading.Event()
-        self.metas: list[RecordMetadata] | None = None
+        self.timestamp = 0
+        self.placed: list[tuple[int, int]] | None = None   # (partition, offset) once acked
         self.error: BaseException | None = None
+
+    def meta(self, index: int) -> RecordMetadata:
+        """The metadata of record ``index`` of an acknowledged batch (built on demand: most
+        sends never look at it)."""
+        key, value, _ = self.records[index]
+        partition, offset = self.placed[index]
+        return RecordMetadata(self.topic, partition, offset, self.timestamp,
+                              len(key) if key else -1, len(value))
 
 
 class BatchEngine:
@@ -105,14 +115,18 @@ class BatchEngine:
         self._buffer_memory = config.buffer_memory
         self._max_block_s = config.max_block_ms / 1000.0
         self._max_records = sys.maxsize if max_records is None else max_records
-        self.producer_id = int.from_bytes(os.urandom(8), "big") >> 1
+        self._compression = config.compression_type
+        self._identity: tuple[int, int] | None | object = _UNKNOWN  # (producer id, epoch)
+        self._partitions: dict[str, int] = {}          # partition counts, for routing
+        self._sticky = itertools.count()               # partition of the next keyless request
+        self._delivering = threading.Lock()            # numbered requests go one at a time
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)    # the sender waits here
         self._space = threading.Condition(self._lock)   # blocked appenders wait here
         self._open: dict[str, Batch] = {}
         self._ready: deque[Batch] = deque()
         self._in_flight: list[Batch] = []
-        self._next_sequence: dict[str, int] = {}
+        self._next_sequence: dict[tuple[str, int], int] = {}
         self._thread: threading.Thread | None = None
         self._stopping = False
         self._first_error: BaseException | None = None
@@ -147,12 +161,11 @@ class BatchEngine:
     def send_now(self, topic: str, key: bytes | None, value: bytes, partition: int,
                  sink: Sink | None = None) -> Batch:
         """Deliver one record in this thread, with retries; the error (if any) is on the batch."""
-        batch = Batch(topic, self.producer_id, 0.0)
+        batch = Batch(topic, 0.0)
         batch.records.append((key, value, partition))
         batch.sinks.append(sink)
         batch.size = len(value) + len(key or b"")
         with self._lock:
-            self._number(batch)
             self._buffered_bytes += batch.size
             self._buffered_records += 1
             self._counts["in_flight"] += 1
@@ -162,8 +175,7 @@ class BatchEngine:
     def _open_batch(self, topic: str) -> Batch:
         if topic in self._open:
             self._seal(self._open[topic])
-        batch = self._open[topic] = Batch(topic, self.producer_id,
-                                          time.monotonic() + self._linger_s)
+        batch = self._open[topic] = Batch(topic, time.monotonic() + self._linger_s)
         if self._thread is None:
             self._start_sender()
         self._wake.notify()  # the sender recomputes its linger deadline
@@ -174,14 +186,8 @@ class BatchEngine:
                                         daemon=True)
         self._thread.start()
 
-    def _number(self, batch: Batch) -> None:
-        sequence = self._next_sequence.get(batch.topic, 0)
-        batch.base_sequence = sequence
-        self._next_sequence[batch.topic] = sequence + len(batch.records)
-
     def _seal(self, batch: Batch) -> None:
         del self._open[batch.topic]
-        self._number(batch)
         self._ready.append(batch)
         self._wake.notify()
 
@@ -244,38 +250,122 @@ class BatchEngine:
         return group
 
     def _deliver(self, group: list[Batch], *, report: bool) -> None:
-        """One ``produce_batch`` per attempt; retriable errors are retried with backoff."""
+        """Send the records of ``group`` (one topic) and complete its batches."""
         topic = group[0].topic
         records = group[0].records if len(group) == 1 else [r for b in group for r in b.records]
-        count = len(records)
-        self._count(sent=count, bytes=sum(b.size for b in group))
+        self._count(sent=len(records), bytes=sum(b.size for b in group))
+        try:
+            result, error = self._send(topic, records), None
+        except Exception as exc:  # noqa: BLE001 - every failure is reported to the records
+            result, error = None, exc
+        self._complete(group, result, error, report)
+
+    def _send(self, topic: str, records: list[tuple[bytes | None, bytes, int]]
+              ) -> tuple[int, list[tuple[int, int]]]:
+        """``(timestamp, placed)`` of ``records``: one request, or, when the broker
+        deduplicates, one numbered request per partition (sent one at a time, in order)."""
+        identity = self._retrying(self._producer_identity, topic, 0)
+        routes = None if identity is None else self._retrying(
+            lambda: self._routes(topic, records), topic, 0)
+        if routes is None:
+            return self._attempt(topic, records, None)
+        with self._delivering:
+            try:
+                if len(routes) == 1:  # the common case: no scattering of results
+                    partition, _ = routes[0]
+                    return self._attempt(topic, records, self._numbered(identity, topic,
+                                                                        partition, records))
+                placed: list[tuple[int, int]] = [(-1, -1)] * len(records)
+                timestamp = 0
+                for partition, indices in routes:
+                    part = [records[i] for i in indices]
+                    timestamp, results = self._attempt(
+                        topic, part, self._numbered(identity, topic, partition, part))
+                    for i, result in zip(indices, results):
+                        placed[i] = result
+                return timestamp, placed
+            except Exception:
+                self._identity = _UNKNOWN   # a numbered request failed: a new producer session
+                self._next_sequence.clear()
+                raise
+
+    def _attempt(self, topic: str, records: list[tuple[bytes | None, bytes, int]],
+                 producer: tuple[int, int, int] | None) -> tuple[int, list[tuple[int, int]]]:
+        """One ``append_batch`` with retries (the same request each time, so the broker can
+        tell a retry from a new batch)."""
+        return self._retrying(lambda: self._client._transport.append_batch(
+            topic, records, producer=producer, compression_type=self._compression),
+            topic, len(records))
+
+    def _retrying(self, call: Callable[[], _T], topic: str, records: int) -> _T:
+        """``call()``, called again with backoff after retriable errors."""
         attempt = 0
         while True:
             try:
-                metas, error = self._client._transport.produce_batch(topic, records), None
-                break
-            except Exception as exc:  # noqa: BLE001 - every failure is reported to the records
+                return call()
+            except Exception as exc:  # noqa: BLE001
                 if attempt >= self._retries or not is_retriable(exc) or self._client.closed:
-                    metas, error = None, exc
-                    break
+                    raise
                 attempt += 1
-                self._count(retried=count)
-                log.debug("retrying %d records to %r (attempt %d): %s", count, topic,
+                self._count(retried=records)
+                log.debug("retrying %d records to %r (attempt %d): %s", records, topic,
                           attempt + 1, exc)
                 time.sleep(min(self._backoff_s * 2 ** (attempt - 1), _MAX_BACKOFF_S))
-        self._complete(group, metas, error, report)
 
-    def _complete(self, group: list[Batch], metas: list[RecordMetadata] | None,
+    def _producer_identity(self) -> tuple[int, int] | None:
+        """``(producer_id, epoch)`` from the broker, asked once per session; None when the
+        broker cannot deduplicate (at-least-once)."""
+        if self._identity is _UNKNOWN:
+            self._identity = self._client._transport.init_producer_id()
+        return self._identity  # type: ignore[return-value]
+
+    def _routes(self, topic: str, records: list[tuple[bytes | None, bytes, int]]
+                ) -> list[tuple[int, list[int]]] | None:
+        """The partition of every record, as ``[(partition, record indices)]``: explicit
+        partitions as given, keys by the broker's hash, keyless records of one request all to
+        one partition (the next, round-robin). None while the topic does not exist yet (that
+        request creates it and goes unnumbered)."""
+        count = self._partitions.get(topic)
+        if count is None:
+            try:
+                count = self._partitions[topic] = self._client._transport.partition_count(topic)
+            except TopicNotFoundError:
+                return None
+        if not count:
+            return None
+        sticky = next(self._sticky) % count
+        if not any(map(_key_of, records)) and max(map(_partition_of, records)) < 0:
+            return [(sticky, list(range(len(records))))]
+        routes: dict[int, list[int]] = {}
+        for i, (key, _, partition) in enumerate(records):
+            if partition < 0:
+                partition = fnv1a_32(key) % count if key else sticky
+            routes.setdefault(partition, []).append(i)
+        return list(routes.items())
+
+    def _numbered(self, identity: tuple[int, int], topic: str, partition: int,
+                  records: list[tuple[bytes | None, bytes, int]]) -> tuple[int, int, int]:
+        """``(producer_id, epoch, base_sequence)`` for the next request to ``partition``, whose
+        records are set to name that partition (in place: a retry resends the same list)."""
+        records[:] = zip(map(_key_of, records), map(_value_of, records), repeat(partition))
+        key = (topic, partition)
+        sequence = self._next_sequence.get(key, 0)
+        self._next_sequence[key] = sequence + len(records)
+        return identity[0], identity[1], sequence
+
+    def _complete(self, group: list[Batch], result: tuple[int, list[tuple[int, int]]] | None,
                   error: BaseException | None, report: bool) -> None:
         start = 0
         for batch in group:
             end = start + len(batch.records)
-            batch.metas = None if metas is None else metas[start:end]
+            if result is not None:
+                batch.timestamp = result[0]
+                batch.placed = result[1] if len(group) == 1 else result[1][start:end]
             batch.error = error
             start = end
-            for sink, meta in zip(batch.sinks, batch.metas or itertools.repeat(None)):
+            for index, sink in enumerate(batch.sinks):
                 if sink is not None:
-                    notify(sink, meta, error)
+                    notify(sink, None if error else batch.meta(index), error)
         with self._lock:
             count = start
             self._counts["in_flight"] -= count

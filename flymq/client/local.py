@@ -45,10 +45,21 @@ class LocalTransport(Transport):
         return self.broker.produce(topic, bytes(value), None if key is None else bytes(key),
                                    partition, headers=headers, timestamp=timestamp)
 
+    # The broker copies any value or key that is not ``bytes`` itself.
     def produce_batch(self, topic: str, records: Sequence[tuple[bytes | None, bytes, int]]
                       ) -> list[RecordMetadata]:
-        return self.broker.produce_batch(topic, [
-            (None if k is None else bytes(k), bytes(v), p) for k, v, p in records])
+        return self.broker.produce_batch(topic, records)
+
+    def append_batch(self, topic: str, records: Sequence[tuple[bytes | None, bytes, int]], *,
+                     producer: tuple[int, int, int] | None = None,
+                     compression_type: str = "none") -> tuple[int, list[tuple[int, int]]]:
+        """No wire to compress here: ``lz4`` compresses the stored batch, ``gzip`` is a
+        frame codec and leaves the topic's codec in charge."""
+        return self.broker.append_batch(topic, records, producer=producer,
+                                        compression="lz4" if compression_type == "lz4" else None)
+
+    def init_producer_id(self) -> tuple[int, int] | None:
+        return self.broker.init_producer_id()
 
     def subscribe(self, topic: str, group_id: str, partition: int = 0,
                   mode: str = "latest") -> int:

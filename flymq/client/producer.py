@@ -68,7 +68,7 @@ def _result_sink(callback: ResultCallback) -> Sink:
 
 
 def _failed_batch(topic: str, error: BaseException) -> Batch:
-    batch = Batch(topic, -1, 0.0)
+    batch = Batch(topic, 0.0)
     batch.error = error
     batch.done.set()
     return batch
@@ -110,7 +110,7 @@ class Producer:
             batch = self._engine.send_now(topic, key_bytes, value, part, sink)
             if batch.error is not None:
                 raise batch.error
-            return _to_result(batch.metas[0])
+            return _to_result(batch.meta(0))
         self._engine.append(topic, key_bytes, value, part, sink)
         return None
 
@@ -261,7 +261,7 @@ class ProduceFuture:
             raise TimeoutError("Produce operation timed out")
         if batch.error is not None:
             raise batch.error
-        return batch.metas[self._index]
+        return batch.meta(self._index)
 
     def done(self) -> bool:
         return self._batch.done.is_set()

@@ -369,13 +369,7 @@ class TcpTransport(Transport):
         if not records:
             return []
         if self._has(Op.PRODUCE_BATCH):
-            reply = self._request(Op.PRODUCE_BATCH,
-                                  m.ProduceBatchRequest.encode_records(topic, records),
-                                  topic=topic)
-            timestamp, results = m.ProduceBatchResponse.decode_results(reply)
-            if len(results) != len(records):
-                raise ProtocolError(f"PRODUCE_BATCH answered {len(results)} results "
-                                    f"for {len(records)} records")
+            timestamp, results = self.append_batch(topic, records)
             return [RecordMetadata(topic, p, offset, timestamp, len(k) if k else -1, len(v))
                     for (p, offset), (k, v, _) in zip(results, records)]
         data = b"".join(encode_frame(Op.PRODUCE, m.ProduceRequest.encode_fields(topic, k or b"",
@@ -395,6 +389,30 @@ class TcpTransport(Transport):
         if first_error is not None:
             raise first_error
         return results
+
+    def append_batch(self, topic: str, records: Sequence[tuple[bytes | None, bytes, int]], *,
+                     producer: tuple[int, int, int] | None = None,
+                     compression_type: str = "none") -> tuple[int, list[tuple[int, int]]]:
+        """One PRODUCE_BATCH; ``gzip`` compresses the frame (the server stores records with
+        the topic's codec, so ``lz4`` has nothing to do on the wire)."""
+        if not records or not self._has(Op.PRODUCE_BATCH):
+            return super().append_batch(topic, records)
+        payload = m.ProduceBatchRequest.encode_records(topic, records, producer)
+        flags = FLAG_BINARY
+        if compression_type == "gzip":
+            payload, flags = m.gzip_payload(payload), FLAG_BINARY | FLAG_GZIP
+        reply = self._request(Op.PRODUCE_BATCH, payload, flags, topic=topic)
+        timestamp, results = m.ProduceBatchResponse.decode_results(reply)
+        if len(results) != len(records):
+            raise ProtocolError(f"PRODUCE_BATCH answered {len(results)} results "
+                                f"for {len(records)} records")
+        return timestamp, results
+
+    def init_producer_id(self) -> tuple[int, int] | None:
+        if "idempotence" not in self._features or not self._has(Op.INIT_PRODUCER_ID):
+            return None
+        reply = self._call(Op.INIT_PRODUCER_ID, m.EmptyRequest())
+        return reply.producer_id, reply.producer_epoch
 
     def produce_delayed(self, topic: str, value: bytes, delay_ms: int) -> RecordMetadata:
         return self._produce_like(Op.PRODUCE_DELAYED,

@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     from flymq.broker.config import TopicConfig
 
 #: Names accepted by :meth:`Transport.supports`.
-FEATURES = ("delayed", "ttl", "schemas", "transactions", "dlq", "auth", "cluster")
+FEATURES = ("delayed", "ttl", "schemas", "transactions", "dlq", "auth", "cluster",
+            "idempotence")
 
 
 def _unsupported(feature: str) -> UnsupportedOperationError:
@@ -76,6 +77,25 @@ class Transport(abc.ABC):
     def produce_batch(self, topic: str, records: Sequence[tuple[bytes | None, bytes, int]]
                       ) -> list[RecordMetadata]:
         """``(key, value, partition)`` triples, validated all-or-nothing."""
+
+    def append_batch(self, topic: str, records: Sequence[tuple[bytes | None, bytes, int]], *,
+                     producer: tuple[int, int, int] | None = None,
+                     compression_type: str = "none") -> tuple[int, list[tuple[int, int]]]:
+        """:meth:`produce_batch` for the producers' engine: ``(timestamp, [(partition,
+        offset)])`` in record order, so that result objects are built only when asked for.
+
+        ``producer`` is ``(producer_id, epoch, base_sequence)`` from :meth:`init_producer_id`
+        (the records then name one partition and the broker appends the batch at most once);
+        ``compression_type`` is what the transport can do with it (see docs/producers.md).
+        This default serves neither: it is the at-least-once path of a broker without them.
+        """
+        metas = self.produce_batch(topic, records)
+        return (metas[0].timestamp if metas else 0), [(m.partition, m.offset) for m in metas]
+
+    def init_producer_id(self) -> tuple[int, int] | None:
+        """A new ``(producer_id, epoch)`` for an idempotent producer, or None when the broker
+        cannot deduplicate (the producer then delivers at least once)."""
+        return None
 
     # --- read ----------------------------------------------------------------------------
     @abc.abstractmethod

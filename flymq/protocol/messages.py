@@ -23,7 +23,7 @@ from flymq.bulk import cut
 from flymq.errors import InvalidRequestError
 from flymq.models import RecordMetadata
 from flymq.protocol.codec import (BOOL, BUFFER_TOO_SMALL, BYTES32, I32, I64, INVALID_FORMAT,
-                                  STR8, STR16, U8, U32, U64, FieldType, List32, Map32, Message,
+                                  STR8, STR16, U8, U16, U32, U64, FieldType, List32, Map32, Message,
                                   Nested, Optional, Reader, Writer, decode_error_prefix,
                                   field, message)
 from flymq.protocol.opcodes import Op
@@ -41,7 +41,7 @@ __all__ = [
     "ProduceBatchResponse", "FetchExRequest", "FetchExRecord", "FetchExResponse",
     "ServerInfoRequest", "ServerInfoResponse", "CreateTopicExRequest", "CreateTopicExResponse",
     "ProduceExRequest", "ListOffsetsRequest",
-    "ListOffsetsResponse",
+    "ListOffsetsResponse", "InitProducerIdResponse",
 ]
 
 REQUESTS: dict[Op, type[Message]] = {}
@@ -73,6 +73,7 @@ _REC_HEAD = struct.Struct(">QI")        # offset, key length
 _KV_LEN = struct.Struct(">II")          # key length, value length
 _BATCH_HEAD = struct.Struct(">qI")      # PRODUCE_BATCH reply: timestamp, result count
 _BATCH_RESULT = struct.Struct(">iQ")    # partition, offset
+_PRODUCER = struct.Struct(">qhi")       # producer_id, producer_epoch, base_sequence
 
 
 def _text(raw: bytes) -> str:
@@ -117,7 +118,7 @@ JSON32 = FieldType(4, _read_json,
 
 
 @request(Op.LIST_TOPICS, Op.LIST_GROUPS, Op.BEGIN_TX, Op.USER_LIST, Op.ACL_LIST, Op.ROLE_LIST,
-         Op.WHOAMI, Op.SERVER_INFO)
+         Op.WHOAMI, Op.SERVER_INFO, Op.INIT_PRODUCER_ID)
 @message
 class EmptyRequest(Message):
     """Requests without fields; any payload is ignored."""
@@ -506,22 +507,37 @@ class BatchRecord(Message):
 @message
 class ProduceBatchRequest(Message):
     """The hot paths skip the per-record ``BatchRecord`` objects: :meth:`encode_records` and
-    :meth:`decode_records` work on ``(key, value, partition)`` tuples (key ``b""`` = none)."""
+    :meth:`decode_records` work on ``(key, value, partition)`` tuples (key ``b""`` = none).
+
+    An idempotent producer appends ``producer_id``, ``producer_epoch`` and ``base_sequence``
+    after the records; without them (older clients) the batch is not idempotent (-1)."""
 
     topic: str = field(STR16)
     records: list[BatchRecord] = field(List32(Nested(BatchRecord)), [])
+    producer_id: int = -1
+    producer_epoch: int = -1
+    base_sequence: int = -1
 
     def encode(self) -> bytes:
         return self.encode_records(self.topic, [(r.key, r.value, r.partition)
-                                                for r in self.records])
+                                                for r in self.records], self.producer)
 
     @classmethod
     def decode(cls, payload: bytes) -> "ProduceBatchRequest":
-        topic, records = cls.decode_records(payload)
-        return cls(topic, [BatchRecord(k, v, p) for k, v, p in records])
+        topic, records, producer = cls.decode_records(payload)
+        return cls(topic, [BatchRecord(k, v, p) for k, v, p in records],
+                   *(producer or (-1, -1, -1)))
+
+    @property
+    def producer(self) -> tuple[int, int, int] | None:
+        """``(producer_id, epoch, base_sequence)``, or None when not idempotent."""
+        if self.producer_id < 0:
+            return None
+        return self.producer_id, self.producer_epoch, self.base_sequence
 
     @staticmethod
-    def encode_records(topic: str, records: list[tuple[bytes | None, bytes, int]]) -> bytes:
+    def encode_records(topic: str, records: list[tuple[bytes | None, bytes, int]],
+                       producer: tuple[int, int, int] | None = None) -> bytes:
         parts = [_str16(topic), _U32.pack(len(records))]
         add = parts.append
         pack_lengths, pack_partition = _KV_LEN.pack, _I32.pack
@@ -533,10 +549,13 @@ class ProduceBatchRequest(Message):
                 add(pack_lengths(0, len(v)))
             add(v)
             add(pack_partition(p))
+        if producer is not None:
+            add(_PRODUCER.pack(*producer))
         return b"".join(parts)
 
     @staticmethod
-    def decode_records(payload: bytes) -> tuple[str, list[tuple[bytes, bytes, int]]]:
+    def decode_records(payload: bytes) -> tuple[str, list[tuple[bytes, bytes, int]],
+                                                tuple[int, int, int] | None]:
         n = len(payload)
         if n < 6:
             raise InvalidRequestError(BUFFER_TOO_SMALL)
@@ -562,7 +581,12 @@ class ProduceBatchRequest(Message):
                 raise InvalidRequestError(INVALID_FORMAT)
             add((payload[p + 4:k_end], payload[k_end + 4:v_end], i32(payload, v_end)[0]))
             p = v_end + 4
-        return topic, records
+        producer = None
+        if n - p >= _PRODUCER.size:
+            producer = _PRODUCER.unpack_from(payload, p)
+            if producer[0] < 0:
+                producer = None
+        return topic, records, producer
 
 
 @message
@@ -602,6 +626,15 @@ class ProduceBatchResponse(Message):
         if end > len(payload):
             raise InvalidRequestError(INVALID_FORMAT)
         return timestamp, list(_BATCH_RESULT.iter_unpack(payload[_BATCH_HEAD.size:end]))
+
+
+@response(Op.INIT_PRODUCER_ID)
+@message
+class InitProducerIdResponse(Message):
+    """The reply of ``0xC7`` INIT_PRODUCER_ID (the request is empty)."""
+
+    producer_id: int = field(I64)
+    producer_epoch: int = field(U16)
 
 
 @request(Op.FETCH_EX)

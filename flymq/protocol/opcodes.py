@@ -86,6 +86,7 @@ class Op(IntEnum):
     PRODUCE_EX = 0xC4
     LIST_OFFSETS = 0xC5
     CREATE_TOPIC_EX = 0xC6
+    INIT_PRODUCER_ID = 0xC7
 
     ERROR = 0xFF
 

@@ -12,17 +12,18 @@ from flymq.errors import ConnectionClosedError
 
 
 class WrappedTransport:
-    """Delegates to a real transport; counts ``produce_batch`` calls and can fail or block."""
+    """Delegates to a real transport; counts ``append_batch`` calls (the producers' one way
+    to the broker) and can fail or block."""
 
     def __init__(self, inner: Any, *, fail_first: int = 0,
                  error: Callable[[], BaseException] = lambda: ConnectionClosedError()):
         self.inner = inner
         self.fail_first = fail_first
         self.error = error
-        self.calls: list[int] = []           # record count of each produce_batch call
-        self.gate = threading.Event()        # cleared by block(): produce_batch waits on it
+        self.calls: list[int] = []           # record count of each append_batch call
+        self.gate = threading.Event()        # cleared by block(): append_batch waits on it
         self.gate.set()
-        self.entered = threading.Event()     # set when a produce_batch call is running
+        self.entered = threading.Event()     # set when an append_batch call is running
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -30,13 +31,13 @@ class WrappedTransport:
     def block(self) -> None:
         self.gate.clear()
 
-    def produce_batch(self, topic, records):
+    def append_batch(self, topic, records, **options):
         self.calls.append(len(records))
         self.entered.set()
         assert self.gate.wait(5), "test never released the transport"
         if len(self.calls) <= self.fail_first:
             raise self.error()
-        return self.inner.produce_batch(topic, records)
+        return self.inner.append_batch(topic, records, **options)
 
     def close(self) -> None:  # the inner transport belongs to the fixture's client
         pass

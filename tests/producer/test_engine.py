@@ -131,11 +131,16 @@ def test_flush_timeout(client, wrapped):
     producer.flush()
 
 
-def test_batch_carries_producer_id_and_contiguous_sequences(client):
-    producer = Producer(client, "t", config=ProducerConfig(linger_ms=60000, max_batch_messages=3))
-    engine = producer._engine
-    batches = [engine.append("t", None, b"v", -1)[0] for _ in range(7)]
-    producer.flush()
-    firsts = sorted({(b.base_sequence, len(b.records)) for b in batches})
-    assert firsts == [(0, 3), (3, 3), (6, 1)]
-    assert {b.producer_id for b in batches} == {engine.producer_id}
+def test_requests_carry_producer_id_and_contiguous_sequences(client, wrapped):
+    c, wrapper = wrapped()
+    sent = []
+    inner = wrapper.append_batch
+    wrapper.append_batch = lambda topic, records, **options: (
+        sent.append((len(records), options["producer"])) or inner(topic, records, **options))
+    client.create_topic("t", 1)
+    producer = Producer(c, "t", config=ProducerConfig(linger_ms=0))
+    for _ in range(3):
+        producer.send(b"v")
+    ids = {producer_id for _, (producer_id, _, _) in sent}
+    assert len(ids) == 1 and ids.pop() >= 0
+    assert [(n, seq) for n, (_, _, seq) in sent] == [(1, 0), (1, 1), (1, 2)]

@@ -24,7 +24,7 @@ from .checkpoint import Checkpoint, fsync_dir, read_checkpoint, write_checkpoint
 from .config import FsyncPolicy, LogConfig
 from .flusher import Flusher
 from .record import LogRecord, Record
-from .segment import LOG_SUFFIX, Segment, iter_batches
+from .segment import LOG_SUFFIX, Segment, _count_below, iter_batches
 
 _SCAN_CHUNK = 1 << 20
 
@@ -191,6 +191,28 @@ class PartitionLog:
     def is_durable(self, end_offset: int) -> bool:
         """Whether :meth:`wait_durable` would return at once."""
         return not self._always or self._synced >= end_offset
+
+    def tail_producers(self, max_bytes: int = 1 << 20) -> list[tuple[int, int, int, int, int]]:
+        """``(producer_id, epoch, base_sequence, count, base_offset)`` of the batches in about
+        the last ``max_bytes`` of the log, oldest first: what a partition rebuilds its
+        idempotent-producer state from at open, reading headers only, never the whole log."""
+        with self._lock:
+            self._check_open()
+            segments = self._segments[-2:] if self._active.empty else [self._active]
+            seg = segments[0]
+            limit = seg.size
+            seg.pins += 1
+        out = []
+        try:
+            start = limit - max_bytes
+            indexed = _count_below(seg.index, lambda entry: entry[1] <= start)
+            pos = seg.index.get(indexed - 1)[1] if indexed and start > 0 else 0
+            for _, buf, p, _ in iter_batches(seg.fd, pos, limit, _SCAN_CHUNK, where=str(seg.path)):
+                fields = HEADER.unpack_from(buf, p)
+                out.append((fields[8], fields[9], fields[10], fields[5], fields[0]))
+        finally:
+            self._unpin(seg)
+        return out
 
     def _roll(self) -> Segment:
         """Seal the active segment and start a new one (called under the lock)."""

@@ -1,8 +1,15 @@
 """The practical upper bound: a bare append-only file written by plain Python.
 
-Same framing size as flymq's log (56-byte batch header with a CRC, 28-byte record header),
-one ``os.write`` per batch (a single put is a batch of one), and the same fsync cadence:
+It does the work flymq's log cannot skip and nothing else: the same batch framing (56-byte
+header, then a column of u32 value lengths and the values, as docs/storage-format.md lays out
+a batch of keyless records), the same checksum (CRC-32C over the header fields after the CRC and
+the records, with the best CRC-32C implementation installed, as flymq picks it), one
+``os.write`` per batch (a single put is a batch of one), and the same fsync cadence:
 ``interval`` fsyncs from a thread every 200 ms, ``always`` after each write, ``never`` not.
+What it skips: offset and time indexes, locking, segment rolling and recovery checkpoints.
+
+(It used zlib's CRC-32 before: a different, hardware-accelerated checksum about 8x cheaper
+than the CRC-32C the format requires, which made the comparison unfair to flymq.)
 """
 
 from __future__ import annotations
@@ -11,14 +18,21 @@ import os
 import struct
 import threading
 import time
-import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
+import crcmod.predefined
+
 from tools.bench.peers import EmbeddedQueue
 
+try:
+    from crc32c import crc32c  # type: ignore[import-not-found]
+except ImportError:
+    crc32c = crcmod.predefined.mkPredefinedCrcFun("crc-32c")
+
 BATCH = struct.Struct("<qIIBBIqqqhiI")    # 56 bytes, as flymq's batch header
-RECORD = struct.Struct("<qqiII")          # 28 bytes, as flymq's record header
+COVERED = struct.Struct("<BBIqqqhiI")     # the header fields after the CRC
+LENGTH_CRC = struct.Struct("<qII")        # base offset, length, CRC
 FSYNC_INTERVAL_S = 0.2
 READ_CHUNK = 16 * 1024 * 1024
 
@@ -49,12 +63,13 @@ class BareFile(EmbeddedQueue):
 
     def _write(self, payloads: Sequence[bytes]) -> None:
         now = time.time_ns() // 1_000_000
-        body = b"".join(RECORD.pack(i, now, -1, len(p), 0) + p for i, p in enumerate(payloads))
-        crc = zlib.crc32(body)
-        head = BATCH.pack(self.next_offset, BATCH.size - 12 + len(body), crc, 1, 0,
-                          len(payloads), now, now, -1, -1, -1, len(body))
-        os.write(self.fd, head + body)
-        self.next_offset += len(payloads)
+        n = len(payloads)
+        records = struct.pack(f"<{n}I", *map(len, payloads)) + b"".join(payloads)
+        covered = COVERED.pack(1, 0, n, now, now, -1, -1, -1, len(records))
+        crc = crc32c(records, crc32c(covered))
+        head = LENGTH_CRC.pack(self.next_offset, BATCH.size - 12 + len(records), crc)
+        os.write(self.fd, head + covered + records)
+        self.next_offset += n
         if self.fsync == "always":
             os.fsync(self.fd)
 
@@ -68,20 +83,19 @@ class BareFile(EmbeddedQueue):
 
     def drain(self) -> list:
         chunks: list[list[bytes]] = []
-        unpack_batch, unpack_rec = BATCH.unpack_from, RECORD.unpack_from
+        unpack_batch = BATCH.unpack_from
         with open(self.path, "rb", buffering=0) as f:
             tail = b""
             while block := f.read(READ_CHUNK):
                 buf, pos, out = tail + block, 0, []
                 while pos + BATCH.size <= len(buf):
-                    length, count = unpack_batch(buf, pos)[1], unpack_batch(buf, pos)[5]
+                    fields = unpack_batch(buf, pos)
+                    length, count = fields[1], fields[5]
                     end = pos + 12 + length
                     if end > len(buf):
                         break
-                    p = pos + BATCH.size
-                    for _ in range(count):
-                        size = unpack_rec(buf, p)[3]
-                        p += RECORD.size
+                    p = pos + BATCH.size + 4 * count
+                    for size in struct.unpack_from(f"<{count}I", buf, pos + BATCH.size):
                         out.append(buf[p:p + size])
                         p += size
                     pos = end

@@ -107,7 +107,7 @@ def _serve(args: argparse.Namespace) -> int:
     import asyncio
 
     from flymq.broker.broker import Broker
-    from flymq.broker.server import Server
+    from flymq.broker.server import Server, loop_factory
 
     from flymq.errors import FlyMQError
 
@@ -117,6 +117,11 @@ def _serve(args: argparse.Namespace) -> int:
     except (FlyMQError, OSError) as exc:  # e.g. the directory is locked by another broker
         print(f"flymq: cannot open the data directory: {exc}", file=sys.stderr)
         return 1
+    try:
+        new_loop = loop_factory(server_cfg.event_loop)
+    except RuntimeError as exc:  # event_loop = "uvloop" without uvloop installed
+        print(f"flymq: {exc}", file=sys.stderr)
+        return 2
     with broker:
         server = Server(broker, server_cfg)
 
@@ -125,7 +130,8 @@ def _serve(args: argparse.Namespace) -> int:
                                     fsync=broker_cfg.fsync), flush=True)
 
         try:
-            asyncio.run(server.serve_until_signalled(ready))
+            with asyncio.Runner(loop_factory=new_loop) as runner:
+                runner.run(server.serve_until_signalled(ready))
         except OSError as exc:  # typically: the port is taken
             print(f"flymq: cannot listen on {server_cfg.host}:{server_cfg.port}: {exc}",
                   file=sys.stderr)

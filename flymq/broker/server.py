@@ -23,9 +23,26 @@ from flymq.broker.server_dispatch import Dispatcher
 if TYPE_CHECKING:
     from flymq.broker.broker import Broker
 
-__all__ = ["Server", "ServerConfig"]
+__all__ = ["Server", "ServerConfig", "loop_factory"]
 
 log = logging.getLogger("flymq.server")
+
+
+def loop_factory(name: str = "auto") -> Callable[[], asyncio.AbstractEventLoop]:
+    """The function that makes a new event loop of kind ``name`` (``ServerConfig.event_loop``):
+    "auto" = uvloop when importable, else asyncio; "uvloop" raises ``RuntimeError`` if missing."""
+    if name not in ("auto", "asyncio", "uvloop"):
+        raise ValueError(f"unknown event loop {name!r}")
+    if name != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            if name == "uvloop":
+                raise RuntimeError("event_loop = \"uvloop\" but uvloop is not installed "
+                                   "(pip install uvloop), or use \"auto\"") from None
+        else:
+            return uvloop.new_event_loop
+    return asyncio.new_event_loop
 
 
 class Server:
@@ -106,12 +123,14 @@ class Server:
     # --- lifecycle in a thread of its own ---------------------------------------------------
 
     def start_in_thread(self) -> tuple[str, int]:
-        """Run the server in a daemon thread with its own loop; returns the bound address."""
+        """Run the server in a daemon thread with its own loop (``config.event_loop``);
+        returns the bound address."""
         started = threading.Event()
         failure: list[BaseException] = []
+        new_loop = loop_factory(self.config.event_loop)
 
         def run() -> None:
-            loop = asyncio.new_event_loop()
+            loop = new_loop()
             try:
                 loop.run_until_complete(self.start())
             except BaseException as exc:  # reported to the caller below

@@ -16,12 +16,21 @@ def broker(tmp_path) -> Iterator[Broker]:
         yield b
 
 
+@pytest.fixture(params=["asyncio", "uvloop"])
+def event_loop_name(request) -> str:
+    """Every server test runs on both event loops ``ServerConfig.event_loop`` offers."""
+    if request.param == "uvloop":
+        pytest.importorskip("uvloop")
+    return request.param
+
+
 @pytest.fixture
-def make_server(broker) -> Iterator[Callable[..., Server]]:
+def make_server(broker, event_loop_name) -> Iterator[Callable[..., Server]]:
     """Start a server on 127.0.0.1:0 with the given ServerConfig fields."""
     servers: list[Server] = []
 
     def start(**config) -> Server:
+        config.setdefault("event_loop", event_loop_name)
         server = Server(broker, ServerConfig(port=0, **config))
         server.start_in_thread()
         servers.append(server)

@@ -78,9 +78,9 @@ def _check_replies(data: bytes) -> None:
         pos += 8 + length
 
 
-def test_fuzzed_streams_never_hurt_the_server(tmp_path, caplog):
+def test_fuzzed_streams_never_hurt_the_server(tmp_path, caplog, event_loop_name):
     with Broker(tmp_path / "d", BrokerConfig(max_partitions_per_topic=8)) as broker:
-        server = Server(broker, ServerConfig(port=0))
+        server = Server(broker, ServerConfig(port=0, event_loop=event_loop_name))
         server.start_in_thread()
         try:
             with RawClient(server.address) as bystander:

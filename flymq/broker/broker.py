@@ -59,6 +59,24 @@ def _version() -> str:
 
 _new_record = partial(tuple.__new__, Record)  # Record(...) without the keyword machinery
 _partition_of = itemgetter(2)                 # of a (key, value, partition) record
+_key_of = itemgetter(0)
+_value_of = itemgetter(1)
+
+
+def _plain(records: Sequence[tuple[bytes | None, bytes, int]]) -> bool:
+    """Whether ``records`` are all ``(None, bytes, int)`` tuples (what producers send), so
+    that checking them takes a few C-level passes instead of a Python loop per record."""
+    return (set(map(type, records)) == {tuple} and set(map(len, records)) == {3}
+            and list(map(_key_of, records)).count(None) == len(records)
+            and set(map(type, map(_value_of, records))) == {bytes}
+            and set(map(type, map(_partition_of, records))) == {int})
+
+
+def _new_records(records: Sequence[tuple[bytes | None, bytes, int]], now: int) -> list[Record]:
+    """Storage records of checked ``(key, value, partition)`` tuples, built in C."""
+    n = len(records)
+    return list(map(_new_record, zip(map(_value_of, records), map(_key_of, records),
+                                     repeat(now, n), repeat((), n), repeat(None, n))))
 
 
 def _as_bytes(data: Any, what: str) -> bytes:
@@ -286,7 +304,7 @@ class Broker:
         checked = self._checked_records(records)
         if not checked:
             return self._now_ms(), []
-        highest = max(p for _, _, p in checked)
+        highest = max(map(_partition_of, checked))
         t = self._topic_to_write(topic, highest)
         leaders = t.partitions
         if highest >= len(leaders):
@@ -297,13 +315,12 @@ class Broker:
             if highest < 0 or min(map(_partition_of, checked)) != highest:
                 raise InvalidRequestError("invalid idempotent batch: every record must name "
                                           "the same partition")
-            batch = [_new_record((v, k, now, (), None)) for k, v, _ in checked]
+            batch = _new_records(checked, now)
             base = leaders[highest].append_idempotent(batch, producer, wait,
                                                       compression=compression)
             return now, list(zip(repeat(highest), range(base, base + len(batch))))
         if count == 1:  # one partition: one append, offsets in input order
-            base = leaders[0].append([_new_record((v, k, now, (), None)) for k, v, _ in checked],
-                                     wait, compression=compression)
+            base = leaders[0].append(_new_records(checked, now), wait, compression=compression)
             return now, list(zip(repeat(0), range(base, base + len(checked))))
         by_partition: dict[int, list[Record]] = {}
         placed: list[tuple[int, int]] = []  # (partition, position within its append)
@@ -324,6 +341,8 @@ class Broker:
         """``(key or None, value, partition)`` as private bytes and ints; raises on the first
         record that is too large or mistyped, before anything is written."""
         limit = self._max_message
+        if records and _plain(records) and max(map(len, map(_value_of, records))) <= limit:
+            return records if type(records) is list else list(records)
         checked: list[tuple[bytes | None, bytes, int]] = []
         add = checked.append
         for key, value, partition in records:

@@ -68,8 +68,7 @@ class Connection(asyncio.Protocol):
     # --- asyncio.Protocol -------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = transport  # asyncio's or uvloop's transport (not asyncio.Transport)
         peer = transport.get_extra_info("peername")
         if peer:
             host = peer[0] if ":" not in peer[0] else f"[{peer[0]}]"

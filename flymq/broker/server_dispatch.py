@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from functools import partial
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 from flymq import protocol as m
@@ -229,6 +230,8 @@ def _role_list(d: "Dispatcher", conn: "Connection", req: Any) -> Any:
                                for r in ROLES])
 
 
+_RM_TAIL_SIZE = len(m.pack_record_metadata_tail(0, 0, 0, 0, 0))
+
 # Ops whose Broker call may wait on the disk (fsync of metadata or of the log).
 _DISK_OPS = frozenset({Op.CREATE_TOPIC, Op.CREATE_TOPIC_EX, Op.DELETE_TOPIC, Op.COMMIT,
                        Op.RESET_OFFSET, Op.DELETE_GROUP, Op.INIT_PRODUCER_ID})
@@ -291,11 +294,14 @@ class Dispatcher:
         self.node_id = server.config.node_id or socket.gethostname()
         self.served_ops = sorted(HANDLERS)
         self._known_topics: set[str] = set()
+        self._reply_prefix: dict[str, bytes] = {}
 
     def dispatch(self, conn: "Connection", frame: Frame) -> bytes | DurableReply | asyncio.Future:
         """Reply bytes; a :class:`DurableReply` for an append that must become durable
         first; or a future of reply bytes (disk work in the pool, long-poll fetch)."""
         op = frame.op
+        if op == Op.PRODUCE:
+            return self._produce(conn, frame)
         handler = HANDLERS.get(op)
         if handler is None:
             return error_frame(NOT_YET.get(op) or f"unknown opcode: {op}")
@@ -313,6 +319,37 @@ class Dispatcher:
             return encode_frame(reply_op(op), reply.encode())
         except Exception as exc:
             return self.fail(op, exc)
+
+    def _produce(self, conn: "Connection", frame: Frame) -> bytes | DurableReply | asyncio.Future:
+        """:meth:`dispatch` of PRODUCE (one message per request, the most frequent request),
+        with fewer steps: no request or reply objects, a cached reply prefix per topic."""
+        try:
+            topic, key, value, partition = m.ProduceRequest.decode_fields(frame_payload(frame))
+            if topic not in self._known_topics and self._creates_topic(topic):
+                req = m.ProduceRequest(topic, key, value, partition)
+                return self.loop.run_in_executor(self.executor, self.call, conn, Op.PRODUCE,
+                                                 _produce, req)
+            broker = self.broker
+            meta = broker.produce(topic, value, key or None, partition, wait=False)
+            prefix = self._reply_prefix.get(topic) or self._new_reply_prefix(topic)
+            reply = prefix + m.pack_record_metadata_tail(meta.partition, meta.offset,
+                                                         meta.timestamp, meta.key_size,
+                                                         meta.value_size)
+            end = meta.offset + 1
+            if broker.is_durable(topic, meta.partition, end):
+                return reply
+            return DurableReply(reply, partial(broker.wait_durable, topic, meta.partition, end))
+        except Exception as exc:
+            return self.fail(Op.PRODUCE, exc)
+
+    def _new_reply_prefix(self, topic: str) -> bytes:
+        """Frame header and topic of a PRODUCE reply to ``topic`` (what precedes the tail)."""
+        if len(self._reply_prefix) >= 10_000:  # topics come and go: keep the cache bounded
+            self._reply_prefix.clear()
+        name = m.RecordMetadataResponse(topic, 0, 0, 0).encode()[:-_RM_TAIL_SIZE]
+        prefix = encode_frame(Op.PRODUCE, name + bytes(_RM_TAIL_SIZE))[:-_RM_TAIL_SIZE]
+        self._reply_prefix[topic] = prefix
+        return prefix
 
     def call(self, conn: "Connection", op: int, handler: Handler, req: Any) -> bytes:
         """Run a handler and encode its reply or error (any thread; a produce also waits

@@ -83,6 +83,12 @@ class FrameDecoder:
     def feed(self, data: bytes | bytearray | memoryview) -> list[Frame]:
         if self.error is not None:
             raise self.error
+        if not self._buf and len(data) >= HEADER_SIZE:  # exactly one whole frame: no copies
+            magic, version, op, flags, length = _unpack_header(data)
+            if len(data) == HEADER_SIZE + length:
+                check_header(magic, version, length, self.max_payload)
+                payload = data[HEADER_SIZE:]
+                return [Frame(op, flags, payload if type(payload) is bytes else bytes(payload))]
         frames: list[Frame] = []
         try:
             self._decode(data, frames)

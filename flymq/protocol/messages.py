@@ -30,7 +30,7 @@ from flymq.protocol.opcodes import Op
 
 __all__ = [
     "REQUESTS", "RESPONSES", "request", "response",
-    "ProduceRequest", "RecordMetadataResponse", "ConsumeRequest", "ConsumeResponse",
+    "ProduceRequest", "RecordMetadataResponse", "pack_record_metadata_tail", "ConsumeRequest", "ConsumeResponse",
     "CreateTopicRequest", "TopicRequest", "DeleteTopicRequest", "AckResponse", "ListTopicsRequest",
     "ListTopicsResponse", "SubscribeRequest", "OffsetResponse", "CommitRequest", "FetchRequest",
     "FetchRecord", "FetchResponse", "encode_fetch", "GroupPartitionRequest", "ResetOffsetRequest",
@@ -148,6 +148,12 @@ class ProduceRequest(Message):
 
     @classmethod
     def decode(cls, payload: bytes) -> "ProduceRequest":
+        return cls(*cls.decode_fields(payload))
+
+    @staticmethod
+    def decode_fields(payload: bytes) -> tuple[str, bytes, bytes, int]:
+        """``(topic, key, value, partition)`` without a message object (the server's hot
+        path); same checks and errors as :meth:`decode`."""
         n = len(payload)
         if n < 14:
             raise InvalidRequestError(BUFFER_TOO_SMALL)
@@ -161,8 +167,8 @@ class ProduceRequest(Message):
         v_end = k_end + 4 + _U32.unpack_from(payload, k_end)[0]
         if v_end + 4 > n:
             raise InvalidRequestError(INVALID_FORMAT)
-        return cls(topic, payload[p + 4:k_end], payload[k_end + 4:v_end],
-                   _I32.unpack_from(payload, v_end)[0])
+        return (topic, payload[p + 4:k_end], payload[k_end + 4:v_end],
+                _I32.unpack_from(payload, v_end)[0])
 
 
 @response(Op.PRODUCE, Op.PRODUCE_WITH_SCHEMA, Op.PRODUCE_DELAYED, Op.PRODUCE_WITH_TTL,
@@ -204,6 +210,11 @@ class RecordMetadataResponse(Message):
     def decode_model(payload: bytes) -> RecordMetadata:
         """Straight to the public model (the client's hot path)."""
         return RecordMetadata(*_decode_rm(payload))
+
+
+#: ``pack(partition, offset, timestamp, key_size, value_size)``: a RecordMetadata payload
+#: after its topic (the server caches the frame header and topic per topic).
+pack_record_metadata_tail = _RM_TAIL.pack
 
 
 def _decode_rm(payload: bytes) -> tuple:

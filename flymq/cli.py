@@ -47,6 +47,8 @@ def _config_classes() -> dict[str, type]:
 
 
 def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    from flymq.config import field_docs
+
     parser.add_argument("--config", metavar="FILE.toml",
                         help="TOML file with [server] and [broker] tables")
     parser.add_argument("--log-level", default="WARNING", help="logging level (default WARNING)")
@@ -55,11 +57,18 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     for section, cls in _config_classes().items():
         group = parser.add_argument_group(f"{section} settings (also [{section}] in --config, "
                                           "or FLYMQ_<NAME> environment variables)")
+        docs = field_docs(cls)
+        if section == "broker":
+            docs["data_dir"] = "Directory holding all topics and group offsets."
         for f in dataclasses.fields(cls):
             default = f.default if f.default is not dataclasses.MISSING else None
+            if (section, f.name) == ("broker", "data_dir"):
+                default = default_data_dir()
+            text = docs.get(f.name, "")
             group.add_argument("--" + f.name.replace("_", "-"), dest=f.name, default=None,
                                metavar="VALUE",
-                               help=f"default: {default}")
+                               help=f"{text} (default: {default})" if text else
+                               f"default: {default}")
 
 
 def load_serve_configs(toml_path: str | None, env: Mapping[str, str],
@@ -85,10 +94,15 @@ def load_serve_configs(toml_path: str | None, env: Mapping[str, str],
                                        section=section)
     broker = configs["broker"]
     if broker.data_dir is None:
-        import platformdirs
-
-        broker.data_dir = os.path.join(platformdirs.user_data_dir("flymq"), "data")
+        broker.data_dir = default_data_dir()
     return configs
+
+
+def default_data_dir() -> str:
+    """Where ``flymq serve`` keeps its data unless told otherwise: the user's data directory."""
+    import platformdirs
+
+    return os.path.join(platformdirs.user_data_dir("flymq"), "data")
 
 
 def _serve(args: argparse.Namespace) -> int:

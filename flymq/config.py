@@ -10,15 +10,18 @@ key and where it came from, not later inside the broker.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import enum
+import inspect
 import os
+import textwrap
 import types
 import typing
 from pathlib import Path
 from typing import Any, Mapping, TypeVar
 
-__all__ = ["ConfigError", "ENV_PREFIX", "load_config", "read_toml", "convert"]
+__all__ = ["ConfigError", "ENV_PREFIX", "load_config", "read_toml", "convert", "field_docs"]
 
 ENV_PREFIX = "FLYMQ_"
 _TRUE = {"1", "true", "yes", "on"}
@@ -79,6 +82,27 @@ def load_config(cls: type[T], *, toml_path: str | os.PathLike | None = None,
         return cls(**values)
     except (TypeError, ValueError) as exc:  # the dataclass's own checks (__post_init__)
         raise ConfigError(f"invalid {cls.__name__}: {exc}") from None
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """The docstring written under each field of a config dataclass, by field name.
+
+    Config classes document a field with a string right below it (the attribute-docstring
+    convention Sphinx reads); ``flymq serve --help`` shows these, so the dataclass stays the one
+    place where a setting is described.
+    """
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    except (OSError, TypeError, SyntaxError):  # no source (frozen app): help without text
+        return {}
+    body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+    docs: dict[str, str] = {}
+    for node, after in zip(body, body[1:]):
+        if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+                and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant)
+                and isinstance(after.value.value, str)):
+            docs[node.target.id] = " ".join(after.value.value.split())
+    return docs
 
 
 def _fields(cls: type) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,3 +99,15 @@ def test_serve_rejects_unknown_table_and_bad_choice(tmp_path):
         load_serve_configs(str(f), {}, {})
     with pytest.raises(ConfigError, match="fsync"):
         load_serve_configs(None, {"FLYMQ_FSYNC": "sometimes"}, {})
+
+
+def test_every_serve_flag_is_described_from_the_config_dataclasses():
+    from flymq.broker.config import BrokerConfig
+    from flymq.broker.server_config import ServerConfig
+    from flymq.config import field_docs
+
+    for cls in (BrokerConfig, ServerConfig):
+        docs = field_docs(cls)
+        missing = [f.name for f in dataclasses.fields(cls) if not docs.get(f.name)]
+        assert not missing, f"{cls.__name__} fields without a docstring: {missing}"
+    assert "fsyncs every fsync_interval_ms" in field_docs(BrokerConfig)["fsync"]

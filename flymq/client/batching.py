@@ -71,15 +71,23 @@ def notify(sink: Sink, meta: RecordMetadata | None, error: BaseException | None)
 
 
 class Batch:
-    """Records of one topic sent together; completion state is shared by its records."""
+    """Records of one topic sent together; completion state is shared by its records.
 
-    __slots__ = ("topic", "records", "sinks", "size", "deadline", "done", "timestamp", "placed",
-                 "error")
+    Stored as columns so that the common record (keyless, no partition, no callback) costs
+    one list append: ``keys`` and ``partitions`` exist only once some record of the batch has
+    a key or names a partition (then they run parallel to ``values``), and ``sinks`` maps the
+    index of each record that has a callback to it.
+    """
+
+    __slots__ = ("topic", "values", "keys", "partitions", "sinks", "size", "deadline", "done",
+                 "timestamp", "placed", "error")
 
     def __init__(self, topic: str, deadline: float):
         self.topic = topic
-        self.records: list[tuple[bytes | None, bytes, int]] = []
-        self.sinks: list[Sink | None] = []
+        self.values: list[bytes] = []
+        self.keys: list[bytes | None] | None = None
+        self.partitions: list[int] | None = None
+        self.sinks: dict[int, Sink] | None = None
         self.size = 0
         self.deadline = deadline
         self.done = threading.Event()
@@ -87,10 +95,41 @@ class Batch:
         self.placed: list[tuple[int, int]] | None = None   # (partition, offset) once acked
         self.error: BaseException | None = None
 
+    def add(self, key: bytes | None, value: bytes, partition: int, sink: Sink | None) -> int:
+        """Append one record of any shape; returns its index."""
+        index = len(self.values)
+        self.values.append(value)
+        if key is not None or self.keys is not None:
+            if self.keys is None:
+                self.keys = [None] * index
+            self.keys.append(key)
+        if partition != -1 or self.partitions is not None:
+            if self.partitions is None:
+                self.partitions = [-1] * index
+            self.partitions.append(partition)
+        if sink is not None:
+            if self.sinks is None:
+                self.sinks = {}
+            self.sinks[index] = sink
+        return index
+
+    @property
+    def plain(self) -> bool:
+        """No record has a key or names a partition."""
+        return self.keys is None and self.partitions is None
+
+    @property
+    def records(self) -> list[tuple[bytes | None, bytes, int]]:
+        """``(key, value, partition)`` of every record, as the transports take them."""
+        n = len(self.values)
+        return list(zip(self.keys or repeat(None, n), self.values,
+                        self.partitions or repeat(-1, n)))
+
     def meta(self, index: int) -> RecordMetadata:
         """The metadata of record ``index`` of an acknowledged batch (built on demand: most
         sends never look at it)."""
-        key, value, _ = self.records[index]
+        key = self.keys[index] if self.keys is not None else None
+        value = self.values[index]
         partition, offset = self.placed[index]
         return RecordMetadata(self.topic, partition, offset, self.timestamp,
                               len(key) if key else -1, len(value))
@@ -147,10 +186,7 @@ class BatchEngine:
             batch = self._open.get(topic)
             if batch is None or (size > self._room and batch.size + size > MAX_REQUEST_BYTES):
                 batch = self._open_batch(topic)
-            records = batch.records
-            index = len(records)
-            records.append((key, value, partition))
-            batch.sinks.append(sink)
+            index = batch.add(key, value, partition, sink)
             batch.size += size
             self._buffered_bytes += size
             self._buffered_records += 1
@@ -158,12 +194,34 @@ class BatchEngine:
                 self._seal(batch)
         return batch, index
 
+    def append_value(self, topic: str, value: bytes) -> None:
+        """:meth:`append` of a keyless record with no partition and no callback (the hot
+        path of ``send(bytes)``): the same accounting and sealing, fewer steps."""
+        size = len(value)
+        with self._lock:
+            if (self._buffered_bytes + size > self._buffer_memory
+                    or self._buffered_records >= self._max_records):
+                self._wait_for_space(size)
+            batch = self._open.get(topic)
+            if batch is None or (size > self._room and batch.size + size > MAX_REQUEST_BYTES):
+                batch = self._open_batch(topic)
+            values = batch.values
+            values.append(value)
+            if batch.keys is not None:
+                batch.keys.append(None)
+            if batch.partitions is not None:
+                batch.partitions.append(-1)
+            batch.size += size
+            self._buffered_bytes += size
+            self._buffered_records += 1
+            if batch.size >= self._batch_size or len(values) > self._last_index:
+                self._seal(batch)
+
     def send_now(self, topic: str, key: bytes | None, value: bytes, partition: int,
                  sink: Sink | None = None) -> Batch:
         """Deliver one record in this thread, with retries; the error (if any) is on the batch."""
         batch = Batch(topic, 0.0)
-        batch.records.append((key, value, partition))
-        batch.sinks.append(sink)
+        batch.add(key, value, partition, sink)
         batch.size = len(value) + len(key or b"")
         with self._lock:
             self._buffered_bytes += batch.size
@@ -237,16 +295,16 @@ class BatchEngine:
         if not self._ready:
             return []
         head = self._ready.popleft()
-        group, size, count = [head], head.size, len(head.records)
+        group, size, count = [head], head.size, len(head.values)
         for batch in [b for b in self._ready if b.topic == head.topic]:
             size += batch.size
-            count += len(batch.records)
+            count += len(batch.values)
             if size > COALESCE_BYTES or count > COALESCE_RECORDS:
                 break
             self._ready.remove(batch)
             group.append(batch)
         self._in_flight.extend(group)
-        self._counts["in_flight"] += sum(len(b.records) for b in group)
+        self._counts["in_flight"] += sum(len(b.values) for b in group)
         return group
 
     def _deliver(self, group: list[Batch], *, report: bool) -> None:
@@ -357,14 +415,14 @@ class BatchEngine:
                   error: BaseException | None, report: bool) -> None:
         start = 0
         for batch in group:
-            end = start + len(batch.records)
+            end = start + len(batch.values)
             if result is not None:
                 batch.timestamp = result[0]
                 batch.placed = result[1] if len(group) == 1 else result[1][start:end]
             batch.error = error
             start = end
-            for index, sink in enumerate(batch.sinks):
-                if sink is not None:
+            if batch.sinks:
+                for index, sink in batch.sinks.items():
                     notify(sink, None if error else batch.meta(index), error)
         with self._lock:
             count = start
@@ -391,7 +449,7 @@ class BatchEngine:
             pending = list(self._ready) + self._in_flight
         for batch in pending:
             if not batch.done.wait(max(0.0, deadline - time.monotonic())):
-                left = sum(len(b.records) for b in pending if not b.done.is_set())
+                left = sum(len(b.values) for b in pending if not b.done.is_set())
                 raise TimeoutError(f"Flush timed out after {timeout_ms} ms with {left} records "
                                    "not acknowledged",
                                    hint="The broker may be unreachable; retry flush() later.")

@@ -96,7 +96,7 @@ class Producer:
         if (data is _MISSING and topic.__class__ is bytes and self._queue_plain
                 and key is None and partition is None and callback is None
                 and len(topic) < _FAST_VALUE):  # the hot path: send(bytes) to the default topic
-            self._engine.append(self.topic, None, topic, -1)
+            self._engine.append_value(self.topic, topic)
             return None
         topic, data = _topic_and_data(topic, data, self.topic)
         sink = None if callback is None else _result_sink(callback)

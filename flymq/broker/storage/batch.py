@@ -147,6 +147,35 @@ def encode_batch(records: Sequence[Record], now_ms: int, *, producer_id: int = -
     return _encode_columns(records, now_ms, attrs, producer_id, producer_epoch, base_sequence)
 
 
+def encode_values(values: Sequence[bytes], now_ms: int, *, producer_id: int = -1,
+                  producer_epoch: int = -1, base_sequence: int = -1, transactional: bool = False,
+                  control: bool = False, compression: str = "none") -> EncodedBatch:
+    """:func:`encode_batch` of ``[Record(v, timestamp=now_ms) for v in values]``, byte for
+    byte, without the records: keyless, headerless, no-TTL values all stamped ``now_ms``.
+
+    The batch is then just the header, one u32 column of value sizes and the values, so no
+    column has to be gathered from record objects (the common producer batch).
+    """
+    n = len(values)
+    if not n:
+        raise ValueError("a batch needs at least one record")
+    codec = CODECS[compression]
+    attrs = codec | (ATTR_TRANSACTIONAL if transactional else 0) | (ATTR_CONTROL if control else 0)
+    sizes = struct.pack(f"<{n}I", *map(len, values))
+    data = b"".join(values)
+    size = len(sizes) + len(data)
+    if codec == CODEC_LZ4:
+        sizes, data = b"", lz4.block.compress(sizes + data, store_size=False)
+    covered = _COVERED.pack(MAGIC, attrs, n, now_ms, now_ms, producer_id,
+                            producer_epoch, base_sequence, size)
+    length = 4 + len(covered) + len(sizes) + len(data)
+    if length > MAX_BATCH_BYTES:
+        raise ValueError(f"batch of {length} bytes exceeds the limit of {MAX_BATCH_BYTES}")
+    crc = crc32c(data, crc32c(sizes, crc32c(covered)))
+    body = b"".join((_LENGTH_CRC.pack(length, crc), covered, sizes, data))  # one copy of data
+    return EncodedBatch(body, n, now_ms, now_ms)
+
+
 def _encode_columns(records: Sequence[Record], now_ms: int, attrs: int, producer_id: int,
                     producer_epoch: int, base_sequence: int) -> EncodedBatch:
     """The general case of :func:`encode_batch` (any number of records, any columns)."""

@@ -19,7 +19,8 @@ from flymq.errors import CorruptRecordError, OffsetOutOfRangeError, StorageError
 from flymq.bulk import gc_paused
 
 from .batch import (ATTR_CONTROL, ATTR_TRANSACTIONAL, CODEC_LZ4, CODEC_MASK, HEADER, BatchRun,
-                    batch_crc_ok, decode_batch, encode_batch)
+                    EncodedBatch, batch_crc_ok, decode_batch, encode_batch,
+                    encode_values)
 from .checkpoint import Checkpoint, fsync_dir, read_checkpoint, write_checkpoint
 from .config import FsyncPolicy, LogConfig
 from .flusher import Flusher
@@ -159,12 +160,31 @@ class PartitionLog:
         appenders never hold a lock of theirs while the fsync runs, and one fsync covers
         every append made meanwhile.
         """
-        config = self.config
         now = self.clock.now_ms()
         batch = encode_batch(records, now, producer_id=producer_id,
                              producer_epoch=producer_epoch, base_sequence=base_sequence,
                              transactional=transactional, control=control,
-                             compression=compression or config.compression)
+                             compression=compression or self.config.compression)
+        return self._append_encoded(batch, now, wait)
+
+    def append_values(self, values: Sequence[bytes], *, timestamp: int = 0,
+                      producer_id: int = -1, producer_epoch: int = -1, base_sequence: int = -1,
+                      transactional: bool = False, control: bool = False,
+                      compression: str | None = None, wait: bool = True) -> int:
+        """:meth:`append` of keyless, headerless, no-TTL records given as their values only,
+        all stamped ``timestamp`` (0: the log's clock now). Writes exactly the bytes
+        :meth:`append` writes for ``[Record(v, timestamp=...) for v in values]``, without
+        building or reading any record object (the common producer batch)."""
+        now = self.clock.now_ms()
+        batch = encode_values(values, timestamp or now, producer_id=producer_id,
+                              producer_epoch=producer_epoch, base_sequence=base_sequence,
+                              transactional=transactional, control=control,
+                              compression=compression or self.config.compression)
+        return self._append_encoded(batch, now, wait)
+
+    def _append_encoded(self, batch: EncodedBatch, now: int, wait: bool) -> int:
+        """Write an encoded batch at the end under the lock (rolling first if due)."""
+        config = self.config
         with self._lock:
             if self._closed:
                 raise StorageError(f"log {self.name} is closed")

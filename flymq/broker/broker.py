@@ -63,13 +63,17 @@ _key_of = itemgetter(0)
 _value_of = itemgetter(1)
 
 
-def _plain(records: Sequence[tuple[bytes | None, bytes, int]]) -> bool:
-    """Whether ``records`` are all ``(None, bytes, int)`` tuples (what producers send), so
-    that checking them takes a few C-level passes instead of a Python loop per record."""
-    return (set(map(type, records)) == {tuple} and set(map(len, records)) == {3}
-            and list(map(_key_of, records)).count(None) == len(records)
-            and set(map(type, map(_value_of, records))) == {bytes}
-            and set(map(type, map(_partition_of, records))) == {int})
+def _plain_values(records: Sequence[tuple[bytes | None, bytes, int]]) -> list[bytes] | None:
+    """The values of ``records`` if they are all ``(None, bytes, int)`` tuples (what producers
+    send), so that checking them takes a few C-level passes instead of a Python loop per
+    record; None otherwise."""
+    if not (set(map(type, records)) == {tuple} and set(map(len, records)) == {3}
+            and list(map(_key_of, records)).count(None) == len(records)):
+        return None
+    values = list(map(_value_of, records))
+    if set(map(type, values)) == {bytes} and set(map(type, map(_partition_of, records))) == {int}:
+        return values
+    return None
 
 
 def _new_records(records: Sequence[tuple[bytes | None, bytes, int]], now: int) -> list[Record]:
@@ -259,6 +263,15 @@ class Broker:
         ``wait=False``: return once the OS has the record, even under ``fsync=always``; the
         caller acknowledges only after :meth:`wait_durable`.
         """
+        return RecordMetadata(topic, *self.append_one(topic, value, key, partition, headers,
+                                                      timestamp, wait))
+
+    def append_one(self, topic: str, value: bytes, key: bytes | None = None, partition: int = -1,
+                   headers: dict[str, str] | None = None, timestamp: int | None = None,
+                   wait: bool = True) -> tuple[int, int, int, int, int]:
+        """:meth:`produce` without the result object: ``(partition, offset, timestamp,
+        key_size, value_size)`` (the fields of ``RecordMetadata`` after the topic; key_size
+        -1 = no key), which the TCP server encodes directly."""
         if self.closed:
             raise BrokerClosedError()
         t = self._by_name.get(topic) or self._topic_to_write(topic, partition)
@@ -278,8 +291,8 @@ class Broker:
         now = self._now_ms()
         record = _new_record((value, key or None, now if timestamp is None else timestamp,
                               encode_headers(headers) if headers else (), None))
-        offset = leaders[partition].append((record,), wait)
-        return RecordMetadata(topic, partition, offset, now, len(key) if key else -1, len(value))
+        return (partition, leaders[partition].append((record,), wait), now,
+                len(key) if key else -1, len(value))
 
     def produce_batch(self, topic: str, records: Sequence[tuple[bytes | None, bytes, int]]
                       ) -> list[RecordMetadata]:
@@ -301,7 +314,7 @@ class Broker:
         ``compression`` (``"none"``/``"lz4"``) overrides the topic's codec for this batch.
         """
         self._check_open()
-        checked = self._checked_records(records)
+        checked, values = self._checked_records(records)
         if not checked:
             return self._now_ms(), []
         highest = max(map(_partition_of, checked))
@@ -315,14 +328,21 @@ class Broker:
             if highest < 0 or min(map(_partition_of, checked)) != highest:
                 raise InvalidRequestError("invalid idempotent batch: every record must name "
                                           "the same partition")
-            batch = _new_records(checked, now)
-            base = leaders[highest].append_idempotent(batch, producer, wait,
-                                                      compression=compression)
-            return now, list(zip(repeat(highest), range(base, base + len(batch))))
+            if values is not None:  # keyless (the common producer batch): values only
+                base = leaders[highest].append_idempotent(values, producer, wait,
+                                                          compression=compression, timestamp=now)
+            else:
+                base = leaders[highest].append_idempotent(_new_records(checked, now), producer,
+                                                          wait, compression=compression)
+            return now, list(zip(repeat(highest), range(base, base + len(checked))))
         if count == 1:  # one partition: one append, offsets in input order
-            base = leaders[0].append(_new_records(checked, now), wait, compression=compression)
+            if values is not None:
+                base = leaders[0].append_values(values, now, wait, compression=compression)
+            else:
+                base = leaders[0].append(_new_records(checked, now), wait,
+                                         compression=compression)
             return now, list(zip(repeat(0), range(base, base + len(checked))))
-        by_partition: dict[int, list[Record]] = {}
+        by_partition: dict[int, list] = {}   # Records, or values when every record is keyless
         placed: list[tuple[int, int]] = []  # (partition, position within its append)
         for key, value, partition in checked:
             if partition < 0:
@@ -331,20 +351,27 @@ class Broker:
             if batch is None:
                 batch = by_partition[partition] = []
             placed.append((partition, len(batch)))
-            batch.append(_new_record((value, key, now, (), None)))
-        bases = {p: leaders[p].append(batch, wait, compression=compression)
-                 for p, batch in by_partition.items()}
+            batch.append(value if values is not None else _new_record((value, key, now, (), None)))
+        if values is not None:
+            bases = {p: leaders[p].append_values(batch, now, wait, compression=compression)
+                     for p, batch in by_partition.items()}
+        else:
+            bases = {p: leaders[p].append(batch, wait, compression=compression)
+                     for p, batch in by_partition.items()}
         return now, [(p, bases[p] + i) for p, i in placed]
 
     def _checked_records(self, records: Sequence[tuple[bytes | None, bytes, int]]
-                         ) -> list[tuple[bytes | None, bytes, int]]:
-        """``(key or None, value, partition)`` as private bytes and ints; raises on the first
-        record that is too large or mistyped, before anything is written."""
+                         ) -> tuple[list[tuple[bytes | None, bytes, int]], list[bytes] | None]:
+        """``(key or None, value, partition)`` as private bytes and ints, and their values
+        when no record has a key (else None); raises on the first record that is too large
+        or mistyped, before anything is written."""
         limit = self._max_message
-        if records and _plain(records) and max(map(len, map(_value_of, records))) <= limit:
-            return records if type(records) is list else list(records)
+        values = _plain_values(records) if records else None
+        if values is not None and max(map(len, values)) <= limit:
+            return records if type(records) is list else list(records), values
         checked: list[tuple[bytes | None, bytes, int]] = []
         add = checked.append
+        keyed = False
         for key, value, partition in records:
             if value.__class__ is not bytes:
                 value = _as_bytes(value, "value")
@@ -357,8 +384,10 @@ class Broker:
                 if not isinstance(partition, int):
                     raise TypeError(f"partition must be an int, not {type(partition).__name__}")
                 partition = int(partition)
-            add((key or None, value, partition))
-        return checked
+            key = key or None
+            keyed = keyed or key is not None
+            add((key, value, partition))
+        return checked, (None if keyed else list(map(_value_of, checked)))
 
     def init_producer_id(self) -> tuple[int, int]:
         """A new ``(producer_id, epoch)`` for an idempotent producer: never handed out twice,

@@ -95,6 +95,16 @@ class PartitionLeader:
         bring a last stable offset below it."""
         return self._opened().end_offset
 
+    def append_values(self, values: Sequence[bytes], timestamp: int, wait: bool = True, *,
+                      compression: str | None = None) -> int:
+        """:meth:`append` of keyless, headerless records given as values, all stamped
+        ``timestamp`` (see ``PartitionLog.append_values``)."""
+        base = (self._log or self.log).append_values(values, timestamp=timestamp, wait=wait,
+                                                     compression=compression)
+        if self._blocked or self._watchers:
+            self._wake(base + len(values))
+        return base
+
     def append(self, records: Sequence[Record], wait: bool = True, *,
                compression: str | None = None) -> int:
         """Append ``records`` in order; returns the offset of the first.
@@ -111,10 +121,13 @@ class PartitionLeader:
         return base
 
     def append_idempotent(self, records: Sequence[Record], producer: tuple[int, int, int],
-                          wait: bool = True, *, compression: str | None = None) -> int:
+                          wait: bool = True, *, compression: str | None = None,
+                          timestamp: int | None = None) -> int:
         """Append a batch of an idempotent producer ``(id, epoch, base_sequence)`` once: a
         batch sent again is answered with the offset it got the first time; a sequence gap
-        raises ``OutOfOrderSequenceError``. Check and append are one step per partition."""
+        raises ``OutOfOrderSequenceError``. Check and append are one step per partition.
+
+        With ``timestamp`` given, ``records`` are values only (as :meth:`append_values`)."""
         producer_id, epoch, sequence = producer
         log = self._opened()
         with self._producers_lock:
@@ -124,8 +137,15 @@ class PartitionLeader:
                     f"{self.topic}/{self.index}", log.tail_producers())
             base = table.check(producer_id, epoch, sequence, len(records))
             if base is None:
-                base = log.append(records, producer_id=producer_id, producer_epoch=epoch,
-                                  base_sequence=sequence, wait=False, compression=compression)
+                if timestamp is None:
+                    base = log.append(records, producer_id=producer_id, producer_epoch=epoch,
+                                      base_sequence=sequence, wait=False,
+                                      compression=compression)
+                else:
+                    base = log.append_values(records, timestamp=timestamp,
+                                             producer_id=producer_id, producer_epoch=epoch,
+                                             base_sequence=sequence, wait=False,
+                                             compression=compression)
                 table.record(producer_id, epoch, sequence, len(records), base)
                 fresh = True
             else:

@@ -26,7 +26,11 @@ from typing import TYPE_CHECKING, Callable, Union
 from flymq.broker.server_dispatch import DurableReply
 from flymq.errors import (FrameTooLargeError, InvalidMagicError, InvalidVersionError,
                           ProtocolError, wire_text)
-from flymq.protocol import Frame, FrameDecoder, Op, error_frame
+from flymq.protocol import (CODEC_MASK, HEADER, HEADER_SIZE, MAGIC, VERSION, Frame, FrameDecoder,
+                            Op, error_frame)
+
+_unpack_header = HEADER.unpack_from
+_PRODUCE = int(Op.PRODUCE)
 
 #: Requests whose durable replies may be held together for one fsync wait.
 _PRODUCE_OPS = frozenset({Op.PRODUCE, Op.PRODUCE_EX, Op.PRODUCE_BATCH})
@@ -51,6 +55,9 @@ class Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.reading_paused = False
         self._dispatch = dispatch
+        # PRODUCE of a whole frame, payload after the header (the hot path of data_received)
+        self._produce = getattr(getattr(dispatch, "__self__", None), "produce_payload", None)
+        self._time = server.loop.time
         self._decoder = FrameDecoder()
         self._backlog: deque[Frame] = deque()
         self._backlog_bytes = 0
@@ -98,7 +105,23 @@ class Connection(asyncio.Protocol):
                     sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), keepalive)
 
     def data_received(self, data: bytes) -> None:
-        self._last_rx = self.server.loop.time()
+        self._last_rx = self._time()
+        decoder = self._decoder
+        if len(data) >= HEADER_SIZE and not decoder._buf and not self._backlog \
+                and self._waiting is None and not self._write_paused and decoder.error is None:
+            # the common request/response case: exactly one whole, valid frame, no queueing
+            magic, version, op, flags, length = _unpack_header(data)
+            if len(data) == HEADER_SIZE + length and magic == MAGIC and version == VERSION \
+                    and length <= decoder.max_payload:
+                if op == _PRODUCE and not flags & CODEC_MASK and self._produce is not None:
+                    reply = self._produce(self, data, HEADER_SIZE)
+                else:
+                    reply = self._dispatch(self, Frame(op, flags, data[HEADER_SIZE:]))
+                if type(reply) is bytes:
+                    self.transport.write(reply)
+                else:
+                    self._answer_later(reply)
+                return
         try:
             frames = self._decoder.feed(data)
         except ProtocolError as exc:
@@ -146,6 +169,9 @@ class Connection(asyncio.Protocol):
         if type(reply) is bytes:
             self.transport.write(reply)
             return
+        self._answer_later(reply)
+
+    def _answer_later(self, reply: "DurableReply | asyncio.Future[bytes]") -> None:
         if type(reply) is DurableReply:
             reply = self._after_durable([reply])
         self._wait_for(reply)

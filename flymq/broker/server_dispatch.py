@@ -230,6 +230,8 @@ def _role_list(d: "Dispatcher", conn: "Connection", req: Any) -> Any:
                                for r in ROLES])
 
 
+_PRODUCE = int(Op.PRODUCE)
+_pack_rm_tail = m.pack_record_metadata_tail   # (partition, offset, timestamp, key, value size)
 _RM_TAIL_SIZE = len(m.pack_record_metadata_tail(0, 0, 0, 0, 0))
 
 # Ops whose Broker call may wait on the disk (fsync of metadata or of the log).
@@ -300,7 +302,7 @@ class Dispatcher:
         """Reply bytes; a :class:`DurableReply` for an append that must become durable
         first; or a future of reply bytes (disk work in the pool, long-poll fetch)."""
         op = frame.op
-        if op == Op.PRODUCE:
+        if op == _PRODUCE:
             return self._produce(conn, frame)
         handler = HANDLERS.get(op)
         if handler is None:
@@ -324,21 +326,29 @@ class Dispatcher:
         """:meth:`dispatch` of PRODUCE (one message per request, the most frequent request),
         with fewer steps: no request or reply objects, a cached reply prefix per topic."""
         try:
-            topic, key, value, partition = m.ProduceRequest.decode_fields(frame_payload(frame))
+            payload = frame_payload(frame)
+        except Exception as exc:
+            return self.fail(Op.PRODUCE, exc)
+        return self.produce_payload(conn, payload, 0)
+
+    def produce_payload(self, conn: "Connection", buf: bytes, start: int
+                        ) -> bytes | DurableReply | asyncio.Future:
+        """PRODUCE of the uncompressed payload at ``buf[start:]``: the connection passes a
+        whole received frame and the header size, so the payload is never sliced out."""
+        try:
+            topic, key, value, partition = m.ProduceRequest.decode_fields(buf, start)
             if topic not in self._known_topics and self._creates_topic(topic):
                 req = m.ProduceRequest(topic, key, value, partition)
                 return self.loop.run_in_executor(self.executor, self.call, conn, Op.PRODUCE,
                                                  _produce, req)
             broker = self.broker
-            meta = broker.produce(topic, value, key or None, partition, wait=False)
+            placed = broker.append_one(topic, value, key or None, partition, None, None, False)
             prefix = self._reply_prefix.get(topic) or self._new_reply_prefix(topic)
-            reply = prefix + m.pack_record_metadata_tail(meta.partition, meta.offset,
-                                                         meta.timestamp, meta.key_size,
-                                                         meta.value_size)
-            end = meta.offset + 1
-            if broker.is_durable(topic, meta.partition, end):
+            reply = prefix + _pack_rm_tail(*placed)
+            partition, end = placed[0], placed[1] + 1
+            if broker.is_durable(topic, partition, end):
                 return reply
-            return DurableReply(reply, partial(broker.wait_durable, topic, meta.partition, end))
+            return DurableReply(reply, partial(broker.wait_durable, topic, partition, end))
         except Exception as exc:
             return self.fail(Op.PRODUCE, exc)
 

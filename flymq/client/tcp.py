@@ -19,6 +19,7 @@ from __future__ import annotations
 import select
 import socket
 import ssl
+import struct
 import threading
 import time
 from collections import deque
@@ -66,6 +67,24 @@ def parse_server(server: str) -> tuple[str, int]:
         return host or "localhost", int(port) if port else DEFAULT_PORT
     except ValueError:
         raise ValueError(f"invalid server address {server!r}: port must be a number") from None
+
+
+def _set_timeout(sock: socket.socket, seconds: float) -> None:
+    """The request timeout of an established connection.
+
+    A plain socket stays in blocking mode and gets the kernel's ``SO_RCVTIMEO`` /
+    ``SO_SNDTIMEO`` (a timed-out call fails with ``EAGAIN``, i.e. ``BlockingIOError``):
+    ``settimeout`` would make CPython ``poll()`` before every ``send`` and ``recv``, two
+    extra syscalls per request. TLS sockets keep ``settimeout``.
+    """
+    if isinstance(sock, ssl.SSLSocket) or not hasattr(socket, "SO_RCVTIMEO"):
+        sock.settimeout(seconds)
+        return
+    usec = max(1, round(seconds * 1_000_000))   # 0 would mean "no timeout"
+    tv = struct.pack("ll", usec // 1_000_000, usec % 1_000_000)
+    sock.settimeout(None)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
 
 
 def build_ssl_context(config: ClientConfig) -> ssl.SSLContext | None:
@@ -194,7 +213,7 @@ class TcpTransport(Transport):
         self.address = (host, port)
         self._last_io = time.monotonic()
         self._hello()                     # still under the connect timeout
-        sock.settimeout(self.config.request_timeout_ms / 1000.0)
+        _set_timeout(sock, self.config.request_timeout_ms / 1000.0)
 
     def _hello(self) -> None:
         from flymq import __version__ as version
@@ -239,7 +258,7 @@ class TcpTransport(Transport):
     def _io_failure(self, exc: OSError) -> FlyMQError:
         self._drop()
         host, port = self.address or (None, None)
-        if isinstance(exc, socket.timeout):
+        if isinstance(exc, (socket.timeout, BlockingIOError)):  # BlockingIOError: SO_RCVTIMEO
             return TimeoutError(f"no reply from {host}:{port} within "
                                 f"{self.config.request_timeout_ms} ms (connection dropped)")
         return ConnectionError(f"connection to {host}:{port} failed: {exc}", host, port)
@@ -340,10 +359,11 @@ class TcpTransport(Transport):
                 *, headers: dict[str, str] | None = None, timestamp: int | None = None,
                 compression_type: str = "none") -> RecordMetadata:
         if not (headers or timestamp or compression_type == "gzip"):  # the hot path, inlined
-            payload = m.ProduceRequest.encode_fields(topic, key or b"", value, partition)
+            data = m.ProduceRequest.encode_frame_fields(topic, key or b"", value, partition)
             with self._lock:
                 self._ensure()
-                frame = self._exchange(Op.PRODUCE, payload)
+                self._send(data)
+                frame = self._recv_frame()
             if frame.op != Op.PRODUCE:
                 _reply(Op.PRODUCE, frame, {"topic": topic, "partition": partition})  # raises
             return m.RecordMetadataResponse.decode_model(frame.payload)
@@ -456,12 +476,12 @@ class TcpTransport(Transport):
         with self._lock:
             self._ensure()
             if max_wait_ms > 0:                 # the reply may legitimately take that long
-                self._sock.settimeout((self.config.request_timeout_ms + max_wait_ms) / 1000.0)
+                _set_timeout(self._sock, (self.config.request_timeout_ms + max_wait_ms) / 1000.0)
             try:
                 frame = self._exchange(Op.FETCH_EX, req)
             finally:
                 if max_wait_ms > 0 and self._sock is not None:
-                    self._sock.settimeout(self.config.request_timeout_ms / 1000.0)
+                    _set_timeout(self._sock, self.config.request_timeout_ms / 1000.0)
         with gc_paused():
             reply = m.FetchExResponse.decode(_reply(Op.FETCH_EX, frame, ctx))
             n = len(reply.offsets)

@@ -103,14 +103,15 @@ class FrameDecoder:
         buf = self._buf
         buf += data
         pos, end = 0, len(buf)
-        while end - pos >= HEADER_SIZE:
-            magic, version, op, flags, length = _unpack_header(buf, pos)
-            check_header(magic, version, length, self.max_payload)
-            stop = pos + HEADER_SIZE + length
-            if stop > end:
-                break
-            frames.append(Frame(op, flags, bytes(buf[pos + HEADER_SIZE:stop])))
-            pos = stop
+        with memoryview(buf) as view:  # one copy per payload (a bytearray slice is another)
+            while end - pos >= HEADER_SIZE:
+                magic, version, op, flags, length = _unpack_header(buf, pos)
+                check_header(magic, version, length, self.max_payload)
+                stop = pos + HEADER_SIZE + length
+                if stop > end:
+                    break
+                frames.append(Frame(op, flags, bytes(view[pos + HEADER_SIZE:stop])))
+                pos = stop
         if pos:
             del buf[:pos]
         if 0 < len(buf) < HEADER_SIZE:  # partial header: reject a bad magic/version early

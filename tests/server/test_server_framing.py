@@ -7,6 +7,7 @@ import pytest
 from flymq import protocol as p
 from flymq.errors import TopicNotFoundError
 from flymq.protocol import Op
+from flymq.protocol.codec import BUFFER_TOO_SMALL, INVALID_FORMAT
 from srvutil import RawClient, error_text, frame
 
 
@@ -142,4 +143,29 @@ def test_internal_error_is_reported_and_server_survives(server, broker, monkeypa
         c.send(frame(Op.LIST_TOPICS))
         assert error_text(c.recv_frame()) == "internal error: RuntimeError: boom"
         monkeypatch.undo()
+        _still_open(c)
+
+
+def test_single_produce_frames_are_validated_like_any_other(server):
+    """The one-frame PRODUCE fast path (payload decoded in place) keeps every check."""
+    good = p.ProduceRequest.encode_fields("fast", b"k", b"value", -1)
+    with RawClient(server.address) as c:
+        c.call(Op.CREATE_TOPIC, p.CreateTopicRequest("fast", 2))
+        for flags in (0x00, p.FLAG_BINARY, p.FLAG_BINARY | 0x10):   # no codec bits
+            c.send(frame(Op.PRODUCE, good, flags))
+            rm = p.RecordMetadataResponse.decode(c.recv_frame().payload)
+            assert (rm.topic, rm.key_size, rm.value_size) == ("fast", 1, 5)
+        for bad in (good[:13], good[:-1], good[:2] + b"\xff" + good[3:],
+                    good[:6] + b"\xff\xff" + good[8:]):
+            c.send(frame(Op.PRODUCE, bad))
+            reply = c.recv_frame()
+            assert reply.op == Op.ERROR
+            assert error_text(reply) in (BUFFER_TOO_SMALL, INVALID_FORMAT, "invalid binary format: "
+                                         "string field is not valid UTF-8")
+        c.send(frame(Op.PRODUCE, p.ProduceRequest.encode_fields("fast", b"", b"v", 9)))
+        assert "partition" in error_text(c.recv_frame())
+        c.send(frame(Op.PRODUCE, good) + frame(Op.PRODUCE, good))    # two in one segment
+        offsets = [p.RecordMetadataResponse.decode(c.recv_frame().payload).offset
+                   for _ in range(2)]
+        assert len(offsets) == 2
         _still_open(c)

@@ -285,3 +285,54 @@ def test_idle_socket_closed_by_server_is_replaced(make, monkeypatch) -> None:
     select.select([t._sock], [], [], 2)         # wait for the server's FIN to arrive
     assert t.produce("t", b"b") == 1            # transparently on a new connection
     assert srv.connections == 2
+
+
+def test_request_timeout_is_a_socket_option_not_a_poll(make) -> None:
+    """A plain socket stays blocking with SO_RCVTIMEO/SO_SNDTIMEO: CPython would otherwise
+    poll() before every send and recv (two syscalls more per request)."""
+    import socket
+    import struct
+
+    srv, t = make(lambda op, payload, n: rm_reply("t", 0, n))
+    t.produce("t", b"a")
+    sock = t._sock
+    assert sock.gettimeout() is None
+    sec, usec = struct.unpack("ll", sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, 16))
+    assert sec * 1000 + usec // 1000 == 500
+    sec, usec = struct.unpack("ll", sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, 16))
+    assert sec * 1000 + usec // 1000 == 500
+
+
+def test_long_poll_fetch_extends_then_restores_the_timeout(make) -> None:
+    import socket
+    import struct
+
+    def handle(op: int, payload: bytes, n: int) -> object:
+        if op == Op.FETCH_EX:
+            time.sleep(0.7)                  # longer than request_timeout_ms (500)
+            return encode_frame(Op.FETCH_EX, m.FetchExResponse(5, 5, 0, [], [], [], [], []
+                                                               ).encode())
+        return rm_reply("t", 0, n)
+
+    srv, t = make(handle)
+    if not t._has(Op.FETCH_EX):
+        pytest.skip("fake server does not offer FETCH_EX")
+    assert t.fetch("t", 0, 5, max_wait_ms=1000).next_offset == 5
+    sec, usec = struct.unpack("ll", t._sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, 16))
+    assert sec * 1000 + usec // 1000 == 500
+
+
+@pytest.mark.parametrize("args", [("t", b"", b"v" * 100, -1), ("tópico", b"key", b"", 5),
+                                  ("x" * 300, b"k" * 70_000, b"v" * 200_000, 2)])
+def test_produce_frame_in_one_join_matches_the_generic_encoding(args) -> None:
+    frame = m.ProduceRequest.encode_frame_fields(*args)
+    assert frame == encode_frame(Op.PRODUCE, m.ProduceRequest.encode_fields(*args))
+    assert m.ProduceRequest.decode_fields(frame, 8) == args
+    assert m.ProduceRequest.decode_fields(frame[8:]) == args
+
+
+def test_produce_frame_in_one_join_checks_sizes() -> None:
+    with pytest.raises(errors.InvalidRequestError):
+        m.ProduceRequest.encode_frame_fields("t" * 70_000, b"", b"v", -1)
+    with pytest.raises(errors.MessageTooLargeError):
+        m.ProduceRequest.encode_frame_fields("t", b"", bytes(m.MAX_PAYLOAD), -1)

@@ -18,9 +18,9 @@ from tools.bench.verify import Checksum, expect_same, make_payloads
 QUEUES: list[type[EmbeddedQueue]] = [FlyMQEmbedded, PersistQueue, LiteQueuePeer, BareFile]
 SIZES = (100, 1024)
 BATCH = 1_000
-OPERATIONS = {"single produce": [Target("msgs/s", ">=", 150_000, "issue 6 (B3)")],
+OPERATIONS = {"single produce": [Target("msgs/s", ">=", 150_000, "issue 3 (B3)")],
               "batch produce": [],
-              "consume by batch fetch": [Target("msgs/s", ">=", 1_000_000, "issue 6 (B3)")]}
+              "consume by batch fetch": [Target("msgs/s", ">=", 1_000_000, "issue 3 (B3)")]}
 
 
 def one_round(cls: type[EmbeddedQueue], payloads: list[bytes], fsync: str

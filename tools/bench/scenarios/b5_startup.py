@@ -62,7 +62,7 @@ def b5(ctx: Context) -> None:
     ctx.progress.step("Broker()")
     ctx.figure("start-up", "`python -m flymq serve` to accepting connections",
                Stat.collect([serve_ready_ms() for _ in range(STARTS)]),
-               [Target("ms", "<", 300, "issue 6 (B5)")], note="includes interpreter start")
+               [Target("ms", "<", 300, "issue 4 (B5)")], note="includes interpreter start")
     ctx.progress.step("flymq serve")
     target_bytes = ctx.count(256 << 20, 16 << 20)
     ctx.figure("recovery", f"Broker reopen after kill -9, {target_bytes >> 20} MiB in "

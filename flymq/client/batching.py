@@ -180,12 +180,7 @@ class BatchEngine:
         """Queue one record; returns its batch and index. Blocks while the buffer is full."""
         size = len(value) if key is None else len(value) + len(key)
         with self._lock:
-            if (self._buffered_bytes + size > self._buffer_memory
-                    or self._buffered_records >= self._max_records):
-                self._wait_for_space(size)
-            batch = self._open.get(topic)
-            if batch is None or (size > self._room and batch.size + size > MAX_REQUEST_BYTES):
-                batch = self._open_batch(topic)
+            batch = self._batch_with_room(topic, size)
             index = batch.add(key, value, partition, sink)
             batch.size += size
             self._buffered_bytes += size
@@ -199,12 +194,7 @@ class BatchEngine:
         path of ``send(bytes)``): the same accounting and sealing, fewer steps."""
         size = len(value)
         with self._lock:
-            if (self._buffered_bytes + size > self._buffer_memory
-                    or self._buffered_records >= self._max_records):
-                self._wait_for_space(size)
-            batch = self._open.get(topic)
-            if batch is None or (size > self._room and batch.size + size > MAX_REQUEST_BYTES):
-                batch = self._open_batch(topic)
+            batch = self._batch_with_room(topic, size)
             values = batch.values
             values.append(value)
             if batch.keys is not None:
@@ -216,6 +206,17 @@ class BatchEngine:
             self._buffered_records += 1
             if batch.size >= self._batch_size or len(values) > self._last_index:
                 self._seal(batch)
+
+    def _batch_with_room(self, topic: str, size: int) -> Batch:
+        """The open batch of ``topic`` that takes ``size`` more bytes, once the buffer has
+        room for them (waits up to max_block_ms); called under the lock."""
+        if (self._buffered_bytes + size > self._buffer_memory
+                or self._buffered_records >= self._max_records):
+            self._wait_for_space(size)
+        batch = self._open.get(topic)
+        if batch is None or (size > self._room and batch.size + size > MAX_REQUEST_BYTES):
+            batch = self._open_batch(topic)
+        return batch
 
     def send_now(self, topic: str, key: bytes | None, value: bytes, partition: int,
                  sink: Sink | None = None) -> Batch:

@@ -14,7 +14,7 @@ import asyncio
 import concurrent.futures
 import operator
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Callable, Generator
+from typing import TYPE_CHECKING, Any, Callable, Generator, Self
 
 from flymq.client.batching import Batch, BatchEngine, Sink, notify
 from flymq.client.client import _as_bytes
@@ -74,7 +74,29 @@ def _failed_batch(topic: str, error: BaseException) -> Batch:
     return batch
 
 
-class Producer:
+class _EngineFront:
+    """What Producer and HighLevelProducer share: a batching engine they close."""
+
+    _engine: BatchEngine
+    _closed: bool
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def metrics(self) -> dict[str, int]:
+        """Counters of the engine: sent, acked, failed, retried, bytes, in_flight, queued."""
+        return self._engine.metrics
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+
+class Producer(_EngineFront):
     """Batching producer with an optional default topic (seed: ``Producer(client, "t")``)."""
 
     def __init__(self, client: "FlyMQClient", topic: str | None = None, *,
@@ -128,20 +150,6 @@ class Producer:
         error = self._engine.stop(timeout_ms)
         if error is not None:
             raise error
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    @property
-    def metrics(self) -> dict[str, int]:
-        return self._engine.metrics
-
-    def __enter__(self) -> "Producer":
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self.close()
 
 
 class SendFuture(concurrent.futures.Future):
@@ -291,7 +299,7 @@ def _callback_sink(on_success: Callable[[RecordMetadata], Any] | None,
     return complete
 
 
-class HighLevelProducer:
+class HighLevelProducer(_EngineFront):
     """``client.producer(...)``: sends never raise for delivery failures (§4)."""
 
     def __init__(self, client: "FlyMQClient", *, batch_size: int = 16384, linger_ms: int = 0,
@@ -335,17 +343,3 @@ class HighLevelProducer:
         if not self._closed:
             self._closed = True
             self._engine.stop(timeout_ms)
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    @property
-    def metrics(self) -> dict[str, int]:
-        return self._engine.metrics
-
-    def __enter__(self) -> "HighLevelProducer":
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self.close()

@@ -61,6 +61,9 @@ class LocalTransport(Transport):
     def init_producer_id(self) -> tuple[int, int] | None:
         return self.broker.init_producer_id()
 
+    def _every_topic(self) -> list[str]:
+        return self.broker.list_topics(include_internal=True)  # as CLUSTER_METADATA (§6.6.4)
+
     def subscribe(self, topic: str, group_id: str, partition: int = 0,
                   mode: str = "latest") -> int:
         offset = self.broker.subscribe(topic, group_id, partition, mode, member=self.member)

@@ -136,11 +136,15 @@ class Transport(abc.ABC):
     # --- cluster: one node unless a transport knows better -------------------------------
     def cluster_metadata(self, topic: str = "") -> ClusterMetadata:
         """Partition leaders; a single broker leads every partition itself."""
-        topics = [topic] if topic else self.list_topics()
+        topics = [topic] if topic else self._every_topic()
         return ClusterMetadata(cluster_id="standalone", topics=[
             TopicPartitionInfo(t, [PartitionInfo(p, "local", "", 1, "online", ["local"], ["local"])
                                    for p in range(self.partition_count(t))])
             for t in topics])
+
+    def _every_topic(self) -> list[str]:
+        """Names for "all topics" metadata; ``__`` names too where the transport can see them."""
+        return self.list_topics()
 
     def cluster_join(self, peer_addr: str) -> None:
         raise _unsupported("cluster")

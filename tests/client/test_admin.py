@@ -114,3 +114,12 @@ def test_create_topic_with_bad_config(client):
     with pytest.raises(ValueError):
         client.create_topic("t", config={"compression": "zstd"})
     assert "t" not in client.list_topics()
+
+
+def test_metadata_of_all_topics_lists_internal_names_on_both_transports(client):
+    """Like CLUSTER_METADATA (spec §6.6.4): '__' topics are listed, unlike list_topics()."""
+    client.create_topic("__internal")
+    client.create_topic("visible")
+    assert client.list_topics() == ["visible"]
+    listed = {t.topic for t in client.get_cluster_metadata().topics}
+    assert {"__internal", "visible"} <= listed

@@ -21,14 +21,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import crcmod.predefined
-
+from flymq.broker.storage.batch import crc32c  # the implementation flymq itself picked
 from tools.bench.peers import EmbeddedQueue
-
-try:
-    from crc32c import crc32c  # type: ignore[import-not-found]
-except ImportError:
-    crc32c = crcmod.predefined.mkPredefinedCrcFun("crc-32c")
 
 BATCH = struct.Struct("<qIIBBIqqqhiI")    # 56 bytes, as flymq's batch header
 COVERED = struct.Struct("<BBIqqqhiI")     # the header fields after the CRC

@@ -46,9 +46,29 @@ def _config_classes() -> dict[str, type]:
     return {"server": ServerConfig, "broker": BrokerConfig}
 
 
-def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
-    from flymq.config import field_docs
+class _ConfigFieldHelp(argparse.HelpFormatter):
+    """Describes each config flag by its dataclass field docstring and default, computed only
+    when help is printed: reading the classes' source costs milliseconds every start would pay.
+    """
 
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        field = getattr(action, "config_field", None)
+        if field is None:
+            return super()._get_help_string(action)
+        from flymq.config import field_docs
+
+        cls, f = field
+        if (cls.__name__, f.name) == ("BrokerConfig", "data_dir"):
+            text, default = "Directory holding all topics and group offsets.", default_data_dir()
+        else:
+            text = field_docs(cls).get(f.name, "")
+            default = f.default if f.default is not dataclasses.MISSING else None
+        described = f"{text} (default: {default})" if text else f"default: {default}"
+        return described.replace("%", "%%")  # argparse %-formats help strings
+
+
+def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = _ConfigFieldHelp
     parser.add_argument("--config", metavar="FILE.toml",
                         help="TOML file with [server] and [broker] tables")
     parser.add_argument("--log-level", default="WARNING", help="logging level (default WARNING)")
@@ -57,18 +77,10 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     for section, cls in _config_classes().items():
         group = parser.add_argument_group(f"{section} settings (also [{section}] in --config, "
                                           "or FLYMQ_<NAME> environment variables)")
-        docs = field_docs(cls)
-        if section == "broker":
-            docs["data_dir"] = "Directory holding all topics and group offsets."
         for f in dataclasses.fields(cls):
-            default = f.default if f.default is not dataclasses.MISSING else None
-            if (section, f.name) == ("broker", "data_dir"):
-                default = default_data_dir()
-            text = docs.get(f.name, "")
-            group.add_argument("--" + f.name.replace("_", "-"), dest=f.name, default=None,
-                               metavar="VALUE",
-                               help=f"{text} (default: {default})" if text else
-                               f"default: {default}")
+            action = group.add_argument("--" + f.name.replace("_", "-"), dest=f.name,
+                                        default=None, metavar="VALUE", help="(see the field)")
+            action.config_field = (cls, f)  # read by _ConfigFieldHelp
 
 
 def load_serve_configs(toml_path: str | None, env: Mapping[str, str],

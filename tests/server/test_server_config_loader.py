@@ -111,3 +111,14 @@ def test_every_serve_flag_is_described_from_the_config_dataclasses():
         missing = [f.name for f in dataclasses.fields(cls) if not docs.get(f.name)]
         assert not missing, f"{cls.__name__} fields without a docstring: {missing}"
     assert "fsyncs every fsync_interval_ms" in field_docs(BrokerConfig)["fsync"]
+
+
+def test_serve_help_shows_field_docstrings_and_defaults(capsys):
+    from flymq.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "TCP port; 0 picks a free one (tests, embedded use). (default: 9092)" in out
+    assert '"interval": a flusher thread fsyncs every fsync_interval_ms' in out
+    assert "Directory holding all topics and group offsets. (default: " in out

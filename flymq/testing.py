@@ -39,7 +39,7 @@ from flymq.clock import ManualClock
 if TYPE_CHECKING:
     from flymq.broker import Broker
 
-__all__ = ["redirect", "ServeProcess", "serve_env", "READY"]
+__all__ = ["redirect", "client_for", "ServeProcess", "serve_env", "READY"]
 
 #: The directory that holds this ``flymq`` package, so subprocesses import the same code.
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
@@ -60,6 +60,13 @@ def redirect(address: str, target: "Broker | str") -> Iterator[None]:
             del ADDRESS_REDIRECTS[address]
         else:
             ADDRESS_REDIRECTS[address] = previous
+
+
+def client_for(target: "Broker | str", **kwargs) -> FlyMQClient:
+    """A client of ``target``: a Broker (local transport) or ``"host:port"`` (TCP)."""
+    if isinstance(target, str):
+        return FlyMQClient(target, **kwargs)
+    return FlyMQClient(broker=target, **kwargs)
 
 
 @pytest.fixture

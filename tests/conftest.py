@@ -8,6 +8,7 @@ from typing import Callable, Iterator
 import pytest
 
 from flymq import FlyMQClient
+from flymq.testing import client_for
 
 @pytest.fixture(params=["local", "tcp"])
 def endpoint(request: pytest.FixtureRequest, flymq_broker) -> object:
@@ -23,10 +24,7 @@ def new_client(endpoint) -> Iterator[Callable[..., FlyMQClient]]:
     made: list[FlyMQClient] = []
 
     def make(**kwargs) -> FlyMQClient:
-        if isinstance(endpoint, str):
-            client = FlyMQClient(endpoint, **kwargs)
-        else:
-            client = FlyMQClient(broker=endpoint, **kwargs)
+        client = client_for(endpoint, **kwargs)
         made.append(client)
         return client
 

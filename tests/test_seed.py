@@ -25,7 +25,7 @@ import pytest
 
 from flymq import FlyMQClient
 from flymq.errors import UnsupportedOperationError
-from flymq.testing import ServeProcess, redirect
+from flymq.testing import ServeProcess, client_for, redirect
 
 _DATA_COPY = Path(__file__).parent / "data" / "PRODUCER_PATTERNS.md"
 _SHARED = Path(__file__).resolve().parents[2] / "shared" / "seeds" / "PRODUCER_PATTERNS.md"
@@ -118,13 +118,9 @@ def seed_endpoint(request: pytest.FixtureRequest, tmp_path: Path):
             yield proc.bootstrap
 
 
-def _client(endpoint) -> FlyMQClient:
-    return FlyMQClient(endpoint) if isinstance(endpoint, str) else FlyMQClient(broker=endpoint)
-
-
 @pytest.mark.parametrize("snippet_id, code", [_param(i, c) for i, c in SNIPPETS])
 def test_snippet_runs_verbatim(snippet_id, code, seed_endpoint, capsys):
-    with _client(seed_endpoint) as client, _client(seed_endpoint) as reader:
+    with client_for(seed_endpoint) as client, client_for(seed_endpoint) as reader:
         _run(code, client, seed_endpoint, capsys)
         effect = EFFECTS.get(snippet_id)
         assert effect is None or effect(reader), f"{snippet_id}: unexpected data afterwards"

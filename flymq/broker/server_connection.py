@@ -23,17 +23,13 @@ import socket
 from collections import deque
 from typing import TYPE_CHECKING, Callable, Union
 
-from flymq.broker.server_dispatch import DurableReply
+from flymq.broker.server_dispatch import PRODUCE, PRODUCE_OPS, DurableReply
 from flymq.errors import (FrameTooLargeError, InvalidMagicError, InvalidVersionError,
                           ProtocolError, wire_text)
 from flymq.protocol import (CODEC_MASK, HEADER, HEADER_SIZE, MAGIC, VERSION, Frame, FrameDecoder,
-                            Op, error_frame)
+                            error_frame)
 
 _unpack_header = HEADER.unpack_from
-_PRODUCE = int(Op.PRODUCE)
-
-#: Requests whose durable replies may be held together for one fsync wait.
-_PRODUCE_OPS = frozenset({Op.PRODUCE, Op.PRODUCE_EX, Op.PRODUCE_BATCH})
 
 if TYPE_CHECKING:
     from flymq.broker.server import Server
@@ -113,7 +109,7 @@ class Connection(asyncio.Protocol):
             magic, version, op, flags, length = _unpack_header(data)
             if len(data) == HEADER_SIZE + length and magic == MAGIC and version == VERSION \
                     and length <= decoder.max_payload:
-                if op == _PRODUCE and not flags & CODEC_MASK and self._produce is not None:
+                if op == PRODUCE and not flags & CODEC_MASK and self._produce is not None:
                     reply = self._produce(self, data, HEADER_SIZE)
                 else:
                     reply = self._dispatch(self, Frame(op, flags, data[HEADER_SIZE:]))
@@ -224,7 +220,7 @@ class Connection(asyncio.Protocol):
         dispatch = self._dispatch
         held: list[DurableReply] = []  # appended, replies wait for durability (fsync=always)
         while backlog and self._waiting is None and not self._write_paused:
-            if held and backlog[0].op not in _PRODUCE_OPS:
+            if held and backlog[0].op not in PRODUCE_OPS:
                 break  # only produces join a group commit; the rest wait behind it
             frame = backlog.popleft()
             self._backlog_bytes -= len(frame.payload)

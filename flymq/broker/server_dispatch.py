@@ -230,14 +230,15 @@ def _role_list(d: "Dispatcher", conn: "Connection", req: Any) -> Any:
                                for r in ROLES])
 
 
-_PRODUCE = int(Op.PRODUCE)
+PRODUCE = int(Op.PRODUCE)
 _pack_rm_tail = m.pack_record_metadata_tail   # (partition, offset, timestamp, key, value size)
 _RM_TAIL_SIZE = len(m.pack_record_metadata_tail(0, 0, 0, 0, 0))
 
 # Ops whose Broker call may wait on the disk (fsync of metadata or of the log).
 _DISK_OPS = frozenset({Op.CREATE_TOPIC, Op.CREATE_TOPIC_EX, Op.DELETE_TOPIC, Op.COMMIT,
                        Op.RESET_OFFSET, Op.DELETE_GROUP, Op.INIT_PRODUCER_ID})
-_PRODUCE_OPS = frozenset({Op.PRODUCE, Op.PRODUCE_EX, Op.PRODUCE_BATCH})
+#: Appends: their replies may wait for durability (and be held together for one fsync).
+PRODUCE_OPS = frozenset({Op.PRODUCE, Op.PRODUCE_EX, Op.PRODUCE_BATCH})
 
 HANDLERS: dict[int, Handler] = {
     Op.PRODUCE: _produce,
@@ -302,17 +303,17 @@ class Dispatcher:
         """Reply bytes; a :class:`DurableReply` for an append that must become durable
         first; or a future of reply bytes (disk work in the pool, long-poll fetch)."""
         op = frame.op
-        if op == _PRODUCE:
+        if op == PRODUCE:
             return self._produce(conn, frame)
         handler = HANDLERS.get(op)
         if handler is None:
             return error_frame(NOT_YET.get(op) or f"unknown opcode: {op}")
         try:
             req = _decode(op, frame)
-            if op in _DISK_OPS or (op in _PRODUCE_OPS and self._creates_topic(req.topic)):
+            if op in _DISK_OPS or (op in PRODUCE_OPS and self._creates_topic(req.topic)):
                 return self.loop.run_in_executor(self.executor, self.call, conn, op, handler, req)
             reply = handler(self, conn, req)
-            if op in _PRODUCE_OPS:
+            if op in PRODUCE_OPS:
                 frame_bytes = encode_frame(reply_op(op), reply.payload)
                 wait = self._durability_wait(reply)
                 return frame_bytes if wait is None else DurableReply(frame_bytes, wait)
@@ -366,7 +367,7 @@ class Dispatcher:
         here for its durability)."""
         try:
             reply = handler(self, conn, req)
-            if op not in _PRODUCE_OPS:
+            if op not in PRODUCE_OPS:
                 return encode_frame(reply_op(op), reply.encode())
             wait = self._durability_wait(reply)
             if wait is not None:

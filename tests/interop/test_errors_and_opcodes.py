@@ -12,7 +12,7 @@ from flymq.errors import wire_text
 from flymq import protocol as m
 
 from .sdkwire import (ERROR_OP, NotLeaderError, ServerError, auth_req, b32, consume_req,
-                      create_topic_req, fetch_req, go_error_text, produce_req, py_auth,
+                      fetch_req, go_error_text, produce_req, py_auth,
                       py_record_metadata, py_whoami, pyflymq_error_text, pyflymq_raise, s8, s16,
                       subscribe_req)
 

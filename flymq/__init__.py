@@ -15,6 +15,7 @@ from flymq.client import (
     ProducerConfig, TLSConfig, Transaction, connect,
 )
 from flymq.errors import *  # noqa: F401,F403 - re-exported; the names are listed below
+from flymq.message_list import MessageList
 from flymq.models import (
     AckMode, AuditEvent, AuditEventType, AuditQueryFilter, AuditQueryResult, AuthResponse,
     ClusterInfo, ClusterMetadata, Compatibility, ConsumedMessage, ConsumerGroupInfo, DLQMessage,
@@ -36,7 +37,7 @@ _EXCEPTIONS = [n for n in _errors.__all__ if n not in {
 __all__ = [
     "connect", "FlyMQClient", "HighLevelConsumer", "Consumer", "ConsumerGroup", "Transaction",
     "ClientConfig", "ProducerConfig", "ConsumerConfig", "TLSConfig",
-    "RecordMetadata", "ConsumedMessage", "FetchResult", "TopicMetadata", "ProduceResult",
+    "RecordMetadata", "ConsumedMessage", "FetchResult", "MessageList", "TopicMetadata", "ProduceResult",
     "DLQMessage", "AuthResponse", "WhoAmIResponse", "PartitionInfo", "ClusterMetadata",
     "TopicPartitionInfo", "Response", "ConsumerGroupInfo", "SchemaInfo", "ClusterInfo",
     "NodeInfo", "TransactionInfo", "AuditEvent", "AuditQueryFilter", "AuditQueryResult",

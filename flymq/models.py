@@ -13,7 +13,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from operator import itemgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from flymq.message_list import MessageList
 
 
 class SubscribeMode(str, enum.Enum):
@@ -180,9 +183,13 @@ ConsumedMessage.from_fields = partial(tuple.__new__, ConsumedMessage)  # type: i
 
 @dataclass
 class FetchResult:
-    """Records read by one fetch, and where the next fetch should start."""
+    """Records read by one fetch, and where the next fetch should start.
 
-    messages: list[ConsumedMessage]
+    A fetch gives ``messages`` as a :class:`~flymq.message_list.MessageList`, which reads
+    like a list and builds each message as it is read.
+    """
+
+    messages: MessageList | list[ConsumedMessage]
     next_offset: int
 
     def __iter__(self):

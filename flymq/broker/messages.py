@@ -1,19 +1,17 @@
 """Turning stored records into the messages readers get, at fetch speed.
 
-Reads come back from storage as runs of decoded batches (columns). A message is a tuple, so a
-whole run becomes messages in one ``map`` over ``zip``ped columns without a Python-level loop;
-the timestamp stays in milliseconds and the headers stay None until a reader asks for them.
+Reads come back from storage as runs of decoded batches (columns). Readers get them as a
+:class:`MessageList`, which keeps those columns and builds each message when it is read; the
+timestamp stays in milliseconds and the headers stay None until a reader asks for them.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from itertools import repeat
 
 from flymq.broker.storage import BatchRun
-from flymq.bulk import gc_paused
-from flymq.models import ConsumedMessage
-
-_new_message = ConsumedMessage.from_fields  # type: ignore[attr-defined]
+from flymq.message_list import MessageColumns, MessageList
 
 
 def decode_headers(headers: tuple[tuple[str, bytes], ...]) -> dict[str, str]:
@@ -25,33 +23,20 @@ def encode_headers(headers: dict[str, str | bytes]) -> tuple[tuple[str, bytes], 
                  for name, value in headers.items())
 
 
-def to_messages(topic: str, partition: int, runs: list[BatchRun]) -> list[ConsumedMessage]:
-    """One message per record of ``runs``, in order."""
-    if len(runs) == 1 and runs[0].stop - runs[0].start == 1:  # CONSUME: nothing to pause for
-        return _build(topic, partition, runs)
-    with gc_paused():
-        return _build(topic, partition, runs)
+def to_messages(topic: str, partition: int, runs: list[BatchRun]) -> MessageList:
+    """One message per record of ``runs``, in order, each built when it is read."""
+    return MessageList.from_columns(map(partial(_columns_of, topic, partition), runs))
 
 
-def _build(topic: str, partition: int, runs: list[BatchRun]) -> list[ConsumedMessage]:
-    out: list[ConsumedMessage] = []
-    for batch, start, stop in runs:
-        n = stop - start
-        if batch.keys is None:
-            keys = repeat(None, n)
-        else:
-            keys = batch.keys[start:stop]
-            if b"" in keys:  # readers see an empty key as no key
-                keys = [k or None for k in keys]
-        if batch.headers is None:
-            headers = repeat(None, n)
-        else:
-            headers = [decode_headers(h) if h else None for h in batch.headers[start:stop]]
-        out += map(_new_message, zip(
-            repeat(topic), repeat(partition), range(batch.base + start, batch.base + stop),
-            batch.values[start:stop], keys, batch.timestamps[start:stop], headers,
-            repeat(0), repeat(None)))
-    return out
+def _columns_of(topic: str, partition: int, run: BatchRun) -> MessageColumns:
+    batch, start, stop = run
+    keys = None if batch.keys is None else batch.keys[start:stop]
+    if keys is not None and b"" in keys:  # readers see an empty key as no key
+        keys = [k or None for k in keys]
+    headers = None if batch.headers is None else \
+        [decode_headers(h) if h else None for h in batch.headers[start:stop]]
+    return MessageColumns(topic, partition, range(batch.base + start, batch.base + stop),
+                          batch.values[start:stop], keys, batch.timestamps[start:stop], headers)
 
 
 def columns(runs: list[BatchRun]) -> tuple[list[int], list[int], list[bytes | None],

@@ -256,7 +256,7 @@ class FlyMQClient:
                                        max_messages if max_messages > 0 else 10, filter or "",
                                        max_wait_ms=max_wait_ms)
         if self._deserializer is not None:
-            result.messages = list(map(self._attach, result.messages))
+            result.messages = result.messages.with_deserializer(self._deserializer)
         return result
 
     def partition_offsets(self, topic: str, partition: int = 0) -> tuple[int, int]:

@@ -296,7 +296,7 @@ class Consumer:
             moved = _reset_if_out_of_range(self._client, self._topic, self._partition, position,
                                            self._config.auto_offset_reset)
             self._offset = position if moved is None else moved
-        return result.messages
+        return list(result.messages)
 
     def consume(self, timeout_ms: int = 1000) -> ConsumedMessage | None:
         messages = self.poll(timeout_ms, max_records=1)

@@ -23,7 +23,6 @@ import struct
 import threading
 import time
 from collections import deque
-from itertools import repeat
 from typing import TYPE_CHECKING, Any, Sequence
 
 from flymq.bulk import gc_paused
@@ -32,6 +31,7 @@ from flymq.client.transport import Transport
 from flymq.errors import (AuthenticationError, ConnectionClosedError, ConnectionError,
                           FlyMQError, NoAvailableServerError, ProtocolError, TimeoutError,
                           TransactionError, UnsupportedOperationError, error_from_wire)
+from flymq.message_list import MessageColumns, MessageList
 from flymq.models import (AuthResponse, ClusterMetadata, ConsumedMessage, DLQMessage,
                           FetchResult, PartitionInfo, RecordMetadata, TopicMetadata,
                           TopicPartitionInfo, WhoAmIResponse)
@@ -469,8 +469,10 @@ class TcpTransport(Transport):
         if not self._has(Op.FETCH_EX):
             reply = self._call(Op.FETCH, m.FetchRequest(topic, partition, offset, max_messages,
                                                        filter), **ctx)
-            return FetchResult([ConsumedMessage(topic, partition, r.offset, r.value, r.key or None)
-                                for r in reply.records], reply.next_offset)
+            return FetchResult(MessageList.from_columns([MessageColumns(
+                topic, partition, [r.offset for r in reply.records],
+                [r.value for r in reply.records], [r.key or None for r in reply.records])]),
+                reply.next_offset)
         req = m.FetchExRequest(topic, partition, offset, max_messages, max_bytes or 0,
                                max(0, max_wait_ms), filter).encode()
         with self._lock:
@@ -482,16 +484,16 @@ class TcpTransport(Transport):
             finally:
                 if max_wait_ms > 0 and self._sock is not None:
                     _set_timeout(self._sock, self.config.request_timeout_ms / 1000.0)
-        with gc_paused():
+        with gc_paused():  # one headers dict per record that has headers
             reply = m.FetchExResponse.decode(_reply(Op.FETCH_EX, frame, ctx))
-            n = len(reply.offsets)
-            timestamps, keys = reply.timestamps, reply.keys
-            if 0 in timestamps:  # no timestamp on the wire
-                timestamps = [ts or None for ts in timestamps]
-            if b"" in keys:  # an empty key reads as no key
-                keys = [k or None for k in keys]
-            return FetchResult(list(map(ConsumedMessage.from_fields, zip(
-                repeat(topic), repeat(partition), reply.offsets, reply.values, keys, timestamps, reply.headers, repeat(0, n), repeat(None)))), reply.next_offset)
+        timestamps, keys = reply.timestamps, reply.keys
+        if 0 in timestamps:  # no timestamp on the wire
+            timestamps = [ts or None for ts in timestamps]
+        if b"" in keys:  # an empty key reads as no key
+            keys = [k or None for k in keys]
+        return FetchResult(MessageList.from_columns([MessageColumns(
+            topic, partition, reply.offsets, reply.values, keys, timestamps, reply.headers)]),
+            reply.next_offset)
 
     def offsets(self, topic: str, partition: int) -> tuple[int, int]:
         if self._has(Op.LIST_OFFSETS):

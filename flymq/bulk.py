@@ -1,11 +1,12 @@
 """Building thousands of objects per call at C speed (the read path's helpers).
 
 :func:`cut` splits a buffer into many ``bytes`` in one ``struct`` call. :func:`gc_paused`
-pauses the cyclic garbage collector while a reader builds messages: each message or record of
-a fetch is a small tuple-like object. Allocating a million of them lets the collector run
-hundreds of times over everything still alive, which costs three times
-as much as building them (none of them can form a cycle). Pausing collection for the duration
-of one bulk build removes that cost; the objects are still examined by later collections.
+pauses the cyclic garbage collector while a reader builds thousands of container objects
+(``Record`` tuples, header dicts): allocating them lets the collector run again and again over
+everything still alive, which can cost more than building them (none of them can form a
+cycle). Pausing collection for one bulk build removes that cost; the objects are still
+examined by later collections. Fetches avoid the question altogether: a
+:class:`~flymq.message_list.MessageList` builds each message only when it is read.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple, overload
 
 from flymq.models import ConsumedMessage
 
-_new_message = ConsumedMessage.from_fields  # type: ignore[attr-defined]
+_new_tuple = tuple.__new__  # _new_tuple(ConsumedMessage, fields): a message, built in C
 
 
 class MessageColumns(NamedTuple):
@@ -46,13 +46,13 @@ class MessageColumns(NamedTuple):
         """Each record as a message, built as the iterator is advanced."""
         topic, partition, offsets, values, keys, stamps, headers, deserializer = self
         none = repeat(None)
-        return map(_new_message, zip(
+        return map(_new_tuple, repeat(ConsumedMessage), zip(
             repeat(topic), repeat(partition), offsets, values,
             none if keys is None else keys, none if stamps is None else stamps,
             none if headers is None else headers, repeat(0), repeat(deserializer)))
 
     def message(self, i: int) -> ConsumedMessage:
-        return _new_message((
+        return _new_tuple(ConsumedMessage, (
             self.topic, self.partition, self.offsets[i], self.values[i],
             None if self.keys is None else self.keys[i],
             None if self.timestamps is None else self.timestamps[i],

@@ -26,8 +26,9 @@ __all__ = [
     "TransactionTimeoutError", "SchemaError", "SchemaNotFoundError", "SchemaValidationError",
     "ClusterError", "NotLeaderError", "NoAvailableServerError", "CryptoError",
     "EncryptionError", "DecryptionError", "InvalidKeyError", "TimeoutError", "StorageError",
-    "CorruptRecordError", "BrokerClosedError", "ProtocolError", "InvalidMagicError",
-    "InvalidVersionError", "FrameTooLargeError", "error_from_wire", "wire_text",
+    "FsyncFailedError", "CorruptRecordError", "BrokerClosedError", "ProtocolError",
+    "InvalidMagicError", "InvalidVersionError", "FrameTooLargeError", "error_from_wire",
+    "wire_text",
 ]
 
 MAX_FRAME_PAYLOAD = 33_554_432  # 32 MiB; the frame limit of protocol v1 (also in flymq.protocol)
@@ -331,6 +332,23 @@ class StorageError(ServerError):
     """The log on disk cannot be used as asked."""
 
 
+class FsyncFailedError(StorageError):
+    """An fsync of a log failed: the log accepts no more writes until it is reopened.
+
+    After a failed fsync the OS may have dropped the unsynced pages while marking them clean,
+    so a retried fsync can succeed without the data ever reaching the disk. Refusing writes
+    (instead of retrying) keeps the broker from acknowledging what it may have lost.
+    """
+
+    default_hint = ("Check the disk (space, errors in the kernel log), then restart the broker:"
+                    " recovery keeps what was fsynced and checks the rest by CRC.")
+
+    def __init__(self, log: str, detail: str, *, hint: str | None = None):
+        self.log, self.detail = log, detail
+        super().__init__(f"fsync failed for log {log}: {detail}; it refuses writes until reopened",
+                         hint=hint)
+
+
 class CorruptRecordError(StorageError):
     """A batch failed its length or CRC check; its bytes are never returned as data."""
 
@@ -408,6 +426,9 @@ _WIRE_PATTERNS: list[tuple[re.Pattern[str], Callable[[re.Match[str], dict], FlyM
     (re.compile(r"^(?:failed to delete schema: )?schema not found: (?P<n>.*?)(?: v\d+)?$|"
                 r"^no schema found for topic: (?P<n2>.*)$", re.S),
      lambda m, c: SchemaNotFoundError(m["n"] or m["n2"] or "", wire=m[0])),
+    (re.compile(r"^fsync failed for log (?P<l>.*?): (?P<d>.*); it refuses writes until reopened$",
+                re.S),
+     lambda m, c: FsyncFailedError(m["l"], m["d"])),
     (re.compile(r"^(authentication required|unauthorized|user account is disabled)"),
      lambda m, c: AuthorizationError(m.string)),
     (re.compile(r"^(buffer too small|invalid binary format|invalid |unknown (subscribe|reset) mode)"),

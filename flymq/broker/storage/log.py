@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Sequence
 
 from flymq.clock import SYSTEM_CLOCK, Clock
-from flymq.errors import CorruptRecordError, OffsetOutOfRangeError, StorageError
+from flymq.errors import (CorruptRecordError, FsyncFailedError, OffsetOutOfRangeError,
+                          StorageError)
 from flymq.bulk import gc_paused
 
 from .batch import (ATTR_CONTROL, ATTR_TRANSACTIONAL, CODEC_LZ4, CODEC_MASK, HEADER, BatchRun,
@@ -44,6 +45,7 @@ class PartitionLog:
         self._checkpoint_lock = threading.Lock()
         self._syncing = False
         self._closed = False
+        self._fsync_failure: str | None = None   # why an fsync failed: no writes after that
         self._generation = 0                     # bumped by truncate: older checkpoints are void
         self.directory.mkdir(parents=True, exist_ok=True)
         self._segments: list[Segment] = []
@@ -188,6 +190,7 @@ class PartitionLog:
         with self._lock:
             if self._closed:
                 raise StorageError(f"log {self.name} is closed")
+            self._check_fsync()
             seg = self._active
             if seg.next_offset == seg.base_offset:            # empty: its age starts now
                 seg.created_ms = now
@@ -251,6 +254,15 @@ class PartitionLog:
         if self._closed:
             raise StorageError(f"log {self.name} is closed")
 
+    def _check_fsync(self) -> None:
+        if self._fsync_failure is not None:
+            raise FsyncFailedError(self.name, self._fsync_failure)
+
+    @property
+    def failed(self) -> bool:
+        """Whether an fsync failed (reads still work; writes raise FsyncFailedError)."""
+        return self._fsync_failure is not None
+
     # --- durability ------------------------------------------------------------------------
 
     def _await_sync(self, target: int) -> None:
@@ -261,6 +273,7 @@ class PartitionLog:
                     self._sync_cond.wait()
                 if self._synced >= target:
                     return
+                self._check_fsync()  # never retry: a second fsync may "succeed" falsely
                 self._syncing = True
             try:
                 self._sync_data()
@@ -281,6 +294,9 @@ class PartitionLog:
                 seg.sync()
             else:
                 os.fsync(seg.fd)
+        except OSError as exc:
+            self._fsync_failure = self._fsync_failure or f"{seg.path}: {exc}"
+            raise FsyncFailedError(self.name, self._fsync_failure) from exc
         finally:
             self._unpin(seg)
         with self._sync_cond:
@@ -292,6 +308,7 @@ class PartitionLog:
         """fsync now and move the recovery checkpoint to what was fsynced."""
         with self._lock:
             self._check_open()
+            self._check_fsync()
         cp, generation = self._sync_data(full=True)
         self._save_checkpoint(cp, generation, sync_dir=False)
 
@@ -306,7 +323,7 @@ class PartitionLog:
         return max(1, self.config.fsync_interval_ms) / 1000.0
 
     def needs_flush(self) -> bool:
-        return not self._closed and self._checkpointed < self._end
+        return not self._closed and not self.failed and self._checkpointed < self._end
 
     # --- read ------------------------------------------------------------------------------
 
@@ -481,13 +498,17 @@ class PartitionLog:
             seg.close()
 
     def close(self) -> None:
-        """fsync, checkpoint at the end (so the next open scans nothing) and close files."""
+        """fsync, checkpoint at the end (so the next open scans nothing) and close files.
+
+        After a failed fsync nothing is fsynced or checkpointed again: the next open scans
+        and CRC-checks everything after the last good checkpoint."""
         with self._lock:
             if self._closed:
                 return
         if self._flusher is not None:
             self._flusher.unregister(self)
-        self.flush()
+        if not self.failed:
+            self.flush()
         with self._lock:
             self._closed = True
             for seg in self._segments:

@@ -6,6 +6,11 @@
 3. Regular expression: the filter (not starting with ``$.``) compiles; unanchored search in
    the value or key bytes. A filter that does not compile simply has no regex rule.
 
+Regular expressions run on RE2 (``google-re2``): its syntax is that of Go's ``regexp``, which
+upstream's broker uses, and its matching time is linear, so no filter a client sends can keep a
+broker thread busy for long (Python's ``re`` backtracks: ``(a+)+$`` on a long value would run
+for ages). Where no google-re2 wheel exists (not CPython), Python's ``re`` stands in.
+
 A filter is compiled once into a predicate and cached, since consumers repeat the same filter on
 every fetch.
 """
@@ -16,6 +21,11 @@ import functools
 import json
 import re
 from typing import Callable
+
+try:
+    import re2
+except ImportError:  # pragma: no cover - only where google-re2 has no wheel
+    re2 = None
 
 Predicate = Callable[[bytes | None, bytes], bool]
 
@@ -44,10 +54,17 @@ def _substring_rule(needle: str) -> Predicate:
     return rule
 
 
+def _compile_re2(pattern: bytes):
+    options = re2.Options()
+    options.log_errors = False  # a bad filter is the client's business, not the broker log's
+    return re2.compile(pattern, options)
+
+
 def _regex_rule(text: str) -> Predicate | None:
+    compile_, errors = ((_compile_re2, re2.error) if re2 is not None else (re.compile, re.error))
     try:
-        pattern = re.compile(text.encode("utf-8"))
-    except (re.error, UnicodeEncodeError, OverflowError, RecursionError):
+        pattern = compile_(text.encode("utf-8"))
+    except (errors, UnicodeEncodeError, OverflowError, RecursionError, ValueError):
         return None
     search = pattern.search
 

@@ -45,3 +45,21 @@ def test_filter_rules(text: str, key: bytes | None, value: bytes, matches: bool)
 
 def test_compiled_filters_are_cached() -> None:
     assert compile_filter("abc") is compile_filter("abc")
+
+
+@pytest.mark.timeout(10)
+def test_a_backtracking_pattern_runs_in_linear_time() -> None:
+    """With a backtracking engine this search would not end within the timeout."""
+    predicate = compile_filter("(a+)+$")
+    value = b"a" * 100_000 + b"!"
+    assert predicate(None, value) is False
+    assert predicate(None, b"aaa") is True
+
+
+@pytest.mark.parametrize("text", [r"(?=x)x", r"(a)\1", r"(?<!y)x"])
+def test_what_go_regexp_refuses_has_no_regex_rule(text: str) -> None:
+    """Upstream filters are Go regular expressions (RE2 syntax): no lookaround, no
+    backreferences. Such a filter only keeps its substring rule, as upstream."""
+    predicate = compile_filter(text)
+    assert predicate(None, b"x axx") is False
+    assert predicate(None, f"has {text} in it".encode()) is True

@@ -141,3 +141,13 @@ def test_size_check_counts_the_whole_request(client):
     # the size check counts the whole PRODUCE request: 14 bytes of fields + topic + key + value
     with pytest.raises(MessageTooLargeError):
         client.produce("big", b"\0" * (MAX_FRAME_PAYLOAD - 14 - 3 + 1))
+
+
+@pytest.mark.timeout(20)
+def test_a_pathological_filter_cannot_stall_the_broker(client):
+    client.create_topic("evil", 1)
+    client.produce("evil", b"a" * 50_000 + b"!")
+    client.produce("evil", b"aaaa")
+    result = client.fetch("evil", 0, 0, 10, filter="(a+)+$")
+    assert [m.offset for m in result.messages] == [1] and result.next_offset == 2
+    assert client.fetch("evil", 0, 0, 10).next_offset == 2  # and it still answers

@@ -78,6 +78,7 @@ class HighLevelConsumer:
         self._config = config or ConsumerConfig(group_id=group_id, auto_offset_reset="earliest")
         self._clock = clock
         self._closed = threading.Event()
+        self._wake = threading.Event()   # set by close() and, embedded, by new records
         self._topics = _resolve_topics(client, topics)
         self._fetched: dict[TopicPartition, int] = {}    # where the next fetch starts
         self._consumed: dict[TopicPartition, int] = {}   # next offset the user has not seen
@@ -150,7 +151,7 @@ class HighLevelConsumer:
             remaining = deadline - time.monotonic()
             if messages or remaining <= 0:
                 return messages
-            self._closed.wait(min(remaining, IDLE_BACKOFF_S))
+            self._idle(min(remaining, IDLE_BACKOFF_S))
 
     def __iter__(self) -> Iterator[ConsumedMessage]:
         """Endless: yield each message, auto-commit on the interval; ends on ``close()``."""
@@ -167,7 +168,19 @@ class HighLevelConsumer:
                 if self._seeks == seeks:
                     self._consumed.update(ends)  # filtered-out records count as seen
                 if not messages:
-                    self._closed.wait(IDLE_BACKOFF_S)
+                    self._idle(IDLE_BACKOFF_S)
+
+    def _idle(self, seconds: float) -> None:
+        """Wait up to ``seconds`` for a record past the position of any assigned partition
+        (embedded: woken by the first one; over TCP: a plain wait)."""
+        self._wake.clear()
+        if self._closed.is_set():
+            return
+        positions = [(tp[0], tp[1], self._fetched[tp]) for tp in self._order]
+        try:
+            self._client._transport.wait_for_records(positions, seconds, self._wake)
+        except FlyMQError:  # e.g. a topic deleted meanwhile: the next fetch round reports it
+            self._wake.wait(seconds)
 
     def _maybe_auto_commit(self) -> None:
         now = self._clock.monotonic()
@@ -247,6 +260,7 @@ class HighLevelConsumer:
         if self._config.enable_auto_commit:
             self.commit()
         self._closed.set()
+        self._wake.set()
 
     def __enter__(self) -> "HighLevelConsumer":
         return self

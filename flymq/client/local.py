@@ -6,6 +6,7 @@ to ``bytes`` on the way in, so a caller's buffer is never shared with the log.
 
 from __future__ import annotations
 
+import threading
 import uuid
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
@@ -60,6 +61,18 @@ class LocalTransport(Transport):
 
     def init_producer_id(self) -> tuple[int, int] | None:
         return self.broker.init_producer_id()
+
+    def wait_for_records(self, positions: Sequence[tuple[str, int, int]], timeout_s: float,
+                         wake: threading.Event) -> None:
+        """Watches every position at once: the first record on any of them ends the wait."""
+        cancels: list[Callable[[], None]] = []
+        try:
+            for topic, partition, offset in positions:
+                cancels.append(self.broker.watch(topic, partition, offset, wake.set))
+            wake.wait(timeout_s)
+        finally:
+            for cancel in cancels:
+                cancel()
 
     def _every_topic(self) -> list[str]:
         return self.broker.list_topics(include_internal=True)  # as CLUSTER_METADATA (§6.6.4)

@@ -17,6 +17,7 @@ transport overrides the ones it can forward and says so in :meth:`Transport.supp
 from __future__ import annotations
 
 import abc
+import threading
 from typing import TYPE_CHECKING, Any, Sequence
 
 from flymq.errors import UnsupportedOperationError
@@ -104,6 +105,17 @@ class Transport(abc.ABC):
     def fetch(self, topic: str, partition: int = 0, offset: int = 0, max_messages: int = 10,
               filter: str = "", *, max_bytes: int | None = None,
               max_wait_ms: int = 0) -> FetchResult: ...
+    def wait_for_records(self, positions: Sequence[tuple[str, int, int]], timeout_s: float,
+                         wake: threading.Event) -> None:
+        """Wait until ``wake`` is set, at most ``timeout_s``; a transport that can watch the
+        ``(topic, partition, offset)`` positions also sets it when a record at or past one of
+        them exists. Callers wait in short steps.
+
+        This default only waits: a long-poll FETCH would hold a TCP client's one connection,
+        and so delay every other thread's request on the same client, for the whole wait.
+        """
+        wake.wait(timeout_s)
+
     @abc.abstractmethod
     def offsets(self, topic: str, partition: int) -> tuple[int, int]:
         """``(start, end)``: first retained offset and the offset the next record gets."""

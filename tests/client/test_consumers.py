@@ -316,3 +316,46 @@ def test_partition_offsets_and_seek_to_timestamp(client, flymq_clock):
         consumer.seek_to_timestamp(cut)
         assert [m.data for m in consumer.poll(timeout_ms=0)] == [b"new"]
         assert consumer.position(0) == 0 and consumer.position(1) == 2
+
+
+@pytest.fixture
+def slow_idle_steps(monkeypatch):
+    """Idle steps far longer than any test: only a wake-up can end a wait early."""
+    from flymq.client import consumer
+    monkeypatch.setattr(consumer, "IDLE_BACKOFF_S", 60.0)
+
+
+@pytest.mark.timeout(10)  # less than the poll timeout: only the wake-up can pass this
+@pytest.mark.parametrize("endpoint", ["local"], indirect=True)
+def test_embedded_poll_wakes_on_the_first_new_record_of_any_partition(client, slow_idle_steps):
+    client.create_topic("w", 3)
+    consumer = client.consumer("w", "g")
+    assert consumer.poll(timeout_ms=0) == []
+    timer = threading.Timer(0.2, lambda: client.produce("w", b"late", partition=2))
+    timer.start()
+    try:
+        messages = consumer.poll(timeout_ms=20_000)  # returns on the record, not after 20 s
+    finally:
+        timer.join()
+    assert [(m.partition, m.value) for m in messages] == [(2, b"late")]
+    consumer.close()
+
+
+@pytest.mark.timeout(10)
+def test_close_ends_an_idle_poll_at_once(client, slow_idle_steps):
+    client.create_topic("w", 2)
+    consumer = client.consumer("w", "g", enable_auto_commit=False)
+    raised: list[BaseException] = []
+
+    def poll() -> None:
+        try:
+            consumer.poll(timeout_ms=20_000)
+        except ConsumerError as exc:
+            raised.append(exc)
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    threading.Timer(0.2, consumer.close).start()
+    poller.join(timeout=10)
+    assert not poller.is_alive()
+    assert [str(e) for e in raised] == ["Consumer is closed"]

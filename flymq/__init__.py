@@ -15,13 +15,14 @@ from flymq.client import (
     ProducerConfig, TLSConfig, Transaction, connect,
 )
 from flymq.errors import *  # noqa: F401,F403 - re-exported; the names are listed below
+from flymq.lazy_list import LazyList
 from flymq.message_list import MessageList
 from flymq.models import (
     AckMode, AuditEvent, AuditEventType, AuditQueryFilter, AuditQueryResult, AuthResponse,
     ClusterInfo, ClusterMetadata, Compatibility, ConsumedMessage, ConsumerGroupInfo, DLQMessage,
-    FetchResult, NodeInfo, PartitionInfo, ProduceResult, RecordMetadata, Response, SchemaInfo,
-    SchemaType, SubscribeMode, TopicMetadata, TopicPartitionInfo, TransactionInfo,
-    TransactionState, WhoAmIResponse,
+    FetchResult, NodeInfo, PartitionInfo, ProduceResult, RecordMetadata, RecordMetadataList,
+    Response, SchemaInfo, SchemaType, SubscribeMode, TopicMetadata, TopicPartitionInfo,
+    TransactionInfo, TransactionState, WhoAmIResponse,
 )
 
 __version__ = "0.1.0"
@@ -37,8 +38,8 @@ _EXCEPTIONS = [n for n in _errors.__all__ if n not in {
 __all__ = [
     "connect", "FlyMQClient", "HighLevelConsumer", "Consumer", "ConsumerGroup", "Transaction",
     "ClientConfig", "ProducerConfig", "ConsumerConfig", "TLSConfig",
-    "RecordMetadata", "ConsumedMessage", "FetchResult", "MessageList", "TopicMetadata", "ProduceResult",
-    "DLQMessage", "AuthResponse", "WhoAmIResponse", "PartitionInfo", "ClusterMetadata",
+    "RecordMetadata", "RecordMetadataList", "ConsumedMessage", "FetchResult", "MessageList",
+    "LazyList", "TopicMetadata", "ProduceResult", "DLQMessage", "AuthResponse", "WhoAmIResponse", "PartitionInfo", "ClusterMetadata",
     "TopicPartitionInfo", "Response", "ConsumerGroupInfo", "SchemaInfo", "ClusterInfo",
     "NodeInfo", "TransactionInfo", "AuditEvent", "AuditQueryFilter", "AuditQueryResult",
     "SubscribeMode", "AckMode", "SchemaType", "Compatibility", "TransactionState",

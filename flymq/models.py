@@ -12,7 +12,9 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
+
+from flymq.lazy_list import LazyList
 
 if TYPE_CHECKING:
     from flymq.message_list import MessageList
@@ -78,6 +80,41 @@ class RecordMetadata(int):
     @property
     def timestamp_datetime(self) -> datetime:
         return datetime.fromtimestamp(self.timestamp / 1000.0)
+
+
+class RecordMetadataList(LazyList[RecordMetadata]):
+    """The results of a batch produce, in record order, each built when it is read
+    (:mod:`flymq.lazy_list`): a caller that ignores them does not pay for a thousand objects."""
+
+    __slots__ = ("_topic", "_timestamp", "_placed", "_key_sizes", "_value_sizes")
+
+    @classmethod
+    def of_batch(cls, topic: str, timestamp: int, placed: Sequence[tuple[int, int]],
+                 records: Sequence[tuple[Any, Any, int]]) -> "RecordMetadataList":
+        """Results for ``records`` (``(key, value, partition)``) appended at ``placed``
+        (``(partition, offset)`` each); sizes are taken now, the objects built later."""
+        self = cls()
+        self._topic, self._timestamp, self._placed = topic, timestamp, placed
+        self._value_sizes = list(map(len, map(itemgetter(1), records)))
+        keys = list(map(itemgetter(0), records))
+        self._key_sizes = ([-1] * len(keys) if keys.count(None) == len(keys)
+                           else [len(k) if k else -1 for k in keys])
+        self._items = None
+        return self
+
+    def _lazy_len(self) -> int:
+        return len(self._placed)
+
+    def _lazy_iter(self) -> Iterator[RecordMetadata]:
+        return map(self._lazy_item, range(len(self._placed)))
+
+    def _lazy_item(self, i: int) -> RecordMetadata:
+        partition, offset = self._placed[i]
+        return RecordMetadata(self._topic, partition, offset, self._timestamp,
+                              self._key_sizes[i], self._value_sizes[i])
+
+    def _lazy_drop(self) -> None:
+        self._placed = self._key_sizes = self._value_sizes = ()
 
 
 class ConsumedMessage(tuple):

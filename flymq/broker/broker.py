@@ -35,7 +35,7 @@ from flymq.errors import (
     BrokerClosedError, InvalidRequestError, MessageTooLargeError, PartitionNotFoundError,
     StorageError, TopicNotFoundError,
 )
-from flymq.models import FetchResult, RecordMetadata, TopicMetadata
+from flymq.models import FetchResult, RecordMetadata, RecordMetadataList, TopicMetadata
 
 try:
     import fcntl
@@ -295,12 +295,12 @@ class Broker:
                 len(key) if key else -1, len(value))
 
     def produce_batch(self, topic: str, records: Sequence[tuple[bytes | None, bytes, int]]
-                      ) -> list[RecordMetadata]:
+                      ) -> RecordMetadataList:
         """Append many ``(key, value, partition)`` records: all are validated before any is
-        written, each partition gets one storage append, results come in input order."""
+        written, each partition gets one storage append, results come in input order (as a
+        list that builds each ``RecordMetadata`` when it is read)."""
         timestamp, placed = self.append_batch(topic, records)
-        return [RecordMetadata(topic, p, offset, timestamp, len(k) if k else -1, len(v))
-                for (p, offset), (k, v, _) in zip(placed, records)]
+        return RecordMetadataList.of_batch(topic, timestamp, placed, records)
 
     def append_batch(self, topic: str, records: Sequence[tuple[bytes | None, bytes, int]], *,
                      wait: bool = True, producer: tuple[int, int, int] | None = None,

@@ -48,7 +48,7 @@ class LocalTransport(Transport):
 
     # The broker copies any value or key that is not ``bytes`` itself.
     def produce_batch(self, topic: str, records: Sequence[tuple[bytes | None, bytes, int]]
-                      ) -> list[RecordMetadata]:
+                      ) -> Sequence[RecordMetadata]:
         return self.broker.produce_batch(topic, records)
 
     def append_batch(self, topic: str, records: Sequence[tuple[bytes | None, bytes, int]], *,

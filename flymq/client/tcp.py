@@ -33,8 +33,8 @@ from flymq.errors import (AuthenticationError, ConnectionClosedError, Connection
                           TransactionError, UnsupportedOperationError, error_from_wire)
 from flymq.message_list import MessageColumns, MessageList
 from flymq.models import (AuthResponse, ClusterMetadata, ConsumedMessage, DLQMessage,
-                          FetchResult, PartitionInfo, RecordMetadata, TopicMetadata,
-                          TopicPartitionInfo, WhoAmIResponse)
+                          FetchResult, PartitionInfo, RecordMetadata, RecordMetadataList,
+                          TopicMetadata, TopicPartitionInfo, WhoAmIResponse)
 from flymq import protocol as m
 from flymq.protocol import (FLAG_BINARY, FLAG_GZIP, HEADER, HEADER_SIZE, MAGIC, VERSION, Frame,
                             FrameDecoder, Op, encode_frame)
@@ -382,16 +382,15 @@ class TcpTransport(Transport):
         return m.RecordMetadataResponse.decode_model(reply)
 
     def produce_batch(self, topic: str, records: Sequence[tuple[bytes | None, bytes, int]]
-                      ) -> list[RecordMetadata]:
+                      ) -> Sequence[RecordMetadata]:
         """One PRODUCE_BATCH (all-or-nothing) on a flymq server; otherwise pipelined PRODUCEs,
         where each record succeeds or fails on its own and the first error is raised after
         every reply has been read (the stream stays in step)."""
         if not records:
-            return []
+            return RecordMetadataList()
         if self._has(Op.PRODUCE_BATCH):
-            timestamp, results = self.append_batch(topic, records)
-            return [RecordMetadata(topic, p, offset, timestamp, len(k) if k else -1, len(v))
-                    for (p, offset), (k, v, _) in zip(results, records)]
+            timestamp, placed = self.append_batch(topic, records)
+            return RecordMetadataList.of_batch(topic, timestamp, placed, records)
         data = b"".join(encode_frame(Op.PRODUCE, m.ProduceRequest.encode_fields(topic, k or b"",
                                                                                 v, p))
                         for k, v, p in records)

@@ -76,8 +76,9 @@ class Transport(abc.ABC):
 
     @abc.abstractmethod
     def produce_batch(self, topic: str, records: Sequence[tuple[bytes | None, bytes, int]]
-                      ) -> list[RecordMetadata]:
-        """``(key, value, partition)`` triples, validated all-or-nothing."""
+                      ) -> Sequence[RecordMetadata]:
+        """``(key, value, partition)`` triples, validated all-or-nothing; results in record
+        order (a :class:`~flymq.models.RecordMetadataList` where the reply allows)."""
 
     def append_batch(self, topic: str, records: Sequence[tuple[bytes | None, bytes, int]], *,
                      producer: tuple[int, int, int] | None = None,

@@ -14,7 +14,7 @@ from flymq.clock import ManualClock
 from flymq.errors import (
     MessageTooLargeError, OffsetOutOfRangeError, PartitionNotFoundError, TopicNotFoundError,
 )
-from flymq.models import RecordMetadata
+from flymq.models import RecordMetadata, RecordMetadataList
 
 
 def test_record_metadata(broker: Broker, clock: ManualClock) -> None:
@@ -101,6 +101,20 @@ def test_produce_batch_keeps_input_order_and_one_append_per_partition(broker: Br
     for md, value in zip(mds, [b"a", b"b", b"c", b"d", b"e"]):
         assert broker.consume("t", md.partition, md.offset) == value
     assert broker.produce_batch("t", []) == []
+
+
+def test_produce_batch_results_are_built_when_read_from_sizes_taken_at_once(broker: Broker
+                                                                             ) -> None:
+    broker.create_topic("t", 1)
+    records = [(b"key", b"value", -1), (None, bytearray(b"vv"), -1)]
+    mds = broker.produce_batch("t", records)
+    assert isinstance(mds, RecordMetadataList) and len(mds) == 2
+    records[0] = (None, b"changed afterwards", -1)  # the caller's list is not read again
+    assert [(m.offset, m.key_size, m.value_size) for m in mds] == [(0, 3, 5), (1, -1, 2)]
+    assert mds == [0, 1] and mds[-1] == 1 and mds[-1].topic == "t"
+    assert mds[0] == mds[0] and mds[0] is not mds[0]  # equal results, built on each read
+    mds.append(RecordMetadata("t", 0, 7))
+    assert [int(m) for m in mds] == [0, 1, 7]
 
 
 def test_produce_batch_is_all_or_nothing(broker: Broker) -> None:

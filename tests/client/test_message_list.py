@@ -140,7 +140,7 @@ def test_a_list_of_messages_becomes_a_message_list():
 
 
 def test_extending_a_message_list_by_itself_doubles_it():
-    made = [ConsumedMessage("t", 0, i, b"v") for i in range(2)]
+    made = [ConsumedMessage("t", 2, i, b"v") for i in range(2)]
     messages = MessageList.from_columns([_columns(range(2), [b"v", b"v"])])
     messages += messages
     assert messages == made * 2

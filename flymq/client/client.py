@@ -209,9 +209,11 @@ class FlyMQClient:
     def _checked_value(self, topic: str, data: Any, key: bytes | None = None) -> bytes:
         """The value as bytes, refused before sending if the request would pass 32 MiB."""
         value = self._value(topic, data)
-        size = _PRODUCE_OVERHEAD + len(topic.encode()) + len(key or b"") + len(value)
-        if size > MAX_FRAME_PAYLOAD:
-            raise MessageTooLargeError(size)
+        size = _PRODUCE_OVERHEAD + 4 * len(topic) + len(key or b"") + len(value)
+        if size > MAX_FRAME_PAYLOAD:  # may be: 4 bytes per character is UTF-8's most
+            size += len(topic.encode()) - 4 * len(topic)
+            if size > MAX_FRAME_PAYLOAD:
+                raise MessageTooLargeError(size)
         return value
 
     def produce_delayed(self, topic: str, data: Any, delay_ms: int) -> RecordMetadata:

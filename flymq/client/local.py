@@ -40,13 +40,13 @@ class LocalTransport(Transport):
             self._subscribed = False
             self.broker.member_left(self.member)
 
+    # The broker copies any value or key that is not ``bytes`` itself.
     def produce(self, topic: str, value: bytes, key: bytes | None = None, partition: int = -1,
                 *, headers: dict[str, str] | None = None, timestamp: int | None = None,
                 compression_type: str = "none") -> RecordMetadata:
-        return self.broker.produce(topic, bytes(value), None if key is None else bytes(key),
-                                   partition, headers=headers, timestamp=timestamp)
+        return self.broker.produce(topic, value, key, partition, headers=headers,
+                                   timestamp=timestamp)
 
-    # The broker copies any value or key that is not ``bytes`` itself.
     def produce_batch(self, topic: str, records: Sequence[tuple[bytes | None, bytes, int]]
                       ) -> Sequence[RecordMetadata]:
         return self.broker.produce_batch(topic, records)

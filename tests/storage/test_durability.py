@@ -95,3 +95,24 @@ def test_concurrent_appends_and_reads_see_whole_batches(open_log):
     for tag in (b"a", b"b"):
         mine = [v for v in values if v.startswith(tag)]
         assert mine == [b"%s-%d-%d" % (tag, i, j) for i in range(200) for j in range(5)]
+
+
+def test_an_index_is_fsynced_only_when_it_changed(tmp_path, monkeypatch):
+    """A flush of many partitions must not pay two fsyncs per partition for sparse indexes
+    that did not change; a change made meanwhile is synced the next time."""
+    from flymq.broker.storage.index import OffsetIndex
+
+    index = OffsetIndex(tmp_path / "x.index")
+    synced: list[int] = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real(fd))[1])
+    index.sync()
+    assert synced == []
+    index.append(0, 0)
+    index.sync()
+    index.sync()
+    assert synced == [index.fd]
+    index.truncate(0)
+    index.sync()
+    assert synced == [index.fd, index.fd]
+    index.close()

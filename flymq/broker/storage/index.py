@@ -24,6 +24,7 @@ class _IndexFile:
         self.path = path
         self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         self.count = os.fstat(self.fd).st_size // self.entry.size
+        self.dirty = False   # changed since the last sync: a sparse index rarely is
 
     def __len__(self) -> int:
         return self.count
@@ -37,10 +38,12 @@ class _IndexFile:
     def append(self, *fields: int) -> None:
         os.pwrite(self.fd, self.entry.pack(*fields), self.count * self.entry.size)
         self.count += 1
+        self.dirty = True
 
     def truncate(self, count: int) -> None:
         self.count = min(count, self.count)
         os.ftruncate(self.fd, self.count * self.entry.size)
+        self.dirty = True
 
     def last_before(self, key: int, inclusive: bool) -> tuple | None:
         """The last entry whose key is < ``key`` (or <= when inclusive); keys never decrease."""
@@ -56,7 +59,16 @@ class _IndexFile:
         return found
 
     def sync(self) -> None:
-        os.fsync(self.fd)
+        """fsync, unless nothing changed since the last one (flushing 1,000 partitions every
+        interval would otherwise cost two needless fsyncs each)."""
+        if not self.dirty:
+            return
+        self.dirty = False  # before the fsync: a change made during it is synced next time
+        try:
+            os.fsync(self.fd)
+        except OSError:
+            self.dirty = True
+            raise
 
     def close(self) -> None:
         os.close(self.fd)

@@ -106,6 +106,7 @@ class Transport(abc.ABC):
     def fetch(self, topic: str, partition: int = 0, offset: int = 0, max_messages: int = 10,
               filter: str = "", *, max_bytes: int | None = None,
               max_wait_ms: int = 0) -> FetchResult: ...
+
     def wait_for_records(self, positions: Sequence[tuple[str, int, int]], timeout_s: float,
                          wake: threading.Event) -> None:
         """Wait until ``wake`` is set, at most ``timeout_s``; a transport that can watch the

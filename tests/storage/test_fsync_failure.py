@@ -80,3 +80,16 @@ def test_reopening_a_failed_log_recovers_it(open_log, disk):
     offset = again.append([Record(b"y")])
     values = _values(again)
     assert values[0] == b"kept" and values[-1] == b"y" and offset == len(values) - 1
+
+
+def test_a_failed_fsync_when_a_segment_rolls_fails_the_log(open_log, disk):
+    log = open_log(segment_bytes=1024)
+    log.append([Record(b"x" * 800)])
+    disk.break_disk()
+    with pytest.raises(FsyncFailedError):
+        log.append([Record(b"y" * 800)])   # does not fit the segment: rolls, sealing it
+    disk.repair()
+    assert log.failed
+    with pytest.raises(FsyncFailedError):
+        log.append([Record(b"z")])
+    assert _values(log) == [b"x" * 800]

@@ -240,9 +240,19 @@ class PartitionLog:
     def _roll(self) -> Segment:
         """Seal the active segment and start a new one (called under the lock)."""
         old = self._active
-        old.seal()
-        seg = Segment(self.directory, self._end)
-        fsync_dir(self.directory)
+        try:
+            old.seal()
+        except OSError as exc:
+            raise self._fsync_failed(old, exc) from exc
+        try:
+            seg = Segment(self.directory, self._end)
+        except OSError as exc:  # e.g. out of file descriptors: the next append tries again
+            raise StorageError(f"cannot start a segment in {self.directory}: {exc}") from exc
+        try:
+            fsync_dir(self.directory)
+        except OSError as exc:
+            seg.close()
+            raise self._fsync_failed(old, exc) from exc
         self._segments.append(seg)
         self._bases.append(seg.base_offset)
         self._active = seg
@@ -257,6 +267,11 @@ class PartitionLog:
     def _check_fsync(self) -> None:
         if self._fsync_failure is not None:
             raise FsyncFailedError(self.name, self._fsync_failure)
+
+    def _fsync_failed(self, seg: Segment, exc: OSError) -> FsyncFailedError:
+        """Fail the log for writes (the first failure is the one reported)."""
+        self._fsync_failure = self._fsync_failure or f"{seg.path}: {exc}"
+        return FsyncFailedError(self.name, self._fsync_failure)
 
     @property
     def failed(self) -> bool:
@@ -295,8 +310,7 @@ class PartitionLog:
             else:
                 os.fsync(seg.fd)
         except OSError as exc:
-            self._fsync_failure = self._fsync_failure or f"{seg.path}: {exc}"
-            raise FsyncFailedError(self.name, self._fsync_failure) from exc
+            raise self._fsync_failed(seg, exc) from exc
         finally:
             self._unpin(seg)
         with self._sync_cond:

@@ -81,7 +81,7 @@ def _json_path_rule(path: str) -> Predicate:
             return False
         try:
             node = json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested too deep to read
             return False
         for name in names:
             if not isinstance(node, dict) or name not in node:

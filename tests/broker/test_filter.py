@@ -31,6 +31,7 @@ CASES = [
     ("$.a", None, b"text mentioning $.a", True),  # substring rule still applies
     ("$.a+", None, b"aaa", False),  # no regex rule for $. filters
     ("\xff", None, b"\xff", False),  # value bytes decode as U+FFFD, not U+00FF
+    ("$.a", None, b'{"a":' + b"[" * 100_000 + b"]" * 100_000 + b"}", False),  # too deep
 ]
 
 

@@ -188,7 +188,7 @@ class FlyMQClient:
     def produce(self, topic: str, data: Any, *, key: bytes | str | None = None,
                 partition: int | None = None, compression_type: str = "none") -> RecordMetadata:
         """Append one record; ``partition`` wins over ``key``; neither = broker's choice."""
-        key_bytes = _as_bytes(key)
+        key_bytes = key if key is None or key.__class__ is bytes else _as_bytes(key)
         value = self._checked_value(topic, data, key_bytes)
         return self._transport.produce(topic, value, key_bytes,
                                        -1 if partition is None else operator.index(partition),
@@ -208,7 +208,7 @@ class FlyMQClient:
 
     def _checked_value(self, topic: str, data: Any, key: bytes | None = None) -> bytes:
         """The value as bytes, refused before sending if the request would pass 32 MiB."""
-        value = self._value(topic, data)
+        value = data if data.__class__ is bytes else self._value(topic, data)
         size = _PRODUCE_OVERHEAD + 4 * len(topic) + len(key or b"") + len(value)
         if size > MAX_FRAME_PAYLOAD:  # may be: 4 bytes per character is UTF-8's most
             size += len(topic.encode()) - 4 * len(topic)

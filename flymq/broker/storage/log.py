@@ -190,7 +190,8 @@ class PartitionLog:
         with self._lock:
             if self._closed:
                 raise StorageError(f"log {self.name} is closed")
-            self._check_fsync()
+            if self._fsync_failure is not None:
+                self._check_fsync()
             seg = self._active
             if seg.next_offset == seg.base_offset:            # empty: its age starts now
                 seg.created_ms = now

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import importlib
 import multiprocessing
 import os
 import shutil
@@ -23,6 +24,15 @@ _LIVE: set[subprocess.Popen] = set()
 
 class Unavailable(RuntimeError):
     """A peer or flymq component cannot run here; the reason says how to get it."""
+
+
+def import_peer(module: str, package: str) -> Any:
+    """The peer's Python module, or :class:`Unavailable` saying which package to install."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise Unavailable(f"Python package {package} not installed (pip install {package})"
+                          ) from None
 
 
 def free_port() -> int:

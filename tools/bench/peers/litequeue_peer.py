@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tools.bench.peers import EmbeddedQueue
-from tools.bench.procs import Unavailable
+from tools.bench.procs import import_peer
 
 
 class LiteQueuePeer(EmbeddedQueue):
@@ -16,11 +16,7 @@ class LiteQueuePeer(EmbeddedQueue):
     name = "litequeue"
 
     def __init__(self, directory: Path, fsync: str) -> None:
-        try:
-            from litequeue import LiteQueue
-        except ImportError:
-            raise Unavailable("litequeue not installed (pip install litequeue)") from None
-        self.queue = LiteQueue(str(directory / "lq.sqlite3"))
+        self.queue = import_peer("litequeue", "litequeue").LiteQueue(str(directory / "lq.sqlite3"))
         self.count = 0
 
     def put_each(self, payloads: Sequence[bytes]) -> None:

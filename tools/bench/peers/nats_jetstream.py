@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from tools.bench.peers import Sender, StreamSystem
-from tools.bench.procs import HOST, Child, Unavailable, find_executable, free_port, wait_for_port
+from tools.bench.procs import (HOST, Child, Unavailable, find_executable, free_port, import_peer,
+                               wait_for_port)
 from tools.bench.verify import Checksum
 
 # flymq fsync policy -> JetStream sync_interval (its default is 2 minutes)
@@ -21,11 +22,7 @@ READ_CHUNK = 1_000
 
 
 def _nats_module() -> Any:
-    try:
-        import nats
-    except ImportError:
-        raise Unavailable("Python package nats-py not installed (pip install nats-py)") from None
-    return nats
+    return import_peer("nats", "nats-py")
 
 
 @dataclass

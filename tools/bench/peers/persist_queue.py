@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tools.bench.peers import EmbeddedQueue
-from tools.bench.procs import Unavailable
+from tools.bench.procs import import_peer
 
 
 class PersistQueue(EmbeddedQueue):
@@ -16,10 +16,7 @@ class PersistQueue(EmbeddedQueue):
     name = "persist-queue"
 
     def __init__(self, directory: Path, fsync: str) -> None:
-        try:
-            import persistqueue
-        except ImportError:
-            raise Unavailable("persist-queue not installed (pip install persist-queue)") from None
+        persistqueue = import_peer("persistqueue", "persist-queue")
         self.queue = persistqueue.Queue(str(directory / "pq"), chunksize=10_000,
                                         tempdir=str(directory))
         self.count = 0

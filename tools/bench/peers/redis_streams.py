@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from tools.bench.peers import Sender, StreamSystem
-from tools.bench.procs import HOST, Child, Unavailable, find_executable, free_port, wait_for_port
+from tools.bench.procs import (HOST, Child, Unavailable, find_executable, free_port, import_peer,
+                               wait_for_port)
 from tools.bench.verify import Checksum
 
 # flymq fsync policy -> Redis append-only-file fsync policy
@@ -21,11 +22,7 @@ READ_CHUNK = 10_000
 
 
 def _redis_module() -> Any:
-    try:
-        import redis
-    except ImportError:
-        raise Unavailable("Python package redis not installed (pip install redis)") from None
-    return redis
+    return import_peer("redis", "redis")
 
 
 @dataclass

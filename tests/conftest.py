@@ -1,8 +1,11 @@
-"""Shared fixtures: clients parametrised over both transports (the broker fixtures come from
-the flymq pytest plugin, registered by the package's pytest11 entry point)."""
+"""Shared fixtures: clients parametrised over both transports, and a disk whose fsync can be
+broken (the broker fixtures come from the flymq pytest plugin, registered by the package's
+pytest11 entry point)."""
 
 from __future__ import annotations
 
+import errno
+import os
 from typing import Callable, Iterator
 
 import pytest
@@ -36,3 +39,23 @@ def new_client(endpoint) -> Iterator[Callable[..., FlyMQClient]]:
 @pytest.fixture
 def client(new_client) -> FlyMQClient:
     return new_client()
+
+
+class FsyncSwitch:
+    """Makes every os.fsync fail with EIO between ``break_disk()`` and ``repair()``."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.monkeypatch, self.real = monkeypatch, os.fsync
+
+    def break_disk(self) -> None:
+        def failing(fd: int) -> None:
+            raise OSError(errno.EIO, "Input/output error")
+        self.monkeypatch.setattr(os, "fsync", failing)
+
+    def repair(self) -> None:
+        self.monkeypatch.setattr(os, "fsync", self.real)
+
+
+@pytest.fixture
+def disk(monkeypatch) -> FsyncSwitch:
+    return FsyncSwitch(monkeypatch)

@@ -3,27 +3,19 @@ while the broker goes on serving reads and every other partition."""
 
 from __future__ import annotations
 
-import errno
-import os
-
 import pytest
 
 from flymq.errors import FsyncFailedError, ServerError
 
 
-def _failing_fsync(fd: int) -> None:
-    raise OSError(errno.EIO, "Input/output error")
-
-
-def test_produce_after_a_failed_fsync_is_refused_and_reads_go_on(client, monkeypatch):
+def test_produce_after_a_failed_fsync_is_refused_and_reads_go_on(client, disk):
     client.create_topic("safe", 1, config={"fsync": "always"})
     first = client.produce("safe", b"one")
-    real = os.fsync
-    monkeypatch.setattr(os, "fsync", _failing_fsync)
+    disk.break_disk()
     with pytest.raises(FsyncFailedError) as info:
         client.produce("safe", b"two")
     assert isinstance(info.value, ServerError) and "safe" in str(info.value)
-    monkeypatch.setattr(os, "fsync", real)
+    disk.repair()
     with pytest.raises(FsyncFailedError):   # never acknowledged on a retried fsync
         client.produce("safe", b"three")
     assert client.consume("safe", first).value == b"one"

@@ -3,33 +3,10 @@ while marking them clean, so a retried fsync could "succeed" and acknowledge los
 
 from __future__ import annotations
 
-import errno
-import os
-
 import pytest
 
 from flymq.broker.storage import FsyncPolicy, Record
 from flymq.errors import FsyncFailedError, StorageError
-
-
-class FsyncSwitch:
-    """Makes every os.fsync fail with EIO between ``break_disk()`` and ``repair()``."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.monkeypatch, self.real = monkeypatch, os.fsync
-
-    def break_disk(self) -> None:
-        def failing(fd: int) -> None:
-            raise OSError(errno.EIO, "Input/output error")
-        self.monkeypatch.setattr(os, "fsync", failing)
-
-    def repair(self) -> None:
-        self.monkeypatch.setattr(os, "fsync", self.real)
-
-
-@pytest.fixture
-def disk(monkeypatch) -> FsyncSwitch:
-    return FsyncSwitch(monkeypatch)
 
 
 def _values(log) -> list[bytes]:

@@ -103,7 +103,9 @@ def corrupt(tmp_path, pos):
     path.write_bytes(bytes(data))
 
 
-@pytest.mark.parametrize("where", [-1, 20, 8, 0], ids=["value", "timestamp", "length", "base"])
+@pytest.mark.parametrize("where", [-1, 20, 8, 0, 12, 17, 40, 57],
+                         ids=["value", "timestamp", "length", "base", "crc", "attributes",
+                              "producer", "value size"])
 def test_corruption_in_the_middle_of_a_run_is_reported(open_log, tmp_path, where):
     log = open_log()
     for i in range(RUN):
@@ -117,6 +119,21 @@ def test_corruption_in_the_middle_of_a_run_is_reported(open_log, tmp_path, where
     with pytest.raises(CorruptRecordError):
         log.read(bad - 2, max_records=5)
     assert [r.value for r in log.read(0, max_records=bad)] == [b"v%03d" % i for i in range(bad)]
+
+
+def test_a_run_ends_where_the_producer_or_the_offsets_change(open_log):
+    log = open_log()
+    producers = [-1] * RUN + [7] * RUN + [8] * 3 + [-1] * RUN
+    for i, pid in enumerate(producers):
+        log.append([Record(b"v%03d" % i)], producer_id=pid)
+    BATCH_CACHE.clear()
+    got = read_all(log)
+    assert [(r.offset, r.value, r.producer_id) for r in got] == \
+        [(i, b"v%03d" % i, pid) for i, pid in enumerate(producers)]
+    for start in (0, RUN - 2, RUN + 1, 2 * RUN + 1):
+        BATCH_CACHE.clear()
+        assert [r.producer_id for r in log.read(start, max_records=RUN)] == \
+            producers[start:start + RUN]
 
 
 def test_broker_fetch_of_single_produces(tmp_path):

@@ -57,12 +57,17 @@ _PRODUCE_OVERHEAD = 14  # PRODUCE request fields besides topic, key and value (w
 _CONFIG_FIELDS = frozenset(f.name for f in dataclasses.fields(ClientConfig))
 
 
-def _as_bytes(data: bytes | bytearray | memoryview | str | None) -> bytes | None:
+def _as_bytes(data: bytes | bytearray | memoryview | str | None, what: str = "key"
+              ) -> bytes | None:
+    """``data`` as bytes (str as UTF-8); anything else is a TypeError, never ``bytes(data)``,
+    which would turn an int into that many zero bytes."""
     if data is None or isinstance(data, bytes):
         return data
     if isinstance(data, str):
         return data.encode("utf-8")
-    return bytes(data)
+    if isinstance(data, (bytearray, memoryview)):
+        return bytes(data)
+    raise TypeError(f"{what} must be bytes, str or None, not {type(data).__name__}")
 
 
 def _open_transport(servers: list[str], config: ClientConfig, broker: "Broker | None"
@@ -179,9 +184,9 @@ class FlyMQClient:
     # --- produce --------------------------------------------------------------------------
     def _value(self, topic: str, data: Any) -> bytes:
         if isinstance(data, (bytes, bytearray, memoryview, str)):
-            return _as_bytes(data)
+            return _as_bytes(data, "data")
         if self._serializer is not None:
-            return _as_bytes(self._serializer.serialize(topic, data))
+            return _as_bytes(self._serializer.serialize(topic, data), "serialized data")
         raise TypeError(f"data must be bytes or str, not {type(data).__name__} "
                         "(or install a serializer with set_serde())")
 
@@ -351,7 +356,7 @@ class FlyMQClient:
     def register_schema(self, name: str, schema_type: str, schema: str | bytes | dict) -> None:
         """``schema_type`` is json/avro/protobuf; a ``dict`` schema is JSON-encoded."""
         text = json.dumps(schema) if isinstance(schema, dict) else schema
-        self._transport.register_schema(name, str(schema_type), _as_bytes(text))
+        self._transport.register_schema(name, str(schema_type), _as_bytes(text, "schema"))
 
     def get_schema(self, topic: str, version: int = 0) -> dict[str, Any]:
         return self._transport.get_schema(topic, version)
@@ -360,7 +365,7 @@ class FlyMQClient:
         return self._transport.list_schemas(topic)
 
     def validate_schema(self, name: str, message: bytes | str) -> bool:
-        return self._transport.validate_schema(name, _as_bytes(message))
+        return self._transport.validate_schema(name, _as_bytes(message, "message"))
 
     def delete_schema(self, topic: str, version: int) -> None:
         self._transport.delete_schema(topic, version)

@@ -12,6 +12,7 @@ No group rebalancing yet: each consumer reads every partition it is given.
 from __future__ import annotations
 
 import inspect
+import logging
 import queue
 import threading
 import time
@@ -19,7 +20,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from flymq.client.config import ConsumerConfig
 from flymq.clock import SYSTEM_CLOCK, Clock
-from flymq.errors import ConsumerError, ConsumerGroupNotFoundError, FlyMQError
+from flymq.errors import (BrokerClosedError, ConsumerError, ConsumerGroupNotFoundError,
+                          FlyMQError)
 from flymq.matcher import is_pattern, resolve
 from flymq.models import ConsumedMessage
 
@@ -29,6 +31,8 @@ if TYPE_CHECKING:
     from flymq.client.client import FlyMQClient
 
 __all__ = ["HighLevelConsumer", "Consumer", "ConsumerGroup"]
+
+log = logging.getLogger("flymq.consumer")
 
 IDLE_BACKOFF_S = 0.1  # how long an endless iterator waits after an empty poll
 TopicPartition = tuple[str, int]
@@ -67,6 +71,13 @@ def _notify(callback: Callable[..., Any], offsets: Any, error: BaseException | N
     else:
         callback(offsets, error)
 
+
+
+def _gone(client: "FlyMQClient", exc: FlyMQError) -> bool:
+    """Whether ``exc`` means no call can succeed again (the broker or the client was closed).
+    Such an error ends polls and commits instead of being skipped as one partition's failure,
+    so that a consumer never waits forever on a closed broker."""
+    return isinstance(exc, BrokerClosedError) or client.closed
 
 class HighLevelConsumer:
     """All partitions of ``topics`` for ``group_id``; see the module docstring."""
@@ -134,7 +145,9 @@ class HighLevelConsumer:
                                                    self._config.auto_offset_reset)
                     if moved is not None:
                         ends[tp] = self._fetched[tp] = moved
-            except FlyMQError:
+            except FlyMQError as exc:
+                if _gone(self._client, exc):
+                    raise
                 continue  # one bad partition must not stop the others
         self._order.append(self._order.pop(0))
         return messages, ends
@@ -199,6 +212,8 @@ class HighLevelConsumer:
                 self._client.commit_offset(tp[0], self._group_id, tp[1], offset)
                 self._committed[tp] = offset
             except FlyMQError as exc:
+                if _gone(self._client, exc):
+                    raise
                 error = error or exc
         return dict(self._committed), error
 
@@ -254,13 +269,18 @@ class HighLevelConsumer:
 
     # --- lifecycle -----------------------------------------------------------------------
     def close(self) -> None:
-        """Commit (only with auto-commit on) and stop; idempotent."""
+        """Commit (only with auto-commit on) and stop; idempotent. A final commit that fails is
+        logged, not raised."""
         if self._closed.is_set():
             return
-        if self._config.enable_auto_commit:
-            self.commit()
-        self._closed.set()
-        self._wake.set()
+        try:
+            if self._config.enable_auto_commit:
+                self.commit()
+        except FlyMQError as exc:  # as Kafka's consumers do: the close itself still succeeds
+            log.warning("consumer %s: final commit failed: %s", self._group_id, exc)
+        finally:
+            self._closed.set()
+            self._wake.set()
 
     def __enter__(self) -> "HighLevelConsumer":
         return self
@@ -405,7 +425,10 @@ class ConsumerGroup:
             for consumer in self._consumers:
                 try:
                     messages = consumer.poll()
-                except FlyMQError:
+                except FlyMQError as exc:
+                    if _gone(self._client, exc):
+                        self._stop.set()  # nothing can succeed again: end the thread
+                        return
                     continue
                 got = got or bool(messages)
                 for message in messages:

@@ -6,6 +6,8 @@ import threading
 
 import pytest
 
+import flymq
+
 from flymq import (
     Consumer, ConsumerConfig, ConsumerError, ConsumerGroup, ConsumerGroupNotFoundError,
     HighLevelConsumer,
@@ -359,3 +361,36 @@ def test_close_ends_an_idle_poll_at_once(client, slow_idle_steps):
     poller.join(timeout=10)
     assert not poller.is_alive()
     assert [str(e) for e in raised] == ["Consumer is closed"]
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("endpoint", ["local"], indirect=True)
+def test_a_closed_broker_ends_polls_iteration_commits_and_group_threads(
+        client, flymq_broker, caplog):
+    from flymq import BrokerClosedError
+
+    _fill(client)
+    consumer = client.consumer("t", "g")
+    group = ConsumerGroup(client, "t", group_id="gg")
+    group.start()
+    assert len(consumer.poll(timeout_ms=0)) == 6
+    flymq_broker.close()
+    with pytest.raises(BrokerClosedError):
+        consumer.poll(timeout_ms=5_000)
+    with pytest.raises(BrokerClosedError):
+        next(iter(consumer))
+    with pytest.raises(BrokerClosedError):
+        consumer.commit()                      # the positions were not committed: say so
+    consumer.close()                           # logs the lost final commit, still closes
+    assert "final commit failed" in caplog.text
+    group._thread.join(timeout=5)
+    assert not group.running
+
+
+def test_a_closed_client_ends_polls(new_client):
+    client = new_client()
+    _fill(client)
+    consumer = client.consumer("t", "g", enable_auto_commit=False)
+    client.close()
+    with pytest.raises(flymq.ConnectionClosedError):
+        consumer.poll(timeout_ms=5_000)

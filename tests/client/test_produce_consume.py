@@ -151,3 +151,14 @@ def test_a_pathological_filter_cannot_stall_the_broker(client):
     result = client.fetch("evil", 0, 0, 10, filter="(a+)+$")
     assert [m.offset for m in result.messages] == [1] and result.next_offset == 2
     assert client.fetch("evil", 0, 0, 10).next_offset == 2  # and it still answers
+
+
+@pytest.mark.parametrize("key", [5, 4.5, object(), [b"k"]])
+def test_a_key_that_is_not_bytes_or_str_is_a_type_error(client, key):
+    client.create_topic("k")
+    for produce in (lambda: client.produce("k", b"v", key=key),
+                    lambda: client.produce_with_key("k", key, b"v"),
+                    lambda: client.producer(linger_ms=0).send("k", b"v", key=key).get(5_000)):
+        with pytest.raises(TypeError, match="key must be bytes, str or None"):
+            produce()
+    assert client.fetch("k", 0, 0, 10).messages == []

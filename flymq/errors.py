@@ -34,10 +34,29 @@ __all__ = [
 MAX_FRAME_PAYLOAD = 33_554_432  # 32 MiB; the frame limit of protocol v1 (also in flymq.protocol)
 
 
+def _reduce_from_state(exc: BaseException) -> tuple:
+    """Pickle ``exc`` as "a bare instance with these ``args``, then this ``__dict__``".
+
+    The default ``BaseException.__reduce__`` unpickles by calling ``cls(*exc.args)``, which
+    breaks for every class whose constructor takes other arguments than its message (e.g.
+    ``OffsetOutOfRangeError(topic, offset)``). Skipping ``__init__`` and restoring the state
+    works for all of them, so errors survive multiprocessing, ``copy`` and result caches.
+    """
+    return _new_exception, (type(exc), exc.args), exc.__dict__
+
+
+def _new_exception(cls: type[BaseException], args: tuple) -> BaseException:
+    """An instance of ``cls`` with ``args`` but without running ``cls.__init__``."""
+    exc = cls.__new__(cls)
+    exc.args = args  # set explicitly: OSError subclasses (TimeoutError) ignore __new__ args
+    return exc
+
+
 class FlyMQError(Exception):
     """Base of every flymq error: a message, an optional hint and the text sent on the wire."""
 
     default_hint: str | None = None
+    __reduce__ = _reduce_from_state
 
     def __init__(self, message: str = "", *, hint: str | None = None, wire: str | None = None):
         self.message = message
@@ -364,6 +383,8 @@ class CorruptRecordError(StorageError):
 class ProtocolError(Exception):
     """A frame that does not follow protocol v1."""
 
+    __reduce__ = _reduce_from_state
+
 
 class InvalidMagicError(ProtocolError, ValueError):
     def __init__(self, received: int):
@@ -400,6 +421,10 @@ def _int(s: str) -> int:
 
 # (pattern, factory(match, context)) tried in order; the first match wins.
 _WIRE_PATTERNS: list[tuple[re.Pattern[str], Callable[[re.Match[str], dict], FlyMQError]]] = [
+    # An unexpected exception in the server (see wire_text): its text is arbitrary, so it must
+    # not fall through to the patterns below (a TypeError's "not supported" is no missing op).
+    (re.compile(r"^internal error\b"),
+     lambda m, c: ServerError(m.string)),
     (re.compile(r"^topic not found(?:: (?P<t>.*))?$", re.S),
      lambda m, c: TopicNotFoundError(m["t"] if m["t"] is not None else c.get("topic", ""),
                                      wire=m[0])),
@@ -417,7 +442,8 @@ _WIRE_PATTERNS: list[tuple[re.Pattern[str], Callable[[re.Match[str], dict], FlyM
      lambda m, c: OutOfOrderSequenceError(_int(m["id"]), m["w"], _int(m["e"]), _int(m["r"]))),
     (re.compile(r"^consumer group not found: (?P<t>[^:]*):(?P<g>.*)$", re.S),
      lambda m, c: ConsumerGroupNotFoundError(m["t"], m["g"])),
-    (re.compile(r"^unknown opcode: \d+$|not supported", re.I),
+    # upstream's unknown-opcode text, and what flymq's server says for features it lacks yet
+    (re.compile(r"^unknown opcode: \d+$|^[\w ]+ is not supported yet by this flymq server$"),
      lambda m, c: UnsupportedOperationError(m.string)),
     (re.compile(r"not leader", re.I),
      lambda m, c: NotLeaderError(_leader_id(m.string), leader_addr=_leader_addr(m.string))),

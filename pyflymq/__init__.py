@@ -8,12 +8,33 @@ paths.
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import flymq
 from flymq import *  # noqa: F401,F403
 from flymq import __all__, __author__, __license__, __version__  # noqa: F401
 
+# Submodule paths real code imports (client-api.md §1.1). Python binds ``pyflymq.<name>`` only
+# once the submodule is imported, so ``import pyflymq; pyflymq.exceptions`` needs this list.
+_SUBMODULES = frozenset({
+    "binary", "client", "consumer", "crypto", "exceptions", "matcher", "models", "producer",
+    "protocol", "reactive", "serde", "tls", "types",
+})
+
 
 def __getattr__(name: str) -> Any:
-    return getattr(flymq, name)  # lazy names (Broker, Producer, OpCode, ...) resolve in flymq
+    """Import a listed submodule on first access (keeps ``import pyflymq`` cheap); every other
+    name resolves in flymq (lazy names such as Broker, Producer, OpCode).
+
+    Submodules come first: flymq has modules of the same name (``flymq.models``) that are not
+    the ``pyflymq`` ones. An extra that is not installed (``crypto``, ``reactive``) is a
+    missing attribute whose message names it; ``import pyflymq.crypto`` raises the ImportError.
+    """
+    if name in _SUBMODULES:
+        try:
+            return importlib.import_module(f"{__name__}.{name}")
+        except ImportError as exc:  # an extra not installed: hasattr() must stay False
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}: {exc}") \
+                from exc
+    return getattr(flymq, name)

@@ -21,8 +21,9 @@ from typing import Iterator
 
 from flymq.broker.fsutil import fsync_dir
 from flymq.broker.storage import Flusher, LogConfig, PartitionLog, Record
+from flymq.checks import I32_MAX, check_int, check_str
 from flymq.clock import Clock
-from flymq.errors import ConsumerGroupNotFoundError, InvalidRequestError
+from flymq.errors import ConsumerGroupNotFoundError
 
 LOG_DIR = "offsets"
 _NEW_SUFFIX, _OLD_SUFFIX = ".new", ".old"
@@ -129,6 +130,7 @@ class GroupCoordinator:
     # --- operations -------------------------------------------------------------------------
     def join(self, topic: str, group_id: str, member: str | None) -> None:
         """SUBSCRIBE's bookkeeping: the group exists (in memory) and ``member`` belongs to it."""
+        _check_group(topic, group_id)
         with self._lock:
             group = self._groups.setdefault((topic, group_id), _Group())
             if member is not None:
@@ -141,11 +143,9 @@ class GroupCoordinator:
 
     def commit(self, topic: str, group_id: str, partition: int, offset: int) -> None:
         """Store the next offset ``group_id`` should read; durable when this returns."""
-        if not isinstance(partition, int) or partition < 0:
-            raise InvalidRequestError(f"invalid partition: {partition}")
-        if not isinstance(offset, int) or offset < 0:
-            raise InvalidRequestError(f"invalid offset: {offset}")
-        offset = int(offset)
+        _check_group(topic, group_id)
+        partition = check_int("partition", partition, 0, I32_MAX)
+        offset = check_int("offset", offset)
         with self._lock:
             self._append(_change(topic, group_id, partition, offset))
             self._groups.setdefault((topic, group_id), _Group()).offsets[partition] = offset
@@ -183,6 +183,12 @@ class GroupCoordinator:
         if group is None:
             raise ConsumerGroupNotFoundError(topic, group_id)
         return group
+
+
+def _check_group(topic: object, group_id: object) -> None:
+    """Group keys are strings: anything else would be stored, then break every listing."""
+    check_str("topic", topic)
+    check_str("group id", group_id)
 
 
 def _read_all(log: PartitionLog) -> Iterator:

@@ -28,6 +28,7 @@ from flymq.broker.naming import topic_dirname, topic_name_problem, validate_topi
 from flymq.broker.partition import PartitionLeader
 from flymq.broker.partitioner import RoundRobin
 from flymq.broker.storage import Flusher, FsyncPolicy, LogConfig
+from flymq.checks import I32_MAX, check_int
 from flymq.clock import Clock
 from flymq.errors import InvalidRequestError, StorageError, TopicNotFoundError
 
@@ -155,8 +156,7 @@ class TopicRegistry:
 
     def check_partition_count(self, partitions: int) -> int:
         """The partition count to use for a requested one (0 means 1)."""
-        if not isinstance(partitions, int) or partitions < 0:
-            raise InvalidRequestError(f"invalid partition count: {partitions}")
+        partitions = check_int("partition count", partitions, 0, I32_MAX)
         limit = self._config.max_partitions_per_topic
         if partitions > limit:
             raise InvalidRequestError(

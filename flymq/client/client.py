@@ -20,10 +20,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import operator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Iterator
 
+from flymq.checks import I32_MAX, I64_MAX, check_int, check_str
 from flymq.client.config import ClientConfig, ConsumerConfig, TLSConfig
 from flymq.client.consumer import HighLevelConsumer
 from flymq.client.local import LocalTransport
@@ -193,11 +193,15 @@ class FlyMQClient:
     def produce(self, topic: str, data: Any, *, key: bytes | str | None = None,
                 partition: int | None = None, compression_type: str = "none") -> RecordMetadata:
         """Append one record; ``partition`` wins over ``key``; neither = broker's choice."""
+        if topic.__class__ is not str:  # the error an embedded broker gives (not a TypeError)
+            from flymq.broker.naming import validate_topic_name
+            validate_topic_name(topic)
         key_bytes = key if key is None or key.__class__ is bytes else _as_bytes(key)
         value = self._checked_value(topic, data, key_bytes)
-        return self._transport.produce(topic, value, key_bytes,
-                                       -1 if partition is None else operator.index(partition),
-                                       compression_type=compression_type)
+        return self._transport.produce(
+            topic, value, key_bytes,
+            -1 if partition is None else check_int("partition", partition, -I32_MAX - 1, I32_MAX),
+            compression_type=compression_type)
 
     def produce_with_key(self, topic: str, key: bytes | str, data: Any) -> RecordMetadata:
         return self.produce(topic, data, key=key)
@@ -244,8 +248,8 @@ class FlyMQClient:
         """The record at ``offset``; a ``RecordMetadata`` offset also names its partition."""
         if partition is _UNSET:
             partition = offset.partition if isinstance(offset, RecordMetadata) else 0
-        return self._attach(self._transport.consume(topic, operator.index(partition),
-                                                    operator.index(offset)))
+        return self._attach(self._transport.consume(
+            topic, check_int("partition", partition, 0, I32_MAX), check_int("offset", offset)))
 
     def consume_object(self, topic: str, offset: int,
                        deserializer: Deserializer | None = None) -> Any:
@@ -259,24 +263,27 @@ class FlyMQClient:
 
         ``max_wait_ms`` [ext] waits that long for a first record when there is none yet.
         """
-        result = self._transport.fetch(topic, operator.index(partition), operator.index(offset),
-                                       max_messages if max_messages > 0 else 10, filter or "",
-                                       max_wait_ms=max_wait_ms)
+        max_messages = check_int("max messages", max_messages, -I32_MAX, I32_MAX)
+        result = self._transport.fetch(
+            topic, check_int("partition", partition, 0, I32_MAX), check_int("offset", offset),
+            max_messages if max_messages > 0 else 10, check_str("filter", filter or ""),
+            max_wait_ms=check_int("max wait ms", max_wait_ms, 0, I32_MAX))
         if self._deserializer is not None:
             result.messages = result.messages.with_deserializer(self._deserializer)
         return result
 
     def partition_offsets(self, topic: str, partition: int = 0) -> tuple[int, int]:
         """[ext] ``(first retained offset, next offset to be written)`` of a partition."""
-        return self._transport.offsets(topic, operator.index(partition))
+        return self._transport.offsets(topic, check_int("partition", partition, 0, I32_MAX))
 
     def offset_for_timestamp(self, topic: str, partition: int, timestamp: int | datetime) -> int:
         """[ext] The first offset whose record time is at or after ``timestamp`` (a datetime or
         ms since the epoch); the end offset when every record is older. Needs a flymq server."""
         if isinstance(timestamp, datetime):
             timestamp = int(timestamp.timestamp() * 1000)
-        return self._transport.offset_for_timestamp(topic, operator.index(partition),
-                                                    operator.index(timestamp))
+        return self._transport.offset_for_timestamp(
+            topic, check_int("partition", partition, 0, I32_MAX),
+            check_int("timestamp", timestamp, -I64_MAX - 1))
 
     # --- topics ---------------------------------------------------------------------------
     def create_topic(self, topic: str, partitions: int = 1, *,
@@ -290,7 +297,8 @@ class FlyMQClient:
             from flymq.broker.config import TopicConfig
 
             config = TopicConfig.from_dict(dict(config))  # unknown keys -> ValueError
-        self._transport.create_topic(topic, partitions or 1, config=config)
+        self._transport.create_topic(
+            topic, check_int("partition count", partitions, 0, I32_MAX) or 1, config=config)
 
     def delete_topic(self, topic: str) -> None:
         self._transport.delete_topic(topic)
@@ -305,7 +313,9 @@ class FlyMQClient:
         return self._transport.subscribe(topic, group_id, partition, str(mode))
 
     def commit_offset(self, topic: str, group_id: str, partition: int, offset: int) -> None:
-        self._transport.commit_offset(topic, group_id, partition, operator.index(offset))
+        self._transport.commit_offset(topic, check_str("group id", group_id),
+                                      check_int("partition", partition, 0, I32_MAX),
+                                      check_int("offset", offset))
 
     def get_committed_offset(self, topic: str, group_id: str, partition: int = 0) -> int:
         return self._transport.get_committed_offset(topic, group_id, partition)
@@ -378,7 +388,7 @@ class FlyMQClient:
         self._transport.replay_dlq(topic, message_id)
 
     def re_inject_dlq(self, topic: str, offset: int) -> bool:
-        return self._transport.re_inject_dlq(topic, operator.index(offset))
+        return self._transport.re_inject_dlq(topic, check_int("offset", offset))
 
     def purge_dlq(self, topic: str) -> None:
         self._transport.purge_dlq(topic)

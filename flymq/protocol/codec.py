@@ -261,7 +261,15 @@ class Message:
 
     def write_to(self, w: Writer) -> None:
         for name, ftype in self.WIRE:
-            ftype.write(w, getattr(self, name))
+            value = getattr(self, name)
+            try:
+                ftype.write(w, value)
+            except (struct.error, TypeError, AttributeError, OverflowError, UnicodeError):
+                # a value of the wrong type, or out of its field's range: say which field
+                raise InvalidRequestError(
+                    f"invalid {name.replace('_', ' ')}: {value!r}",
+                    hint="Its type or size does not fit the request field; see the API "
+                         "reference.") from None
 
     def encode(self) -> bytes:
         w = Writer()

@@ -123,3 +123,20 @@ def test_metadata_of_all_topics_lists_internal_names_on_both_transports(client):
     assert client.list_topics() == ["visible"]
     listed = {t.topic for t in client.get_cluster_metadata().topics}
     assert {"__internal", "visible"} <= listed
+
+
+@pytest.mark.parametrize("group, partition, offset", [
+    (None, 0, 1), (5, 0, 1), ("g", -1, 1), ("g", 2**31, 1), ("g", True, 1),
+    ("g", 0, -1), ("g", 0, 2**63), ("g", 0, 2**64), ("g", 0, "3"), ("g", 0, 1.5)])
+def test_bad_group_commits_are_refused_and_store_nothing(client, group, partition, offset):
+    client.create_topic("t")
+    with pytest.raises(InvalidRequestError, match="invalid (group id|partition|offset)"):
+        client.commit_offset("t", group, partition, offset)
+    assert client.list_consumer_groups() == []
+
+
+@pytest.mark.parametrize("count", [True, "3", 2.0, 2**40, -1])
+def test_bad_partition_counts_are_refused(client, count):
+    with pytest.raises(InvalidRequestError, match="invalid partition count"):
+        client.create_topic("t", count)
+    assert client.list_topics() == []

@@ -6,7 +6,7 @@ import pytest
 
 import flymq
 from flymq import (
-    InvalidTopicNameError, MessageTooLargeError, OffsetOutOfRangeError, PartitionNotFoundError,
+    InvalidRequestError, InvalidTopicNameError, MessageTooLargeError, OffsetOutOfRangeError, PartitionNotFoundError,
     RecordMetadata, ServerError, TopicNotFoundError,
 )
 from flymq.errors import MAX_FRAME_PAYLOAD
@@ -162,3 +162,19 @@ def test_a_key_that_is_not_bytes_or_str_is_a_type_error(client, key):
         with pytest.raises(TypeError, match="key must be bytes, str or None"):
             produce()
     assert client.fetch("k", 0, 0, 10).messages == []
+
+
+@pytest.mark.parametrize("call", [
+    lambda c: c.produce(123, b"x"), lambda c: c.produce(None, b"x"),
+    lambda c: c.produce("t", b"x", partition=2**40), lambda c: c.consume("t", -5),
+    lambda c: c.fetch("t", 0, -5), lambda c: c.fetch("t", 0, 0, 10, filter=b"x"),
+    lambda c: c.fetch("t", 0, 0, "10"), lambda c: c.fetch("t", 2**40, 0),
+    lambda c: c.partition_offsets("t", -1)],
+    ids=["int topic", "None topic", "huge partition", "negative consume offset",
+         "negative fetch offset", "bytes filter", "str max_messages", "huge fetch partition",
+         "negative partition"])
+def test_bad_arguments_are_the_same_invalid_request_on_both_transports(client, call):
+    client.produce("t", b"kept")
+    with pytest.raises(InvalidRequestError, match="^invalid "):
+        call(client)
+    assert [m.data for m in client.fetch("t", 0, 0, 10).messages] == [b"kept"]

@@ -29,6 +29,7 @@ from flymq.broker.partition import SCAN_LIMIT, PartitionLeader
 from flymq.broker.partitioner import choose_partition
 from flymq.broker.producers import ProducerIds
 from flymq.broker.storage import BatchRun, Flusher, Record
+from flymq.broker.storage.files import raise_open_file_limit
 from flymq.broker.topics import Topic, TopicRegistry, log_config_for
 from flymq.clock import SYSTEM_CLOCK, Clock
 from flymq.errors import (
@@ -101,6 +102,9 @@ class Broker:
     def __init__(self, data_dir: str | os.PathLike | None = None,
                  config: BrokerConfig | None = None, *, clock: Clock | None = None,
                  name: str | None = None):
+        if config is not None and not isinstance(config, BrokerConfig):
+            raise TypeError(f"config must be a BrokerConfig, not {type(config).__name__} "
+                            "(BrokerConfig(**settings) makes one from a dict)")
         self.config = config if config is not None else BrokerConfig()
         self.clock = clock if clock is not None else SYSTEM_CLOCK
         self.name = name
@@ -117,7 +121,12 @@ class Broker:
         self._groups: GroupCoordinator | None = None
         self._producer_ids = ProducerIds(self.data_dir / "producer-ids")
         try:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            raise_open_file_limit()  # every partition keeps its log file open
+            try:
+                self.data_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:  # e.g. a file is in the way
+                raise StorageError(f"cannot use {self.data_dir} as the data directory: "
+                                   f"{exc.strerror}") from exc
             self._lock_fd = self._lock_directory()
             self._flusher = Flusher()  # one thread for all logs, started on first use
             self._topics = TopicRegistry(self.data_dir / "topics", self.config, clock=self.clock,

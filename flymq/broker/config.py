@@ -109,6 +109,9 @@ class BrokerConfig:
     def __post_init__(self) -> None:
         if self.data_dir is not None:
             self.data_dir = str(Path(self.data_dir))
+        if not isinstance(self.auto_create_topics, bool):  # "no" would be truthy
+            raise ValueError(f"auto_create_topics must be True or False; "
+                             f"got {self.auto_create_topics!r}")
         _check_choice("fsync", self.fsync, FSYNC_POLICIES)
         _check_choice("compression", self.compression, COMPRESSIONS)
         for name in ("default_partitions", "max_partitions_per_topic", "max_message_bytes",

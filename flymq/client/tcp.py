@@ -16,7 +16,7 @@ Connection model (wire-protocol.md §2, §9; client-api.md §3.1):
 
 from __future__ import annotations
 
-import select
+import selectors
 import socket
 import ssl
 import struct
@@ -249,7 +249,9 @@ class TcpTransport(Transport):
         if isinstance(sock, ssl.SSLSocket):
             return False
         try:
-            readable, _, _ = select.select([sock], [], [], 0)
+            with selectors.DefaultSelector() as selector:  # poll/epoll: any descriptor number
+                selector.register(sock, selectors.EVENT_READ)
+                readable = selector.select(0)
             return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
         except (OSError, ValueError):
             return True

@@ -111,8 +111,8 @@ def test_an_index_is_fsynced_only_when_it_changed(tmp_path, monkeypatch):
     index.append(0, 0)
     index.sync()
     index.sync()
-    assert synced == [index.fd]
+    assert len(synced) == 1
     index.truncate(0)
     index.sync()
-    assert synced == [index.fd, index.fd]
+    assert len(synced) == 2
     index.close()

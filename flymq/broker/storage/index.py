@@ -2,16 +2,65 @@
 
 Both are hints: recovery trims or rebuilds them from the log file, and a lookup only gives a
 position to start scanning from. Entries are written with os.write like the log itself.
+
+An index holds its file open only while it is among the most recently used ones (an eighth
+of the open-file limit, at most :data:`OPEN_INDEXES_MAX`); the others are closed and reopened on their next use. A partition's two indexes
+would otherwise double the open files its log needs, and ten thousand partitions would not
+fit a common limit of 20,000 descriptors.
 """
 
 from __future__ import annotations
 
 import os
 import struct
+import threading
+from collections import OrderedDict
 from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+from .files import open_file_limit, open_rw
 
 _OFFSET_ENTRY = struct.Struct("<II")   # relative offset, byte position of the batch
 _TIME_ENTRY = struct.Struct("<qI")     # max timestamp so far, relative offset
+
+OPEN_INDEXES_MAX = 512
+T = TypeVar("T")
+
+
+class _OpenIndexes:
+    """The index files holding a descriptor, least recently used first."""
+
+    def __init__(self) -> None:
+        self._lru: OrderedDict[_IndexFile, None] = OrderedDict()
+        self._lock = threading.Lock()
+        self.limit = 0  # set on first use: by then a broker may have raised the file limit
+
+    def _limit(self) -> int:
+        """An eighth of the open-file limit (the log files, one per partition, get the
+        rest), at most :data:`OPEN_INDEXES_MAX`."""
+        if not self.limit:
+            self.limit = max(16, min(OPEN_INDEXES_MAX, open_file_limit() // 8))
+        return self.limit
+
+    def used(self, index: "_IndexFile") -> None:
+        """``index`` was just used with its descriptor; close the least recently used ones
+        beyond the limit. An index busy in another thread is left open (and stays listed):
+        it is never closed under a reader, and waiting for it could deadlock."""
+        with self._lock:
+            self._lru[index] = None
+            self._lru.move_to_end(index)
+            excess = len(self._lru) - self._limit()
+            victims = [i for i in self._lru if i is not index][:max(0, excess)]
+        for victim in victims:
+            if victim.release_fd():
+                self.forget(victim)
+
+    def forget(self, index: "_IndexFile") -> None:
+        with self._lock:
+            self._lru.pop(index, None)
+
+
+_OPEN = _OpenIndexes()
 
 
 class _IndexFile:
@@ -22,27 +71,54 @@ class _IndexFile:
 
     def __init__(self, path: Path):
         self.path = path
-        self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        self.count = os.fstat(self.fd).st_size // self.entry.size
+        self._lock = threading.Lock()     # guards the descriptor against closing while used
+        self._fd = open_rw(path)
+        self.count = os.fstat(self._fd).st_size // self.entry.size
         self.dirty = False   # changed since the last sync: a sparse index rarely is
+        self._closed = False
+        _OPEN.used(self)
 
     def __len__(self) -> int:
         return self.count
 
+    def _with_fd(self, action: Callable[..., T], *args: Any) -> T:
+        """``action(fd, *args)`` on the file, reopened first if it was released."""
+        with self._lock:
+            if self._closed:
+                raise ValueError(f"index {self.path} is closed")
+            if self._fd < 0:
+                self._fd = open_rw(self.path)
+            result = action(self._fd, *args)
+        _OPEN.used(self)
+        return result
+
+    def release_fd(self) -> bool:
+        """Close the descriptor unless the index is in use right now; whether it was done."""
+        if not self._lock.acquire(blocking=False):
+            return False
+        try:
+            if self._fd >= 0:  # a dirty index is synced through its next descriptor
+                os.close(self._fd)
+                self._fd = -1
+            return True
+        finally:
+            self._lock.release()
+
     def get(self, i: int) -> tuple:
-        return self.entry.unpack(os.pread(self.fd, self.entry.size, i * self.entry.size))
+        size = self.entry.size
+        return self.entry.unpack(self._with_fd(os.pread, size, i * size))
 
     def last(self) -> tuple | None:
         return self.get(self.count - 1) if self.count else None
 
     def append(self, *fields: int) -> None:
-        os.pwrite(self.fd, self.entry.pack(*fields), self.count * self.entry.size)
+        self._with_fd(os.pwrite, self.entry.pack(*fields), self.count * self.entry.size)
         self.count += 1
         self.dirty = True
 
     def truncate(self, count: int) -> None:
         self.count = min(count, self.count)
-        os.ftruncate(self.fd, self.count * self.entry.size)
+        self._with_fd(os.ftruncate, self.count * self.entry.size)
         self.dirty = True
 
     def last_before(self, key: int, inclusive: bool) -> tuple | None:
@@ -65,13 +141,18 @@ class _IndexFile:
             return
         self.dirty = False  # before the fsync: a change made during it is synced next time
         try:
-            os.fsync(self.fd)
+            self._with_fd(os.fsync)
         except OSError:
             self.dirty = True
             raise
 
     def close(self) -> None:
-        os.close(self.fd)
+        with self._lock:
+            self._closed = True
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
+        _OPEN.forget(self)
 
 
 class OffsetIndex(_IndexFile):

@@ -17,6 +17,7 @@ from .batch import (BASE_SIZE, HEADER, HEADER_SIZE, MIN_LENGTH, PREFIX, PREFIX_S
                     DecodedBatch, EncodedBatch, batch_crc_ok, decode_batch, decode_single_run,
                     merge_runs)
 from .cache import BATCH_CACHE
+from .files import open_rw
 from .index import OffsetIndex, TimeIndex
 
 LOG_SUFFIX, INDEX_SUFFIX, TIME_SUFFIX = ".log", ".index", ".timeindex"
@@ -74,9 +75,17 @@ class Segment:
         self.path = stem.with_suffix(LOG_SUFFIX)
         self.indexes_existed = (stem.with_suffix(INDEX_SUFFIX).exists()
                                 and stem.with_suffix(TIME_SUFFIX).exists())
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        self.index = OffsetIndex(stem.with_suffix(INDEX_SUFFIX))
-        self.time_index = TimeIndex(stem.with_suffix(TIME_SUFFIX))
+        self.fd = open_rw(self.path)
+        try:
+            self.index = OffsetIndex(stem.with_suffix(INDEX_SUFFIX))
+            try:
+                self.time_index = TimeIndex(stem.with_suffix(TIME_SUFFIX))
+            except BaseException:
+                self.index.close()
+                raise
+        except BaseException:  # e.g. out of descriptors: leak none
+            os.close(self.fd)
+            raise
         self.size = 0                    # committed bytes: readers never look past this
         self.next_offset = base_offset
         self.max_ts = NO_TIMESTAMP

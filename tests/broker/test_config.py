@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from flymq.broker import BrokerConfig, TopicConfig
+from flymq.broker import Broker, BrokerConfig, TopicConfig
 from flymq.broker.storage import FsyncPolicy
 from flymq.broker.topics import log_config_for
 
@@ -45,3 +45,22 @@ def test_topic_overrides_win_over_broker_defaults() -> None:
                         TopicConfig(fsync="always", compression="lz4"))
     assert lc.fsync is FsyncPolicy.ALWAYS and lc.compression == "lz4"
     assert lc.segment_bytes == 4096
+
+
+def test_auto_create_topics_must_be_a_bool():
+    with pytest.raises(ValueError, match="auto_create_topics must be True or False"):
+        BrokerConfig(auto_create_topics="no")
+
+
+def test_broker_refuses_a_config_that_is_not_a_broker_config(tmp_path):
+    with pytest.raises(TypeError, match="config must be a BrokerConfig"):
+        Broker(tmp_path, config={"fsync": "never"})
+
+
+def test_a_data_dir_that_is_a_file_is_a_storage_error(tmp_path):
+    from flymq.errors import StorageError
+
+    path = tmp_path / "file"
+    path.write_text("x")
+    with pytest.raises(StorageError, match="cannot use .* as the data directory"):
+        Broker(path)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import threading
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -83,17 +84,51 @@ def _open_transport(servers: list[str], config: ClientConfig, broker: "Broker | 
             from flymq.broker import Broker
 
             name = target.split("://", 1)[1]
+            if target.startswith(MEMORY_SCHEME):
+                broker, shared = _attach_memory_broker(name)
+                return LocalTransport(broker), broker if shared else None
             try:
                 return LocalTransport(Broker.lookup(name)), None
             except KeyError:
-                if target.startswith(EMBEDDED_SCHEME):
-                    raise NoAvailableServerError(
-                        servers, hint="Create the broker with Broker(name=...) first.") from None
-            owned = Broker(name=name or None)  # temporary directory, removed on close
-            return LocalTransport(owned), owned
+                raise NoAvailableServerError(
+                    servers, hint="Create the broker with Broker(name=...) first.") from None
     from flymq.client.tcp import TcpTransport
 
     return TcpTransport(targets, config), None
+
+
+#: Brokers started by ``memory://NAME`` clients, with how many such clients are open: the last
+#: one to close closes the broker, so one client's close() never pulls it from the others.
+_MEMORY_BROKERS: dict["Broker", int] = {}
+_MEMORY_LOCK = threading.Lock()
+
+
+def _attach_memory_broker(name: str) -> tuple["Broker", bool]:
+    """The broker of ``memory://name``, started if there is none (in a temporary directory,
+    removed on close), and whether this client shares in closing it (then it must
+    :func:`_detach_memory_broker` it); a broker the application started itself is never
+    closed by a client."""
+    from flymq.broker import Broker
+
+    with _MEMORY_LOCK:
+        try:
+            broker = Broker.lookup(name)
+        except KeyError:
+            broker = Broker(name=name or None)
+        else:
+            if broker not in _MEMORY_BROKERS:
+                return broker, False
+        _MEMORY_BROKERS[broker] = _MEMORY_BROKERS.get(broker, 0) + 1
+        return broker, True
+
+
+def _detach_memory_broker(broker: "Broker") -> None:
+    with _MEMORY_LOCK:
+        users = _MEMORY_BROKERS.pop(broker) - 1
+        if users:
+            _MEMORY_BROKERS[broker] = users
+            return
+    broker.close()
 
 
 class FlyMQClient:
@@ -144,13 +179,13 @@ class FlyMQClient:
         return self._closed
 
     def close(self) -> None:
-        """Close the connection, and a ``memory://`` broker this client started (never one it
-        was given); idempotent."""
+        """Close the connection, and a ``memory://`` broker once no client of it is left
+        open (never a broker the application started); idempotent."""
         if not self._closed:
             self._closed = True
             self._conn.close()
             if self._owned_broker is not None:
-                self._owned_broker.close()
+                _detach_memory_broker(self._owned_broker)
 
     def __enter__(self) -> "FlyMQClient":
         return self

@@ -264,13 +264,27 @@ def test_memory_address_starts_a_private_broker_for_the_client():
     assert broker.closed and not data_dir.exists()
 
 
-def test_memory_address_with_a_name_is_shared_and_closed_by_its_starter():
+def test_memory_address_with_a_name_is_shared_and_closed_by_its_last_client():
     first = FlyMQClient("memory://shared-test")
     second = FlyMQClient("memory://shared-test")
+    broker = first._owned_broker
     first.produce("t", b"one")
     assert second.consume("t", 0) == b"one"
+    first.close()                                   # the starter leaves first
+    assert not broker.closed
+    assert second.consume("t", 0) == b"one"
+    second.produce("t", b"two")
     second.close()
-    assert not first._owned_broker.closed
-    broker = first._owned_broker
-    first.close()
     assert broker.closed
+    with FlyMQClient("memory://shared-test") as third:   # a new, empty broker
+        assert third._owned_broker is not broker and third.list_topics() == []
+
+
+def test_a_memory_client_never_closes_a_broker_the_application_started(tmp_path):
+    from flymq.broker import Broker
+
+    with Broker(tmp_path, name="app-broker") as broker:
+        with FlyMQClient("memory://app-broker") as c:
+            c.produce("t", b"x")
+        assert not broker.closed
+        assert broker.fetch("t", 0, 0, 10).messages[0].value == b"x"

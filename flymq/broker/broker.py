@@ -251,18 +251,16 @@ class Broker:
         ``highest_explicit`` (the largest explicit partition asked for, or -1) is checked
         before creating, so a rejected request leaves no topic behind.
         """
-        t = self._by_name.get(topic)
-        if t is not None:
-            return t
-        self._check_open()
-        if not self.config.auto_create_topics:
-            raise TopicNotFoundError(topic, hint="Create the topic with create_topic(), or "
-                                                 "enable auto_create_topics in the broker config.")
-        validate_topic_name(topic)
-        if highest_explicit >= self.config.default_partitions:
-            raise PartitionNotFoundError(topic, highest_explicit, style="out of range")
-        self._topics.create(topic, self.config.default_partitions)
-        return self._topics.get(topic)
+        while (t := self._by_name.get(topic)) is None:  # a delete may race the create
+            self._check_open()
+            if not self.config.auto_create_topics:
+                raise TopicNotFoundError(topic, hint="Create the topic with create_topic(), or "
+                                         "enable auto_create_topics in the broker config.")
+            validate_topic_name(topic)
+            if highest_explicit >= self.config.default_partitions:
+                raise PartitionNotFoundError(topic, highest_explicit, style="out of range")
+            self._topics.create(topic, self.config.default_partitions)
+        return t
 
     def produce(self, topic: str, value: bytes, key: bytes | None = None, partition: int = -1,
                 *, headers: dict[str, str] | None = None, timestamp: int | None = None,
@@ -292,16 +290,22 @@ class Broker:
         if size > self._max_message:
             raise MessageTooLargeError(size, self._max_message)
         leaders = t.partitions
-        if partition < 0:
-            partition = 0 if len(leaders) == 1 else \
+        chosen = partition
+        if chosen < 0:
+            chosen = 0 if len(leaders) == 1 else \
                 choose_partition(key, len(leaders), t.round_robin)
-        elif partition >= len(leaders):
-            raise PartitionNotFoundError(topic, partition, style="out of range")
+        elif chosen >= len(leaders):
+            raise PartitionNotFoundError(topic, chosen, style="out of range")
         now = self._now_ms()
         record = _new_record((value, key or None, now if timestamp is None else timestamp,
                               encode_headers(headers) if headers else (), None))
-        return (partition, leaders[partition].append((record,), wait), now,
-                len(key) if key else -1, len(value))
+        try:
+            offset = leaders[chosen].append((record,), wait)
+        except TopicNotFoundError:  # deleted since the lookup, before anything was written
+            if not self.config.auto_create_topics or self.closed:
+                raise
+            return self.append_one(topic, value, key, partition, headers, timestamp, wait)
+        return chosen, offset, now, len(key) if key else -1, len(value)
 
     def produce_batch(self, topic: str, records: Sequence[tuple[bytes | None, bytes, int]]
                       ) -> RecordMetadataList:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 
+import pytest
+
 from flymq.broker import Broker
 from flymq.broker.partitioner import fnv1a_32
 
@@ -105,3 +107,27 @@ def test_concurrent_group_commits_and_topic_creation(broker: Broker) -> None:
     assert broker.list_topics() == ["shared"]
     assert {o["partition"]: o["offset"] for o in
             broker.describe_consumer_group("shared", "g")["offsets"]} == {n: 99 for n in range(6)}
+
+
+@pytest.mark.timeout(60)
+def test_produce_racing_topic_deletes_never_fails_with_auto_create(tmp_path):
+    """Every produce path creates a missing topic, also one deleted while it was writing."""
+    with Broker(tmp_path) as broker:
+        client, stop, errors = broker.client(), threading.Event(), []
+
+        def produce() -> None:
+            while not stop.is_set():
+                try:
+                    client.produce("churn", b"x")
+                except Exception as exc:  # noqa: BLE001 - reported below
+                    errors.append(exc)
+
+        threads = [threading.Thread(target=produce) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for _ in range(500):
+            broker.delete_topic("churn")
+        stop.set()
+        for t in threads:
+            t.join()
+        assert errors == []

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import re
 from typing import Callable
 
@@ -57,6 +58,8 @@ def _substring_rule(needle: str) -> Predicate:
 def _compile_re2(pattern: bytes):
     options = re2.Options()
     options.log_errors = False  # a bad filter is the client's business, not the broker log's
+    options.never_capture = True  # a filter only asks "does it match": groups cost a slow
+    # matcher (a 5,000-character pattern of groups took 12 s per fetch, 5 ms without them)
     return re2.compile(pattern, options)
 
 
@@ -73,6 +76,19 @@ def _regex_rule(text: str) -> Predicate | None:
     return rule
 
 
+def _not_json(name: str) -> float:
+    """NaN and Infinity, which Python's json reads but JSON (and Go, upstream) does not."""
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    """A JSON number; one beyond float64 (1e400) is an error, as in Go."""
+    number = float(text)
+    if math.isinf(number):
+        raise ValueError(f"number out of range: {text}")
+    return number
+
+
 def _json_path_rule(path: str) -> Predicate:
     names = path.split(".")
 
@@ -80,7 +96,7 @@ def _json_path_rule(path: str) -> Predicate:
         if not value or value[0] != 0x7B:  # '{'
             return False
         try:
-            node = json.loads(value)
+            node = json.loads(value, parse_constant=_not_json, parse_float=_finite_float)
         except (ValueError, RecursionError):  # not JSON, or nested too deep to read
             return False
         for name in names:

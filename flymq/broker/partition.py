@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import threading
+import time
 from itertools import accumulate
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
@@ -25,6 +26,8 @@ from flymq.errors import OffsetOutOfRangeError, TopicNotFoundError
 #: Records a standard FETCH examines at most per request (wire spec §7.6); flymq's own fetch
 #: (embedded, FETCH_EX) examines at least this many and up to ``max_messages``.
 SCAN_LIMIT = 1000
+#: Seconds of filter evaluation one fetch may spend before answering with what it found.
+FILTER_TIME_BUDGET_S = 0.05
 
 
 class PartitionLeader:
@@ -237,6 +240,7 @@ class PartitionLeader:
         found: list[BatchRun] = []
         taken = 0
         pos, budget = offset, scan_limit
+        cutoff = None if predicate is None else _Cutoff()
         while pos < end and budget > 0 and taken < max_messages and max_bytes > 0:
             want = min(budget, end - pos)
             if predicate is None:
@@ -248,7 +252,7 @@ class PartitionLeader:
             examined = 0
             for batch, start, stop in runs:
                 spans = ((start, stop),) if batch.expire_at is None and predicate is None \
-                    else _deliverable(batch, start, stop, predicate, now_ms)
+                    else _deliverable(batch, start, stop, predicate, now_ms, cutoff)
                 for a, b in spans:
                     b = min(b, a + max_messages - taken)
                     sizes = batch.value_sizes[a:b]
@@ -263,11 +267,15 @@ class PartitionLeader:
                         max_bytes -= size
                     if full or taken >= max_messages:
                         return found, batch.base + b
+                if cutoff is not None and cutoff.at is not None:
+                    return found, batch.base + cutoff.at
                 examined += stop - start
                 pos = batch.base + stop
             budget -= examined
-            if examined < want:  # the byte budget ended the read
+            if not examined:
                 break
+            if examined < want and predicate is None:  # the byte budget ended the read
+                break  # (a filter's misses fill no reply: it reads on, up to the scan limit)
         return found, pos
 
 
@@ -279,13 +287,36 @@ def is_live(batch: DecodedBatch, i: int, now_ms: int) -> bool:
     return expire_at is None or expire_at > now_ms
 
 
+class _Cutoff:
+    """When a filtered scan stops examining records: :data:`FILTER_TIME_BUDGET_S` after it
+    began, once it has examined one. A filter that is costly on these values (a huge regex)
+    then answers with what it found so far, and the next fetch goes on from there, instead
+    of holding a broker thread for the whole scan."""
+
+    __slots__ = ("deadline", "examined", "at")
+
+    def __init__(self) -> None:
+        self.deadline = time.monotonic() + FILTER_TIME_BUDGET_S
+        self.examined = False
+        self.at: int | None = None   # batch-relative index of the first record not examined
+
+    def reached(self) -> bool:
+        return self.examined and time.monotonic() > self.deadline
+
+
 def _deliverable(batch: DecodedBatch, start: int, stop: int, predicate: Predicate | None,
-                 now_ms: int) -> Iterator[tuple[int, int]]:
+                 now_ms: int, cutoff: _Cutoff | None = None) -> Iterator[tuple[int, int]]:
     """Spans ``[a, b)`` of records ``start .. stop`` of ``batch`` that are live and match,
-    in order; evaluated lazily, so a caller that stops early examines no further."""
+    in order; evaluated lazily, so a caller that stops early examines no further. When
+    ``cutoff`` is reached the spans end there, and ``cutoff.at`` says where."""
     keys, values = batch.keys, batch.values
     first = None
     for i in range(start, stop):
+        if cutoff is not None:
+            if cutoff.reached():
+                cutoff.at = stop = i
+                break
+            cutoff.examined = True
         ok = is_live(batch, i, now_ms) and (
             predicate is None or predicate(None if keys is None else keys[i], values[i]))
         if ok and first is None:

@@ -28,6 +28,10 @@ CASES = [
     ("$.user", None, b'[{"user": 1}]', False),  # not an object
     ("$.user", None, b"{not json", False),
     ("$.user", None, b"", False),
+    ("$.a", None, b'{"a": NaN}', False),  # not JSON (Python reads it, Go does not)
+    ("$.a", None, b'{"a": -Infinity}', False),
+    ("$.a", None, b'{"a": 1e400}', False),  # beyond float64: an error in Go
+    ("$.a", None, b'{"a": 1e300}', True),
     ("$.a", None, b"text mentioning $.a", True),  # substring rule still applies
     ("$.a+", None, b"aaa", False),  # no regex rule for $. filters
     ("\xff", None, b"\xff", False),  # value bytes decode as U+FFFD, not U+00FF
@@ -64,3 +68,50 @@ def test_what_go_regexp_refuses_has_no_regex_rule(text: str) -> None:
     predicate = compile_filter(text)
     assert predicate(None, b"x axx") is False
     assert predicate(None, f"has {text} in it".encode()) is True
+
+
+@pytest.mark.timeout(30)
+def test_a_huge_pattern_of_groups_stays_fast() -> None:
+    """Groups made RE2 fall back to a slow matcher: 12 s per fetch for this one."""
+    import time
+
+    rule = compile_filter("(a|b)" * 1000)
+    t0 = time.perf_counter()
+    assert all(rule(None, b"a" * 5000) for _ in range(20))
+    assert time.perf_counter() - t0 < 5
+
+
+def fill(broker, values):
+    broker.create_topic("f")
+    for v in values:
+        broker.produce("f", v)
+
+
+@pytest.mark.timeout(30)
+def test_a_filtered_fetch_reads_past_a_full_byte_budget_of_misses(tmp_path) -> None:
+    from flymq.broker import Broker, BrokerConfig
+
+    with Broker(tmp_path, BrokerConfig(fetch_max_bytes=64 * 1024)) as broker:
+        fill(broker, [b"x" * 2000] * 999 + [b"NEEDLE"])   # 2 MB of misses, then the match
+        got = broker.fetch("f", 0, 0, 10, "NEEDLE")
+        assert [m.offset for m in got.messages] == [999] and got.next_offset == 1000
+
+
+@pytest.mark.timeout(30)
+def test_a_costly_filter_answers_early_and_goes_on_next_fetch(tmp_path, monkeypatch) -> None:
+    """Past its time budget a filtered fetch answers with what it found; at least one record
+    is examined each time, so a consumer always gets through."""
+    from flymq.broker import Broker, partition
+
+    monkeypatch.setattr(partition, "FILTER_TIME_BUDGET_S", 0.0)
+    with Broker(tmp_path) as broker:
+        fill(broker, [b"hit-%d" % i if i % 3 == 0 else b"miss" for i in range(12)])
+        first = broker.fetch("f", 0, 0, 100, "hit")
+        assert first.next_offset == 1 and [m.value for m in first.messages] == [b"hit-0"]
+        offset, hits, fetches = 0, [], 0
+        while offset < 12:
+            result = broker.fetch("f", 0, offset, 100, "hit")
+            assert result.next_offset > offset
+            hits += [m.value for m in result.messages]
+            offset, fetches = result.next_offset, fetches + 1
+        assert hits == [b"hit-%d" % i for i in range(0, 12, 3)] and fetches == 12

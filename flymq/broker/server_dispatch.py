@@ -22,7 +22,8 @@ from flymq.broker.config import TopicConfig
 from flymq.broker.messages import columns
 from flymq.broker.partition import SCAN_LIMIT
 from flymq.errors import FlyMQError, InvalidRequestError, TopicNotFoundError, wire_text
-from flymq.protocol import Frame, Op, encode_frame, error_frame, frame_payload, reply_op
+from flymq.protocol import (MAX_PAYLOAD, Frame, Op, encode_frame, error_frame, frame_payload,
+                            reply_op)
 from flymq.broker.roles import ROLES
 
 if TYPE_CHECKING:
@@ -412,10 +413,14 @@ class Dispatcher:
         return False
 
     def fetch_ex_now(self, req: m.FetchExRequest, offset: int) -> m.FetchExResponse:
+        """The reply to ``req`` from ``offset``, never larger than a frame: the byte budget
+        counts values only, so tiny records are capped by count as well."""
         broker = self.broker
+        budget = min(req.max_bytes or broker.config.fetch_max_bytes, MAX_PAYLOAD // 2)
+        most = m.FetchExResponse.most_records(budget)
         runs, next_offset = broker.fetch_runs(req.topic, req.partition, offset,
-                                              req.max_messages, req.filter,
-                                              max_bytes=req.max_bytes or None)
+                                              min(req.max_messages, most), req.filter,
+                                              max_bytes=budget)
         start, end = broker.offsets(req.topic, req.partition)
         return m.FetchExResponse(next_offset, end, start, *columns(runs))
 

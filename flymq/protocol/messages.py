@@ -722,6 +722,16 @@ class FetchExResponse(Message):
         return [FetchExRecord(o, t, k, v, h or {}) for o, t, k, v, h in
                 zip(self.offsets, self.timestamps, self.keys, self.values, self.headers)]
 
+    #: Reply bytes per record besides its key, value and headers (offset, timestamp and three
+    #: sizes), which a fetch's byte budget does not count.
+    RECORD_OVERHEAD = 28
+
+    @classmethod
+    def most_records(cls, value_bytes: int) -> int:
+        """How many records a reply carrying ``value_bytes`` of values can hold and still fit
+        one frame (their keys and headers aside)."""
+        return max(1, (MAX_PAYLOAD - value_bytes - _FETCH_EX_HEAD.size) // cls.RECORD_OVERHEAD)
+
     def encode(self) -> bytes:
         n = len(self.offsets)
         blocks = [b"" if h is None else _header_block(h) for h in self.headers]

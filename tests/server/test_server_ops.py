@@ -107,3 +107,14 @@ def test_cluster_metadata(c, server):
     assert p.ClusterMetadataResponse.decode(c.recv_frame().payload).topics[0].name == "cm"
     with pytest.raises(TopicNotFoundError):
         c.call(Op.CLUSTER_METADATA, p.ClusterMetadataRequest("none"))
+
+
+def test_a_fetch_ex_reply_of_tiny_records_is_capped_to_fit_a_frame(c, broker, monkeypatch):
+    """The byte budget counts values only; tiny records are capped by count so that the
+    reply fits one frame (1.5M one-byte records once made a 43 MB reply: an error)."""
+    assert p.FetchExResponse.most_records(16 << 20) * p.FetchExResponse.RECORD_OVERHEAD \
+        + (16 << 20) + 28 <= p.MAX_PAYLOAD
+    broker.produce_batch("tiny", [(None, b"x", 0)] * 100)
+    monkeypatch.setattr(p.FetchExResponse, "RECORD_OVERHEAD", 1 << 20)  # 15 per reply
+    reply = c.call(Op.FETCH_EX, p.FetchExRequest("tiny", 0, 0, 100, 0, 0, ""))
+    assert len(reply.offsets) == 15 and reply.next_offset == 15

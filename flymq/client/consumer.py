@@ -185,7 +185,8 @@ class HighLevelConsumer:
 
     def _idle(self, seconds: float) -> None:
         """Wait up to ``seconds`` for a record past the position of any assigned partition
-        (embedded: woken by the first one; over TCP: a plain wait)."""
+        (embedded: woken by the first one; over TCP: by long-polls from a second connection,
+        see :mod:`flymq.client.record_watch`)."""
         self._wake.clear()
         if self._closed.is_set():
             return

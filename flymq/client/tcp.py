@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from flymq.bulk import gc_paused
 from flymq.client.config import ClientConfig
+from flymq.client.record_watch import RecordWatch
 from flymq.client.transport import Transport
 from flymq.errors import (AuthenticationError, ConnectionClosedError, ConnectionError,
                           FlyMQError, NoAvailableServerError, ProtocolError, TimeoutError,
@@ -124,6 +125,7 @@ class TcpTransport(Transport):
         self._last_io = 0.0
         self._closed = False
         self._credentials: tuple[str, str] | None = None
+        self._watch: RecordWatch | None = None   # long-polls for idle consumers, made on use
         self._ext_ops: frozenset[int] = frozenset()
         self._features: frozenset[str] = UPSTREAM_FEATURES
         self.server_name = ""               # from HELLO; "" for an upstream server
@@ -137,6 +139,9 @@ class TcpTransport(Transport):
         with self._lock:
             self._closed = True
             self._drop()
+            watch, self._watch = self._watch, None
+        if watch is not None:
+            watch.close()
 
     @property
     def connected(self) -> bool:
@@ -495,6 +500,29 @@ class TcpTransport(Transport):
         return FetchResult(MessageList.from_columns([MessageColumns(
             topic, partition, reply.offsets, reply.values, keys, timestamps, reply.headers)]),
             reply.next_offset)
+
+    def wait_for_records(self, positions: Sequence[tuple[str, int, int]], timeout_s: float,
+                         wake: threading.Event) -> None:
+        """On a flymq server, long-polls watch the positions from a second connection (see
+        :mod:`flymq.client.record_watch`), so a record wakes the caller at once; against an
+        upstream server (no long-poll) this only waits."""
+        if not positions or not self._has(Op.FETCH_EX):
+            wake.wait(timeout_s)
+            return
+        with self._lock:
+            if self._closed:
+                raise ConnectionClosedError("Transport is closed", hint="Create a new client.")
+            if self._watch is None:
+                self._watch = RecordWatch(self._second_connection)
+            watch = self._watch
+        watch.wait(positions, timeout_s, wake)
+
+    def _second_connection(self) -> "TcpTransport":
+        """Another connection to the server this one reached, logged in as the same user."""
+        other = TcpTransport([self.servers[self._index]], self.config)
+        if self._credentials is not None:
+            other.authenticate(*self._credentials)
+        return other
 
     def offsets(self, topic: str, partition: int) -> tuple[int, int]:
         if self._has(Op.LIST_OFFSETS):

@@ -394,3 +394,46 @@ def test_a_closed_client_ends_polls(new_client):
     client.close()
     with pytest.raises(flymq.ConnectionClosedError):
         consumer.poll(timeout_ms=5_000)
+
+
+@pytest.mark.timeout(10)  # less than the poll timeout: only the wake-up can pass this
+@pytest.mark.parametrize("partitions", [1, 3])
+def test_an_idle_poll_wakes_on_a_new_record_on_both_transports(client, slow_idle_steps,
+                                                               partitions):
+    client.create_topic("w", partitions)
+    consumer = client.consumer("w", "g")
+    assert consumer.poll(timeout_ms=0) == []
+    timer = threading.Timer(0.3, lambda: client.produce("w", b"late", partition=partitions - 1))
+    timer.start()
+    try:
+        messages = consumer.poll(timeout_ms=20_000)  # returns on the record, not after 20 s
+    finally:
+        timer.join()
+    assert [(m.partition, m.value) for m in messages] == [(partitions - 1, b"late")]
+    consumer.close()
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("endpoint", ["tcp"], indirect=True)
+def test_the_watch_connection_ends_with_the_client(new_client, slow_idle_steps):
+    client = new_client()
+    client.create_topic("w")
+    consumer = client.consumer("w", "g", enable_auto_commit=False)
+    closed: list[BaseException] = []
+
+    def poll() -> None:
+        try:
+            consumer.poll(timeout_ms=3_000)
+        except ConsumerError as exc:   # closed from the main thread below
+            closed.append(exc)
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    deadline = threading.Event()
+    while not any(t.name == "flymq-record-watch" for t in threading.enumerate()):
+        assert not deadline.wait(0.01) and poller.is_alive()
+    consumer.close()
+    poller.join(timeout=10)
+    client.close()                       # ends a long-poll in flight, and the thread
+    assert not any(t.name == "flymq-record-watch" for t in threading.enumerate())
+    assert [str(e) for e in closed] == ["Consumer is closed"]

@@ -64,6 +64,12 @@ class RecordMetadata(int):
     def __ne__(self, other: object) -> bool:
         return not self == other
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "offset":  # the int value cannot follow: refuse rather than disagree
+            raise AttributeError("a RecordMetadata's offset is also its int value and cannot "
+                                 "change; use dataclasses.replace(metadata, offset=...)")
+        super().__setattr__(name, value)
+
     __hash__ = int.__hash__
     __str__ = int.__repr__
     __format__ = int.__format__

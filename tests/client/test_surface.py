@@ -110,6 +110,16 @@ def test_record_metadata_is_its_offset():
     assert pickle.loads(pickle.dumps(m)) == m and copy.deepcopy(m) == m
 
 
+def test_record_metadata_fields_change_but_its_offset_never_disagrees_with_its_value():
+    m = RecordMetadata("t", 2, 7)
+    m.partition, m.timestamp = 3, 99
+    assert (m.partition, m.timestamp, m) == (3, 99, 7)
+    with pytest.raises(AttributeError, match="dataclasses.replace"):
+        m.offset = 10
+    moved = dataclasses.replace(m, offset=10)
+    assert moved == 10 and moved.offset == 10 and str(moved) == "10" and moved.partition == 3
+
+
 def test_consumed_message_equals_bytes():
     msg = flymq.ConsumedMessage("t", 0, 0, b"x")
     assert msg == b"x" and msg == bytearray(b"x") and msg != b"y"

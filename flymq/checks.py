@@ -35,3 +35,9 @@ def check_str(what: str, value: object) -> str:
     if not isinstance(value, str):
         raise InvalidRequestError(f"invalid {what}: {value!r} is not a string")
     return value
+
+
+def check_partition(value: object, *, produce: bool = False) -> int:
+    """A partition number (an i32 on the wire): from 0, or for a produce also negative,
+    which lets the broker choose."""
+    return check_int("partition", value, -I32_MAX - 1 if produce else 0, I32_MAX)

@@ -21,7 +21,7 @@ from typing import Iterator
 
 from flymq.broker.fsutil import fsync_dir
 from flymq.broker.storage import Flusher, LogConfig, PartitionLog, Record
-from flymq.checks import I32_MAX, check_int, check_str
+from flymq.checks import check_int, check_partition, check_str
 from flymq.clock import Clock
 from flymq.errors import ConsumerGroupNotFoundError
 
@@ -144,7 +144,7 @@ class GroupCoordinator:
     def commit(self, topic: str, group_id: str, partition: int, offset: int) -> None:
         """Store the next offset ``group_id`` should read; durable when this returns."""
         _check_group(topic, group_id)
-        partition = check_int("partition", partition, 0, I32_MAX)
+        partition = check_partition(partition)
         offset = check_int("offset", offset)
         with self._lock:
             self._append(_change(topic, group_id, partition, offset))

@@ -24,7 +24,7 @@ import threading
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Iterator
 
-from flymq.checks import I32_MAX, I64_MAX, check_int, check_str
+from flymq.checks import I32_MAX, I64_MAX, check_int, check_partition, check_str
 from flymq.client.config import ClientConfig, ConsumerConfig, TLSConfig
 from flymq.client.consumer import HighLevelConsumer
 from flymq.client.local import LocalTransport
@@ -235,7 +235,7 @@ class FlyMQClient:
         value = self._checked_value(topic, data, key_bytes)
         return self._transport.produce(
             topic, value, key_bytes,
-            -1 if partition is None else check_int("partition", partition, -I32_MAX - 1, I32_MAX),
+            -1 if partition is None else check_partition(partition, produce=True),
             compression_type=compression_type)
 
     def produce_with_key(self, topic: str, key: bytes | str, data: Any) -> RecordMetadata:
@@ -284,7 +284,7 @@ class FlyMQClient:
         if partition is _UNSET:
             partition = offset.partition if isinstance(offset, RecordMetadata) else 0
         return self._attach(self._transport.consume(
-            topic, check_int("partition", partition, 0, I32_MAX), check_int("offset", offset)))
+            topic, check_partition(partition), check_int("offset", offset)))
 
     def consume_object(self, topic: str, offset: int,
                        deserializer: Deserializer | None = None) -> Any:
@@ -300,7 +300,7 @@ class FlyMQClient:
         """
         max_messages = check_int("max messages", max_messages, -I32_MAX, I32_MAX)
         result = self._transport.fetch(
-            topic, check_int("partition", partition, 0, I32_MAX), check_int("offset", offset),
+            topic, check_partition(partition), check_int("offset", offset),
             max_messages if max_messages > 0 else 10, check_str("filter", filter or ""),
             max_wait_ms=check_int("max wait ms", max_wait_ms, 0, I32_MAX))
         if self._deserializer is not None:
@@ -309,7 +309,7 @@ class FlyMQClient:
 
     def partition_offsets(self, topic: str, partition: int = 0) -> tuple[int, int]:
         """[ext] ``(first retained offset, next offset to be written)`` of a partition."""
-        return self._transport.offsets(topic, check_int("partition", partition, 0, I32_MAX))
+        return self._transport.offsets(topic, check_partition(partition))
 
     def offset_for_timestamp(self, topic: str, partition: int, timestamp: int | datetime) -> int:
         """[ext] The first offset whose record time is at or after ``timestamp`` (a datetime or
@@ -317,7 +317,7 @@ class FlyMQClient:
         if isinstance(timestamp, datetime):
             timestamp = int(timestamp.timestamp() * 1000)
         return self._transport.offset_for_timestamp(
-            topic, check_int("partition", partition, 0, I32_MAX),
+            topic, check_partition(partition),
             check_int("timestamp", timestamp, -I64_MAX - 1))
 
     # --- topics ---------------------------------------------------------------------------
@@ -349,7 +349,7 @@ class FlyMQClient:
 
     def commit_offset(self, topic: str, group_id: str, partition: int, offset: int) -> None:
         self._transport.commit_offset(topic, check_str("group id", group_id),
-                                      check_int("partition", partition, 0, I32_MAX),
+                                      check_partition(partition),
                                       check_int("offset", offset))
 
     def get_committed_offset(self, topic: str, group_id: str, partition: int = 0) -> int:

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import operator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable, Generator, Self
 
+from flymq.checks import check_partition
 from flymq.client.batching import Batch, BatchEngine, Sink, notify
 from flymq.client.client import _as_bytes
 from flymq.client.config import ProducerConfig
@@ -55,7 +55,7 @@ def _record(client: "FlyMQClient", topic: str, data: Any, key: Any,
     else:
         key_bytes = _as_bytes(key)
         value = client._checked_value(topic, data, key_bytes)
-    return key_bytes, value, -1 if partition is None else operator.index(partition)
+    return key_bytes, value, -1 if partition is None else check_partition(partition, produce=True)
 
 
 def _to_result(meta: RecordMetadata) -> ProduceResult:

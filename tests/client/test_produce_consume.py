@@ -178,3 +178,11 @@ def test_bad_arguments_are_the_same_invalid_request_on_both_transports(client, c
     with pytest.raises(InvalidRequestError, match="^invalid "):
         call(client)
     assert [m.data for m in client.fetch("t", 0, 0, 10).messages] == [b"kept"]
+
+
+@pytest.mark.parametrize("partition", [True, 2**40, "0", 1.0])
+def test_producers_check_partitions_as_produce_does(client, partition):
+    client.create_topic("pp", 2)
+    with pytest.raises(InvalidRequestError, match="^invalid partition"):
+        client.producer(linger_ms=0).send("pp", b"v", partition=partition).get(5_000)
+    assert client.fetch("pp", 0, 0, 10).messages == [] and client.fetch("pp", 1, 0, 10).messages == []

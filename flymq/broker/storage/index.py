@@ -4,9 +4,9 @@ Both are hints: recovery trims or rebuilds them from the log file, and a lookup 
 position to start scanning from. Entries are written with os.write like the log itself.
 
 An index holds its file open only while it is among the most recently used ones (an eighth
-of the open-file limit, at most :data:`OPEN_INDEXES_MAX`); the others are closed and reopened on their next use. A partition's two indexes
-would otherwise double the open files its log needs, and ten thousand partitions would not
-fit a common limit of 20,000 descriptors.
+of the open-file limit, at most :data:`OPEN_INDEXES_MAX`); the others are closed and reopened
+on their next use. A partition's two indexes would otherwise double the open files its log
+needs, and ten thousand partitions would not fit a common limit of 20,000 descriptors.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import os
 import struct
 import threading
 from collections import OrderedDict
+from itertools import islice
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
@@ -50,7 +51,9 @@ class _OpenIndexes:
             self._lru[index] = None
             self._lru.move_to_end(index)
             excess = len(self._lru) - self._limit()
-            victims = [i for i in self._lru if i is not index][:max(0, excess)]
+            if excess <= 0:  # the common case: no walk over the open indexes
+                return
+            victims = list(islice(self._lru, excess))  # the oldest; ``index`` is the newest
         for victim in victims:
             if victim.release_fd():
                 self.forget(victim)

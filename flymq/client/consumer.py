@@ -72,12 +72,12 @@ def _notify(callback: Callable[..., Any], offsets: Any, error: BaseException | N
         callback(offsets, error)
 
 
-
 def _gone(client: "FlyMQClient", exc: FlyMQError) -> bool:
     """Whether ``exc`` means no call can succeed again (the broker or the client was closed).
     Such an error ends polls and commits instead of being skipped as one partition's failure,
     so that a consumer never waits forever on a closed broker."""
     return isinstance(exc, BrokerClosedError) or client.closed
+
 
 class HighLevelConsumer:
     """All partitions of ``topics`` for ``group_id``; see the module docstring."""

@@ -233,9 +233,12 @@ class TcpTransport(Transport):
             self._ext_ops = frozenset()
             self._features = UPSTREAM_FEATURES
 
-    def _ensure(self) -> None:
+    def _check_open(self) -> None:
         if self._closed:
             raise ConnectionClosedError("Transport is closed", hint="Create a new client.")
+
+    def _ensure(self) -> None:
+        self._check_open()
         if self._sock is not None and time.monotonic() - self._last_io > IDLE_PROBE_S \
                 and self._peer_closed():
             self._drop()
@@ -510,8 +513,7 @@ class TcpTransport(Transport):
             wake.wait(timeout_s)
             return
         with self._lock:
-            if self._closed:
-                raise ConnectionClosedError("Transport is closed", hint="Create a new client.")
+            self._check_open()
             if self._watch is None:
                 self._watch = RecordWatch(self._second_connection)
             watch = self._watch

@@ -70,15 +70,13 @@ def test_what_go_regexp_refuses_has_no_regex_rule(text: str) -> None:
     assert predicate(None, f"has {text} in it".encode()) is True
 
 
-@pytest.mark.timeout(30)
+@pytest.mark.timeout(10)
 def test_a_huge_pattern_of_groups_stays_fast() -> None:
-    """Groups made RE2 fall back to a slow matcher: 12 s per fetch for this one."""
-    import time
-
+    """Groups made RE2 fall back to a slow matcher (0.8 s per value here): these 100
+    searches would not end within the timeout; without groups they take milliseconds."""
     rule = compile_filter("(a|b)" * 1000)
-    t0 = time.perf_counter()
-    assert all(rule(None, b"a" * 5000) for _ in range(20))
-    assert time.perf_counter() - t0 < 5
+    assert all(rule(None, b"a" * 5000) for _ in range(100))
+    assert not rule(None, b"c" * 5000)
 
 
 def fill(broker, values):

@@ -116,3 +116,11 @@ def test_an_index_is_fsynced_only_when_it_changed(tmp_path, monkeypatch):
     index.sync()
     assert len(synced) == 2
     index.close()
+
+
+def test_the_flusher_thread_survives_a_due_time_far_ahead(open_log, flusher):
+    """A caller's own ``now`` far in the future once made the thread wait ~10^12 s, which
+    Condition.wait cannot hold: the thread died and interval logs were never fsynced again."""
+    log = open_log(fsync=FsyncPolicy.INTERVAL)
+    log.append([Record(b"a")])
+    assert flusher.flush_due(now=10**12) <= 1.0  # what the thread waits next, at most

@@ -11,6 +11,8 @@ import threading
 import time
 from typing import Protocol
 
+MAX_WAIT_S = 1.0  # the longest the flusher thread sleeps between checks
+
 
 class Flushable(Protocol):
     def flush_interval_s(self) -> float: ...
@@ -67,7 +69,10 @@ class Flusher:
                 if log in self._due:
                     self._due[log] = now + log.flush_interval_s()
         with self._cond:
-            return max(0.0, min(self._due.values(), default=now + 1.0) - time.monotonic())
+            wait = min(self._due.values(), default=now + 1.0) - time.monotonic()
+        # at most a second: a due time far ahead (a caller's own ``now``) must neither stall
+        # the thread nor pass Condition.wait a timeout the platform cannot hold
+        return min(max(0.0, wait), MAX_WAIT_S)
 
     def _run(self) -> None:
         wait = 0.0

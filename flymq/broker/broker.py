@@ -19,6 +19,8 @@ from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Sequence
 
+from flymq.broker.appends import (DURABLE, AppendRequest, AppendResult, Durability,
+                                  RecordTuple)
 from flymq.broker.config import BrokerConfig, TopicConfig
 from flymq.broker.filter import compile_filter
 from flymq.broker.groups import GroupCoordinator
@@ -28,10 +30,12 @@ from flymq.broker.naming import validate_topic_name
 from flymq.broker.partition import SCAN_LIMIT, PartitionLeader
 from flymq.broker.partitioner import choose_partition
 from flymq.broker.producers import ProducerIds
+from flymq.broker.session import Session
 from flymq.broker.storage import BatchRun, Flusher, Record
 from flymq.broker.storage.files import raise_open_file_limit
 from flymq.broker.topics import Topic, TopicRegistry, log_config_for
 from flymq.clock import SYSTEM_CLOCK, Clock
+from flymq.features import SERVED, not_supported
 from flymq.errors import (
     BrokerClosedError, InvalidRequestError, MessageTooLargeError, PartitionNotFoundError,
     StorageError, TopicNotFoundError,
@@ -59,6 +63,7 @@ def _version() -> str:
 
 
 _new_record = partial(tuple.__new__, Record)  # Record(...) without the keyword machinery
+_new_request = partial(tuple.__new__, AppendRequest)  # the same for a whole AppendRequest
 _partition_of = itemgetter(2)                 # of a (key, value, partition) record
 _key_of = itemgetter(0)
 _value_of = itemgetter(1)
@@ -77,11 +82,20 @@ def _plain_values(records: Sequence[tuple[bytes | None, bytes, int]]) -> list[by
     return None
 
 
-def _new_records(records: Sequence[tuple[bytes | None, bytes, int]], now: int) -> list[Record]:
-    """Storage records of checked ``(key, value, partition)`` tuples, built in C."""
+def _stored(record: RecordTuple, now: int, expire_at: int | None) -> Record:
+    """The storage record of one checked record tuple (see ``Broker._checked_records``)."""
+    key, value, _, headers, timestamp = record
+    return _new_record((value, key, now if timestamp is None else timestamp, headers, expire_at))
+
+
+def _new_records(records: Sequence[RecordTuple], now: int, expire_at: int | None) -> list[Record]:
+    """Storage records of checked record tuples; built in C when none has its own
+    timestamp or headers (the common keyed batch)."""
+    if any(r[3] or r[4] is not None for r in records):
+        return [_stored(r, now, expire_at) for r in records]
     n = len(records)
     return list(map(_new_record, zip(map(_value_of, records), map(_key_of, records),
-                                     repeat(now, n), repeat((), n), repeat(None, n))))
+                                     repeat(now, n), repeat((), n), repeat(expire_at, n))))
 
 
 def _as_bytes(data: Any, what: str) -> bytes:
@@ -96,6 +110,8 @@ def _as_bytes(data: Any, what: str) -> bytes:
 class Broker:
     """An embeddable FlyMQ broker over one data directory. Use as a context manager."""
 
+    features: ClassVar[frozenset[str]] = SERVED
+    """What this broker serves (:mod:`flymq.features`)."""
     _registry: ClassVar[dict[str, "Broker"]] = {}
     _registry_lock: ClassVar[threading.Lock] = threading.Lock()
 
@@ -173,6 +189,12 @@ class Broker:
         """The open broker registered as ``name`` (for ``embedded://<name>``); KeyError if none."""
         with cls._registry_lock:
             return cls._registry[name]
+
+    def open_session(self, principal: str | None = None, client_id: str = "") -> Session:
+        """A session for one caller (a TCP connection, an embedded client): front doors call
+        every operation through it, and close it when the caller goes away."""
+        self._check_open()
+        return Session(self, principal, client_id)
 
     def client(self, **client_kwargs: Any) -> "FlyMQClient":
         """A client bound to this broker through the in-process transport."""
@@ -262,25 +284,38 @@ class Broker:
             self._topics.create(topic, self.config.default_partitions)
         return t
 
-    def produce(self, topic: str, value: bytes, key: bytes | None = None, partition: int = -1,
-                *, headers: dict[str, str] | None = None, timestamp: int | None = None,
-                wait: bool = True) -> RecordMetadata:
-        """Append one record; ``partition`` < 0 lets the key hash or round-robin choose.
+    def append(self, request: AppendRequest) -> AppendResult:
+        """The one append path: every produce, embedded or over TCP, single or batched,
+        ends here (``flymq.broker.appends`` describes the request and the result).
 
-        ``wait=False``: return once the OS has the record, even under ``fsync=always``; the
-        caller acknowledges only after :meth:`wait_durable`.
+        All records are checked before any is written; each partition gets one storage
+        append; placements come back in record order. With ``request.wait`` False the call
+        returns once the OS has the records, and the caller acknowledges only after
+        ``result.durability.wait()``.
         """
-        return RecordMetadata(topic, *self.append_one(topic, value, key, partition, headers,
-                                                      timestamp, wait))
-
-    def append_one(self, topic: str, value: bytes, key: bytes | None = None, partition: int = -1,
-                   headers: dict[str, str] | None = None, timestamp: int | None = None,
-                   wait: bool = True) -> tuple[int, int, int, int, int]:
-        """:meth:`produce` without the result object: ``(partition, offset, timestamp,
-        key_size, value_size)`` (the fields of ``RecordMetadata`` after the topic; key_size
-        -1 = no key), which the TCP server encodes directly."""
         if self.closed:
             raise BrokerClosedError()
+        if request.transaction_id is not None:
+            raise not_supported("transactions")
+        producer = request.producer
+        if producer is not None and producer[0] < 0:  # "no producer id": a plain append
+            request = request._replace(producer=None)
+        elif producer is not None:
+            return self._append_many(request)
+        records = request.records
+        if len(records) == 1:
+            return self._append_one(request, records[0])
+        return self._append_many(request)
+
+    def _append_one(self, request: AppendRequest, record: RecordTuple) -> AppendResult:
+        """:meth:`append` of one record without a producer: the most frequent request, so
+        it skips the batch machinery (no grouping by partition, no record lists)."""
+        if len(record) == 3:
+            key, value, partition = record
+            headers = timestamp = None
+        else:
+            key, value, partition, headers, timestamp = record
+        topic = request.topic
         t = self._by_name.get(topic) or self._topic_to_write(topic, partition)
         if value.__class__ is not bytes:
             value = _as_bytes(value, "value")
@@ -297,39 +332,26 @@ class Broker:
         elif chosen >= len(leaders):
             raise PartitionNotFoundError(topic, chosen, style="out of range")
         now = self._now_ms()
-        record = _new_record((value, key or None, now if timestamp is None else timestamp,
-                              encode_headers(headers) if headers else (), None))
+        stored = _new_record((value, key or None, now if timestamp is None else timestamp,
+                              encode_headers(headers) if headers else (), request.expire_at))
+        leader = leaders[chosen]
         try:
-            offset = leaders[chosen].append((record,), wait)
+            offset = leader.append(request, (stored,))
         except TopicNotFoundError:  # deleted since the lookup, before anything was written
             if not self.config.auto_create_topics or self.closed:
                 raise
-            return self.append_one(topic, value, key, partition, headers, timestamp, wait)
-        return chosen, offset, now, len(key) if key else -1, len(value)
+            return self._append_one(request, record)
+        return AppendResult(now, [(chosen, offset)],
+                            DURABLE if request.wait else leader.durability(offset + 1))
 
-    def produce_batch(self, topic: str, records: Sequence[tuple[bytes | None, bytes, int]]
-                      ) -> RecordMetadataList:
-        """Append many ``(key, value, partition)`` records: all are validated before any is
-        written, each partition gets one storage append, results come in input order (as a
-        list that builds each ``RecordMetadata`` when it is read)."""
-        timestamp, placed = self.append_batch(topic, records)
-        return RecordMetadataList.of_batch(topic, timestamp, placed, records)
-
-    def append_batch(self, topic: str, records: Sequence[tuple[bytes | None, bytes, int]], *,
-                     wait: bool = True, producer: tuple[int, int, int] | None = None,
-                     compression: str | None = None) -> tuple[int, list[tuple[int, int]]]:
-        """:meth:`produce_batch` without result objects: ``(timestamp, [(partition, offset)])``
-        in input order, which the TCP server encodes directly. ``wait`` as in :meth:`produce`.
-
-        ``producer``: ``(producer_id, epoch, base_sequence)`` of an idempotent producer
-        (:meth:`init_producer_id`); its records must all name one partition, and a batch sent
-        again is answered with the offsets it got the first time (``flymq.broker.producers``).
-        ``compression`` (``"none"``/``"lz4"``) overrides the topic's codec for this batch.
-        """
-        self._check_open()
-        checked, values = self._checked_records(records)
+    def _append_many(self, request: AppendRequest) -> AppendResult:
+        """:meth:`append` of a batch, or of any records of an idempotent producer."""
+        topic, producer = request.topic, request.producer
+        checked, values = self._checked_records(request.records)
         if not checked:
-            return self._now_ms(), []
+            return AppendResult(self._now_ms(), [])
+        if request.expire_at is not None:
+            values = None  # the values-only encoding carries no expiry
         highest = max(map(_partition_of, checked))
         t = self._topic_to_write(topic, highest)
         leaders = t.partitions
@@ -337,55 +359,61 @@ class Broker:
             raise PartitionNotFoundError(topic, highest, style="out of range")
         now = self._now_ms()
         count, round_robin = len(leaders), t.round_robin
-        if producer is not None and producer[0] >= 0:
-            if highest < 0 or min(map(_partition_of, checked)) != highest:
+        if producer is not None or count == 1:  # one partition: one append, in record order
+            if producer is not None and (highest < 0 or
+                                         min(map(_partition_of, checked)) != highest):
                 raise InvalidRequestError("invalid idempotent batch: every record must name "
                                           "the same partition")
-            if values is not None:  # keyless (the common producer batch): values only
-                base = leaders[highest].append_idempotent(values, producer, wait,
-                                                          compression=compression, timestamp=now)
-            else:
-                base = leaders[highest].append_idempotent(_new_records(checked, now), producer,
-                                                          wait, compression=compression)
-            return now, list(zip(repeat(highest), range(base, base + len(checked))))
-        if count == 1:  # one partition: one append, offsets in input order
+            chosen = max(highest, 0)
+            leader = leaders[chosen]
             if values is not None:
-                base = leaders[0].append_values(values, now, wait, compression=compression)
+                base = leader.append(request, values, now)
             else:
-                base = leaders[0].append(_new_records(checked, now), wait,
-                                         compression=compression)
-            return now, list(zip(repeat(0), range(base, base + len(checked))))
+                base = leader.append(request, _new_records(checked, now, request.expire_at))
+            end = base + len(checked)
+            return AppendResult(now, list(zip(repeat(chosen), range(base, end))),
+                                DURABLE if request.wait else leader.durability(end))
         by_partition: dict[int, list] = {}   # Records, or values when every record is keyless
         placed: list[tuple[int, int]] = []  # (partition, position within its append)
-        for key, value, partition in checked:
+        expire_at = request.expire_at
+        for record in checked:
+            partition = record[2]
             if partition < 0:
-                partition = choose_partition(key, count, round_robin)
+                partition = choose_partition(record[0], count, round_robin)
             batch = by_partition.get(partition)
             if batch is None:
                 batch = by_partition[partition] = []
             placed.append((partition, len(batch)))
-            batch.append(value if values is not None else _new_record((value, key, now, (), None)))
+            batch.append(record[1] if values is not None else _stored(record, now, expire_at))
         if values is not None:
-            bases = {p: leaders[p].append_values(batch, now, wait, compression=compression)
+            bases = {p: leaders[p].append(request, batch, now)
                      for p, batch in by_partition.items()}
         else:
-            bases = {p: leaders[p].append(batch, wait, compression=compression)
-                     for p, batch in by_partition.items()}
-        return now, [(p, bases[p] + i) for p, i in placed]
+            bases = {p: leaders[p].append(request, batch) for p, batch in by_partition.items()}
+        durability = DURABLE if request.wait else Durability(
+            [(leaders[p], bases[p] + len(batch)) for p, batch in by_partition.items()])
+        return AppendResult(now, [(p, bases[p] + i) for p, i in placed], durability)
 
-    def _checked_records(self, records: Sequence[tuple[bytes | None, bytes, int]]
-                         ) -> tuple[list[tuple[bytes | None, bytes, int]], list[bytes] | None]:
-        """``(key or None, value, partition)`` as private bytes and ints, and their values
-        when no record has a key (else None); raises on the first record that is too large
-        or mistyped, before anything is written."""
+    def _checked_records(self, records: Sequence[RecordTuple]
+                         ) -> tuple[list[RecordTuple], list[bytes] | None]:
+        """The records with private bytes and int partitions, and their values when no
+        record has a key, headers or timestamp (else None); raises on the first record that
+        is too large or mistyped, before anything is written. A checked record is the
+        caller's ``(None, value, partition)`` when all are plain, else ``(key or None, value,
+        partition, encoded headers, timestamp or None)``."""
         limit = self._max_message
         values = _plain_values(records) if records else None
         if values is not None and max(map(len, values)) <= limit:
             return records if type(records) is list else list(records), values
-        checked: list[tuple[bytes | None, bytes, int]] = []
+        checked: list[RecordTuple] = []
         add = checked.append
-        keyed = False
-        for key, value, partition in records:
+        plain = True
+        for record in records:
+            if len(record) == 3:
+                key, value, partition = record
+                headers = timestamp = None
+            else:
+                key, value, partition, headers, timestamp = record
             if value.__class__ is not bytes:
                 value = _as_bytes(value, "value")
             if key is not None and key.__class__ is not bytes:
@@ -398,30 +426,31 @@ class Broker:
                     raise TypeError(f"partition must be an int, not {type(partition).__name__}")
                 partition = int(partition)
             key = key or None
-            keyed = keyed or key is not None
-            add((key, value, partition))
-        return checked, (None if keyed else list(map(_value_of, checked)))
+            plain = plain and key is None and not headers and timestamp is None
+            add((key, value, partition, encode_headers(headers) if headers else (), timestamp))
+        return checked, (list(map(_value_of, checked)) if plain else None)
+
+    def produce(self, topic: str, value: bytes, key: bytes | None = None, partition: int = -1,
+                *, headers: dict[str, str] | None = None, timestamp: int | None = None,
+                wait: bool = True) -> RecordMetadata:
+        """Append one record; ``partition`` < 0 lets the key hash or round-robin choose."""
+        result = self.append(_new_request((topic, ((key, value, partition, headers, timestamp),),
+                                           None, None, None, None, wait)))
+        partition, offset = result.placements[0]
+        return RecordMetadata(topic, partition, offset, result.timestamp,
+                              len(key) if key else -1, len(value))
+
+    def produce_batch(self, topic: str, records: Sequence[RecordTuple]) -> RecordMetadataList:
+        """Append many ``(key, value, partition)`` records (see :meth:`append`); the results
+        come as a list that builds each ``RecordMetadata`` when it is read."""
+        result = self.append(AppendRequest(topic, records))
+        return RecordMetadataList.of_batch(topic, result.timestamp, result.placements, records)
 
     def init_producer_id(self) -> tuple[int, int]:
         """A new ``(producer_id, epoch)`` for an idempotent producer: never handed out twice,
         also across restarts (the last id is fsynced before it is returned)."""
         self._check_open()
         return self._producer_ids.next(), 0
-
-    def wait_durable(self, topic: str, partition: int, end_offset: int) -> None:
-        """Return once offsets below ``end_offset`` of the partition are as durable as its
-        fsync policy promises (for appends made with ``wait=False``)."""
-        t = self._by_name.get(topic)
-        if t is not None and 0 <= partition < len(t.partitions):
-            t.partitions[partition].wait_durable(end_offset)
-
-    def is_durable(self, topic: str, partition: int, end_offset: int) -> bool:
-        """Whether :meth:`wait_durable` would return at once (a deleted topic counts as
-        durable: there is nothing left to wait for)."""
-        t = self._by_name.get(topic)
-        if t is None or not 0 <= partition < len(t.partitions):
-            return True
-        return t.partitions[partition].is_durable(end_offset)
 
     # --- read ---------------------------------------------------------------------------------
     def _leader(self, topic: str, partition: int) -> PartitionLeader:
@@ -591,4 +620,4 @@ class Broker:
         return {"version": _version(), "name": self.name or "",
                 "uptime_ms": int((time.monotonic() - self._started) * 1000),
                 "topics": len(self._topics.names()), "data_dir": str(self.data_dir),
-                "fsync": self.config.fsync, "features": ["idempotence"]}
+                "fsync": self.config.fsync, "features": sorted(self.features)}

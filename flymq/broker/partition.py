@@ -16,6 +16,7 @@ from itertools import accumulate
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
+from flymq.broker.appends import DURABLE, AppendRequest, Durability
 from flymq.broker.filter import Predicate
 from flymq.broker.producers import ProducerTable
 from flymq.broker.storage import (BatchRun, DecodedBatch, Flusher, LogConfig, PartitionLog,
@@ -98,73 +99,74 @@ class PartitionLeader:
         bring a last stable offset below it."""
         return self._opened().end_offset
 
-    def append_values(self, values: Sequence[bytes], timestamp: int, wait: bool = True, *,
-                      compression: str | None = None) -> int:
-        """:meth:`append` of keyless, headerless records given as values, all stamped
-        ``timestamp`` (see ``PartitionLog.append_values``)."""
-        base = (self._log or self.log).append_values(values, timestamp=timestamp, wait=wait,
-                                                     compression=compression)
-        if self._blocked or self._watchers:
-            self._wake(base + len(values))
-        return base
-
-    def append(self, records: Sequence[Record], wait: bool = True, *,
-               compression: str | None = None) -> int:
-        """Append ``records`` in order; returns the offset of the first.
+    def append(self, request: AppendRequest, records: Sequence, timestamp: int | None = None
+               ) -> int:
+        """Append this partition's share of ``request`` in order; returns the offset of the
+        first record. ``records`` are :class:`Record` objects, or values only when
+        ``timestamp`` is given (keyless, headerless records all stamped ``timestamp``: the
+        common producer batch, encoded without record objects).
 
         No leader lock on this path: a waiter registers before it reads the end offset and
         the appender checks for waiters after the log moved the end offset, so one of the two
-        always sees the other. ``wait=False`` skips waiting for an ``fsync=always`` commit
-        (see :meth:`wait_durable`); ``compression`` overrides the log's codec.
+        always sees the other. ``request.wait`` False skips waiting for an ``fsync=always``
+        commit (see :meth:`durability`).
         """
-        base = (self._log or self.log).append(records, wait=wait,  # _opened(), inlined
-                                              compression=compression)
+        if request.producer is not None:
+            return self._append_idempotent(request, records, timestamp)
+        log = self._log or self.log  # _opened(), inlined
+        if timestamp is None:
+            base = log.append(records, wait=request.wait, compression=request.compression)
+        else:
+            base = log.append_values(records, timestamp=timestamp, wait=request.wait,
+                                     compression=request.compression)
         if self._blocked or self._watchers:
             self._wake(base + len(records))
         return base
 
-    def append_idempotent(self, records: Sequence[Record], producer: tuple[int, int, int],
-                          wait: bool = True, *, compression: str | None = None,
-                          timestamp: int | None = None) -> int:
+    def _append_idempotent(self, request: AppendRequest, records: Sequence,
+                           timestamp: int | None) -> int:
         """Append a batch of an idempotent producer ``(id, epoch, base_sequence)`` once: a
         batch sent again is answered with the offset it got the first time; a sequence gap
-        raises ``OutOfOrderSequenceError``. Check and append are one step per partition.
-
-        With ``timestamp`` given, ``records`` are values only (as :meth:`append_values`)."""
-        producer_id, epoch, sequence = producer
+        raises ``OutOfOrderSequenceError``. Check and append are one step per partition."""
+        producer_id, epoch, sequence = request.producer
         log = self._opened()
+        options = dict(producer_id=producer_id, producer_epoch=epoch, base_sequence=sequence,
+                       wait=False, compression=request.compression)
         with self._producers_lock:
             table = self._producers
             if table is None:
                 table = self._producers = ProducerTable.rebuild(
                     f"{self.topic}/{self.index}", log.tail_producers())
             base = table.check(producer_id, epoch, sequence, len(records))
-            if base is None:
-                if timestamp is None:
-                    base = log.append(records, producer_id=producer_id, producer_epoch=epoch,
-                                      base_sequence=sequence, wait=False,
-                                      compression=compression)
-                else:
-                    base = log.append_values(records, timestamp=timestamp,
-                                             producer_id=producer_id, producer_epoch=epoch,
-                                             base_sequence=sequence, wait=False,
-                                             compression=compression)
+            fresh = base is None
+            if fresh:
+                base = log.append(records, **options) if timestamp is None else \
+                    log.append_values(records, timestamp=timestamp, **options)
                 table.record(producer_id, epoch, sequence, len(records), base)
-                fresh = True
-            else:
-                fresh = False
-        if wait:
+        if request.wait:
             log.wait_durable(base + len(records))
         if fresh and (self._blocked or self._watchers):
             self._wake(base + len(records))
         return base
 
+    def durability(self, end_offset: int) -> Durability:
+        """The handle an appender with ``wait=False`` waits on for offsets below
+        ``end_offset`` to be durable under the log's policy."""
+        log = self._log
+        if log is None or log.is_durable(end_offset):
+            return DURABLE
+        return Durability(((self, end_offset),))
+
     def wait_durable(self, end_offset: int) -> None:
-        """Wait until offsets below ``end_offset`` are durable under the log's policy."""
-        self._opened().wait_durable(end_offset)
+        """Wait until offsets below ``end_offset`` are durable; a closed partition (its
+        topic deleted, the broker closed) flushed everything when it closed."""
+        log = self._log
+        if log is not None:
+            log.wait_durable(end_offset)
 
     def is_durable(self, end_offset: int) -> bool:
-        return self._opened().is_durable(end_offset)
+        log = self._log
+        return log is None or log.is_durable(end_offset)
 
     def _wake(self, end: int) -> None:
         with self._lock:

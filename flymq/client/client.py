@@ -194,7 +194,7 @@ class FlyMQClient:
         self.close()
 
     def supports(self, feature: str) -> bool:
-        """Whether the connected broker serves ``feature`` (see ``transport.FEATURES``)."""
+        """Whether the connected broker serves ``feature`` (one of ``flymq.features.KNOWN``)."""
         return self._transport.supports(feature)
 
     # --- auth -----------------------------------------------------------------------------

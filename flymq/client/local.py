@@ -1,7 +1,9 @@
 """The embedded transport: direct calls into a :class:`~flymq.broker.Broker` in this process.
 
-No socket and no encoding, but the same results and exceptions as over TCP. Values are copied
-to ``bytes`` on the way in, so a caller's buffer is never shared with the log.
+No socket and no encoding, but the same results and exceptions as over TCP. Every call goes
+through the client's own :class:`~flymq.broker.session.Session`, as a TCP connection's does.
+Values are copied to ``bytes`` on the way in, so a caller's buffer is never shared with the
+log.
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ import threading
 import uuid
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
+from flymq.broker.appends import AppendRequest
 from flymq.client.transport import Transport
-from flymq.models import AuthResponse, RecordMetadata, WhoAmIResponse
+from flymq.models import RecordMetadata
 
 if TYPE_CHECKING:
     from flymq.broker import Broker
@@ -19,48 +22,43 @@ if TYPE_CHECKING:
 
 def _forward(name: str) -> Callable[..., Any]:
     def method(self: "LocalTransport", *args: Any, **kwargs: Any) -> Any:
-        return getattr(self.broker, name)(*args, **kwargs)
+        return getattr(self.session, name)(*args, **kwargs)
 
     method.__name__ = method.__qualname__ = name
-    method.__doc__ = f"``Broker.{name}``."
+    method.__doc__ = f"``Broker.{name}``, through this client's session."
     return method
 
 
 class LocalTransport(Transport):
-    """Forwards to ``broker``; closing it releases this member, never the broker."""
+    """Calls ``broker`` through a session of its own; closing the transport closes the
+    session (leaving its groups), never the broker."""
 
     def __init__(self, broker: "Broker"):
         self.broker = broker
-        self.member = f"local-{uuid.uuid4().hex[:12]}"
-        self._subscribed = False
-        self._user: str | None = None
+        self.session = broker.open_session(client_id=f"local-{uuid.uuid4().hex[:12]}")
 
     def close(self) -> None:
-        if self._subscribed and not self.broker.closed:
-            self._subscribed = False
-            self.broker.member_left(self.member)
+        self.session.close()
+
+    def supports(self, feature: str) -> bool:
+        return feature in self.session.features
 
     # The broker copies any value or key that is not ``bytes`` itself.
     def produce(self, topic: str, value: bytes, key: bytes | None = None, partition: int = -1,
                 *, headers: dict[str, str] | None = None, timestamp: int | None = None,
                 compression_type: str = "none") -> RecordMetadata:
-        return self.broker.produce(topic, value, key, partition, headers=headers,
-                                   timestamp=timestamp)
-
-    def produce_batch(self, topic: str, records: Sequence[tuple[bytes | None, bytes, int]]
-                      ) -> Sequence[RecordMetadata]:
-        return self.broker.produce_batch(topic, records)
+        return self.session.produce(topic, value, key, partition, headers=headers,
+                                    timestamp=timestamp)
 
     def append_batch(self, topic: str, records: Sequence[tuple[bytes | None, bytes, int]], *,
                      producer: tuple[int, int, int] | None = None,
                      compression_type: str = "none") -> tuple[int, list[tuple[int, int]]]:
         """No wire to compress here: ``lz4`` compresses the stored batch, ``gzip`` is a
         frame codec and leaves the topic's codec in charge."""
-        return self.broker.append_batch(topic, records, producer=producer,
-                                        compression="lz4" if compression_type == "lz4" else None)
-
-    def init_producer_id(self) -> tuple[int, int] | None:
-        return self.broker.init_producer_id()
+        result = self.session.append(AppendRequest(
+            topic, records, producer=producer,
+            compression="lz4" if compression_type == "lz4" else None))
+        return result.timestamp, result.placements
 
     def wait_for_records(self, positions: Sequence[tuple[str, int, int]], timeout_s: float,
                          wake: threading.Event) -> None:
@@ -68,39 +66,27 @@ class LocalTransport(Transport):
         cancels: list[Callable[[], None]] = []
         try:
             for topic, partition, offset in positions:
-                cancels.append(self.broker.watch(topic, partition, offset, wake.set))
+                cancels.append(self.session.watch(topic, partition, offset, wake.set))
             wake.wait(timeout_s)
         finally:
             for cancel in cancels:
                 cancel()
 
     def _every_topic(self) -> list[str]:
-        return self.broker.list_topics(include_internal=True)  # as CLUSTER_METADATA (§6.6.4)
-
-    def subscribe(self, topic: str, group_id: str, partition: int = 0,
-                  mode: str = "latest") -> int:
-        offset = self.broker.subscribe(topic, group_id, partition, mode, member=self.member)
-        self._subscribed = True
-        return offset
-
-    # The broker has no users yet; like the TCP server, accept any credentials and remember
-    # the name. (This moves into the Broker facade with the auth issue.)
-    def authenticate(self, username: str, password: str) -> AuthResponse:
-        self._user = username
-        return AuthResponse(True, username=username)
-
-    def whoami(self) -> WhoAmIResponse:
-        return WhoAmIResponse(self._user is not None, self._user)
+        return self.session.list_topics(include_internal=True)  # as CLUSTER_METADATA (§6.6.4)
 
     create_topic = _forward("create_topic")
     delete_topic = _forward("delete_topic")
     list_topics = _forward("list_topics")
     topic_metadata = _forward("topic_metadata")
     partition_count = _forward("partition_count")
+    produce_batch = _forward("produce_batch")
+    init_producer_id = _forward("init_producer_id")
     consume = _forward("consume")
     fetch = _forward("fetch")
     offsets = _forward("offsets")
     offset_for_timestamp = _forward("offset_for_timestamp")
+    subscribe = _forward("subscribe")
     commit_offset = _forward("commit_offset")
     get_committed_offset = _forward("get_committed_offset")
     reset_offset = _forward("reset_offset")
@@ -109,3 +95,5 @@ class LocalTransport(Transport):
     describe_consumer_group = _forward("describe_consumer_group")
     delete_consumer_group = _forward("delete_consumer_group")
     server_info = _forward("server_info")
+    authenticate = _forward("authenticate")
+    whoami = _forward("whoami")

@@ -20,7 +20,7 @@ import abc
 import threading
 from typing import TYPE_CHECKING, Any, Sequence
 
-from flymq.errors import UnsupportedOperationError
+from flymq.features import not_supported
 from flymq.models import (
     AuthResponse, ClusterMetadata, ConsumedMessage, DLQMessage, FetchResult, PartitionInfo,
     RecordMetadata, TopicMetadata, TopicPartitionInfo, WhoAmIResponse,
@@ -29,13 +29,6 @@ from flymq.models import (
 if TYPE_CHECKING:
     from flymq.broker.config import TopicConfig
 
-#: Names accepted by :meth:`Transport.supports`.
-FEATURES = ("delayed", "ttl", "schemas", "transactions", "dlq", "auth", "cluster",
-            "idempotence")
-
-
-def _unsupported(feature: str) -> UnsupportedOperationError:
-    return UnsupportedOperationError(f"{feature} is not supported yet by this flymq server")
 
 
 class Transport(abc.ABC):
@@ -47,7 +40,7 @@ class Transport(abc.ABC):
         """Release the connection (never the broker itself)."""
 
     def supports(self, feature: str) -> bool:
-        """Whether this transport can serve ``feature`` (one of :data:`FEATURES`)."""
+        """Whether this transport can serve ``feature`` (one of ``flymq.features.KNOWN``)."""
         return False
 
     # --- topics --------------------------------------------------------------------------
@@ -161,63 +154,63 @@ class Transport(abc.ABC):
         return self.list_topics()
 
     def cluster_join(self, peer_addr: str) -> None:
-        raise _unsupported("cluster")
+        raise not_supported("cluster")
 
     def cluster_leave(self) -> None:
-        raise _unsupported("cluster")
+        raise not_supported("cluster")
 
     # --- later issues --------------------------------------------------------------------
     def produce_delayed(self, topic: str, value: bytes, delay_ms: int) -> RecordMetadata:
-        raise _unsupported("delayed")
+        raise not_supported("delayed")
 
     def produce_with_ttl(self, topic: str, value: bytes, ttl_ms: int) -> RecordMetadata:
-        raise _unsupported("ttl")
+        raise not_supported("ttl")
 
     def produce_with_schema(self, topic: str, value: bytes, schema_name: str) -> RecordMetadata:
-        raise _unsupported("schemas")
+        raise not_supported("schemas")
 
     def register_schema(self, name: str, schema_type: str, schema: bytes) -> None:
-        raise _unsupported("schemas")
+        raise not_supported("schemas")
 
     def get_schema(self, name: str, version: int = 0) -> dict[str, Any]:
-        raise _unsupported("schemas")
+        raise not_supported("schemas")
 
     def list_schemas(self, topic: str = "") -> list[dict[str, Any]]:
-        raise _unsupported("schemas")
+        raise not_supported("schemas")
 
     def validate_schema(self, name: str, value: bytes) -> bool:
-        raise _unsupported("schemas")
+        raise not_supported("schemas")
 
     def delete_schema(self, name: str, version: int) -> None:
-        raise _unsupported("schemas")
+        raise not_supported("schemas")
 
     def begin_transaction(self) -> str:
         """A new transaction id."""
-        raise _unsupported("transactions")
+        raise not_supported("transactions")
 
     def commit_transaction(self, txn_id: str) -> None:
-        raise _unsupported("transactions")
+        raise not_supported("transactions")
 
     def abort_transaction(self, txn_id: str) -> None:
-        raise _unsupported("transactions")
+        raise not_supported("transactions")
 
     def produce_transactional(self, txn_id: str, topic: str, value: bytes) -> RecordMetadata:
-        raise _unsupported("transactions")
+        raise not_supported("transactions")
 
     def fetch_dlq(self, topic: str, max_messages: int = 10) -> list[DLQMessage]:
-        raise _unsupported("dlq")
+        raise not_supported("dlq")
 
     def replay_dlq(self, topic: str, message_id: str) -> None:
-        raise _unsupported("dlq")
+        raise not_supported("dlq")
 
     def re_inject_dlq(self, topic: str, offset: int) -> bool:
-        raise _unsupported("dlq")
+        raise not_supported("dlq")
 
     def purge_dlq(self, topic: str) -> None:
-        raise _unsupported("dlq")
+        raise not_supported("dlq")
 
     def authenticate(self, username: str, password: str) -> AuthResponse:
-        raise _unsupported("auth")
+        raise not_supported("auth")
 
     def whoami(self) -> WhoAmIResponse:
-        raise _unsupported("auth")
+        raise not_supported("auth")

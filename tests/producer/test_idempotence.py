@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from flymq.broker.appends import AppendRequest
 import pytest
 
 from flymq import FlyMQClient, ProducerConfig
@@ -57,16 +58,20 @@ def test_retry_after_a_lost_reply_does_not_duplicate(client, linger_ms):
 
 def test_broker_answers_a_retry_with_the_original_offsets_across_restarts(tmp_path):
     records = [(None, b"a", 0), (None, b"b", 0)]
+
+    def append(broker, sequence):
+        return broker.append(AppendRequest("t", records, producer=(producer_id, epoch, sequence)))
+
     with Broker(tmp_path) as broker:
         producer_id, epoch = broker.init_producer_id()
-        first = broker.append_batch("t", records, producer=(producer_id, epoch, 0))[1]
-        assert broker.append_batch("t", records, producer=(producer_id, epoch, 0))[1] == first
+        first = append(broker, 0).placements
+        assert append(broker, 0).placements == first
         with pytest.raises(OutOfOrderSequenceError) as info:
-            broker.append_batch("t", records, producer=(producer_id, epoch, 5))
+            append(broker, 5)
         assert info.value.expected == 2 and info.value.hint
     with Broker(tmp_path) as broker:          # the state comes back from the log tail
-        assert broker.append_batch("t", records, producer=(producer_id, epoch, 0))[1] == first
-        assert broker.append_batch("t", records, producer=(producer_id, epoch, 2))[1] == \
+        assert append(broker, 0).placements == first
+        assert append(broker, 2).placements == \
             [(0, 2), (0, 3)]
         assert broker.offsets("t", 0) == (0, 4)
         assert broker.init_producer_id()[0] > producer_id    # ids are never reused
@@ -76,7 +81,8 @@ def test_idempotent_batch_must_name_one_partition(tmp_path):
     with Broker(tmp_path) as broker:
         broker.create_topic("t", 2)
         with pytest.raises(Exception, match="every record must name the same partition"):
-            broker.append_batch("t", [(None, b"a", 0), (None, b"b", 1)], producer=(1, 0, 0))
+            broker.append(AppendRequest("t", [(None, b"a", 0), (None, b"b", 1)],
+                                        producer=(1, 0, 0)))
 
 
 def test_out_of_order_sequence_crosses_tcp_as_its_class(flymq_server):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flymq.broker.appends import AppendRequest
 import pytest
 
 from flymq.broker import Broker
@@ -90,7 +91,7 @@ def test_keyless_batch_produce_takes_values_path(broker, monkeypatch):
                         real(self, values, **kw))
     broker.create_topic("t")
     broker.produce("t", b"first")
-    timestamp, placed = broker.append_batch("t", [(None, b"a", -1), (None, b"b", 0)])
+    timestamp, placed = broker.append(AppendRequest("t", [(None, b"a", -1), (None, b"b", 0)]))[:2]
     assert (timestamp, placed) == (NOW, [(0, 1), (0, 2)])
     metas = broker.produce_batch("t", [(None, bytearray(b"c"), -1), (b"", b"d", -1)])
     assert [(m.partition, m.offset, m.timestamp) for m in metas] == [(0, 3, NOW), (0, 4, NOW)]
@@ -102,14 +103,14 @@ def test_keyless_batch_produce_takes_values_path(broker, monkeypatch):
 
 def test_keyed_batch_keeps_record_path(broker):
     broker.create_topic("t")
-    broker.append_batch("t", [(None, b"a", 0), (b"k", b"b", 0)])
+    broker.append(AppendRequest("t", [(None, b"a", 0), (b"k", b"b", 0)]))
     assert [s[:3] for s in _stored(broker, "t")] == [(0, b"a", None), (1, b"b", b"k")]
 
 
 def test_keyless_batch_over_partitions(broker):
     broker.create_topic("m", partitions=3)
     records = [(None, b"%d" % i, i % 3 if i % 2 else -1) for i in range(30)]
-    _, placed = broker.append_batch("m", records)
+    _, placed = broker.append(AppendRequest("m", records))[:2]
     stored = {}
     for p in range(3):
         for offset, data, key, ts in _stored(broker, "m", p):
@@ -122,8 +123,9 @@ def test_idempotent_keyless_batch(broker):
     broker.create_topic("t")
     pid, epoch = broker.init_producer_id()
     records = [(None, b"a", 0), (None, b"b", 0)]
-    first = broker.append_batch("t", records, producer=(pid, epoch, 0))
-    again = broker.append_batch("t", records, producer=(pid, epoch, 0))
+    first = broker.append(AppendRequest("t", records, producer=(pid, epoch, 0)))[:2]
+    again = broker.append(AppendRequest("t", records, producer=(pid, epoch, 0)))[:2]
     assert first == again == (NOW, [(0, 0), (0, 1)])
-    assert broker.append_batch("t", [(None, b"c", 0)], producer=(pid, epoch, 2))[1] == [(0, 2)]
+    third = broker.append(AppendRequest("t", [(None, b"c", 0)], producer=(pid, epoch, 2)))
+    assert third.placements == [(0, 2)]
     assert [s[1] for s in _stored(broker, "t")] == [b"a", b"b", b"c"]

@@ -1,0 +1,97 @@
+"""A session: one caller of the broker (a TCP connection, an embedded client) and what it owns.
+
+Front doors hold one session per caller and call every broker operation through it, so that
+who is asking is known in one place: an authorisation check, a quota or an audit record
+attaches here, not in each front door. A session carries its principal and client id, and
+owns its consumer-group memberships (and, with the transaction coordinator, its open
+transactions); :meth:`Session.close` releases them when the caller goes away.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from typing import TYPE_CHECKING
+
+from flymq.models import AuthResponse, WhoAmIResponse
+
+if TYPE_CHECKING:
+    from flymq.broker.broker import Broker
+
+_ids = itertools.count(1)
+
+#: Broker operations that need no identity. They are bound straight to the broker in each
+#: session (an attribute read, no extra call on the hot paths); one that gains a check
+#: becomes a method of :class:`Session` instead.
+PASS_THROUGH = (
+    "create_topic", "delete_topic", "list_topics", "topic_metadata", "partition_count",
+    "append", "produce", "produce_batch", "init_producer_id",
+    "consume", "fetch", "fetch_runs", "watch", "offsets", "offset_for_timestamp",
+    "commit_offset", "get_committed_offset", "reset_offset", "get_lag",
+    "list_consumer_groups", "describe_consumer_group", "delete_consumer_group",
+    "server_info",
+)
+
+
+class Session:
+    """Made by :meth:`Broker.open_session`; thread-safe; ``close()`` is idempotent."""
+
+    def __init__(self, broker: "Broker", principal: str | None = None, client_id: str = ""):
+        self.broker = broker
+        self.principal = principal
+        """The authenticated user name, None before AUTH (authentication is not enforced)."""
+        self.client_id = client_id
+        """What the caller is: a TCP peer address, or a name the embedded client gives."""
+        self.id = next(_ids)
+        self.member_id = f"{client_id or 'session'}#{self.id}"
+        """This session's member id in every consumer group it joins."""
+        self.closed = False
+        self._lock = threading.Lock()
+        self._groups: set[tuple[str, str]] = set()    # (topic, group id) joined
+        for name in PASS_THROUGH:
+            setattr(self, name, getattr(broker, name))
+
+    def __repr__(self) -> str:
+        return f"<Session {self.member_id} user={self.principal!r}>"
+
+    @property
+    def features(self) -> frozenset[str]:
+        """What the broker serves (see :mod:`flymq.features`)."""
+        return self.broker.features
+
+    # --- identity ---------------------------------------------------------------------------
+    def authenticate(self, username: str, password: str) -> AuthResponse:
+        """Authentication is not enabled: accept any credentials and bind the name."""
+        self.principal = username
+        return AuthResponse(True, username=username)
+
+    def whoami(self) -> WhoAmIResponse:
+        return WhoAmIResponse(self.principal is not None, self.principal)
+
+    # --- groups -----------------------------------------------------------------------------
+    def subscribe(self, topic: str, group_id: str, partition: int = 0,
+                  mode: str = "latest") -> int:
+        """``Broker.subscribe`` as this session's member: a non-empty group gains it."""
+        offset = self.broker.subscribe(topic, group_id, partition, mode,
+                                       member=self.member_id if group_id else None)
+        if group_id:
+            with self._lock:
+                self._groups.add((topic, group_id))
+        return offset
+
+    # --- lifetime ---------------------------------------------------------------------------
+    def close(self) -> None:
+        """The caller went away: leave every group it joined."""
+        with self._lock:
+            if self.closed:
+                return
+            self.closed = True
+            joined, self._groups = self._groups, set()
+        if joined and not self.broker.closed:
+            self.broker.member_left(self.member_id)
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -1,0 +1,17 @@
+"""The optional features of a flymq broker, by name: the one list behind HELLO's feature list,
+``FlyMQClient.supports()`` on both transports and the "not supported yet" answers."""
+
+from __future__ import annotations
+
+from flymq.errors import UnsupportedOperationError
+
+#: Every feature name a client may ask about (``FlyMQClient.supports``).
+KNOWN = ("delayed", "ttl", "schemas", "transactions", "dlq", "auth", "cluster", "idempotence")
+
+#: What this flymq broker serves today; a coordinator adds its name here when it lands.
+SERVED: frozenset[str] = frozenset({"idempotence"})
+
+
+def not_supported(feature: str) -> UnsupportedOperationError:
+    """The error for a request of a feature the broker does not serve."""
+    return UnsupportedOperationError(f"{feature} is not supported yet by this flymq server")

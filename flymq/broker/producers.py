@@ -12,14 +12,13 @@ epoch and base sequence, and the leader rebuilds the table from the tail of its 
 
 from __future__ import annotations
 
-import os
 import struct
 import threading
 from collections import OrderedDict, deque
 from pathlib import Path
 from typing import Iterable
 
-from flymq.broker.fsutil import fsync_dir
+from flymq.broker.storage.files import write_atomically
 from flymq.errors import OutOfOrderSequenceError
 
 #: Batches remembered per producer: a retry of any of them is answered, not appended.
@@ -104,14 +103,6 @@ class ProducerIds:
                 except (FileNotFoundError, struct.error):
                     self._last = -1
             new = self._last + 1
-            tmp = self._path.with_name(self._path.name + ".tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            try:
-                os.write(fd, _ID.pack(new))
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, self._path)
-            fsync_dir(self._path.parent)
+            write_atomically(self._path, _ID.pack(new))
             self._last = new
             return new

@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from flymq.broker.config import BrokerConfig, TopicConfig
-from flymq.broker.fsutil import fsync_dir, write_json_atomically
 from flymq.broker.naming import topic_dirname, topic_name_problem, validate_topic_name
 from flymq.broker.partition import PartitionLeader
 from flymq.broker.partitioner import RoundRobin
 from flymq.broker.storage import Flusher, FsyncPolicy, LogConfig
+from flymq.broker.storage.files import fsync_dir, write_json_atomically
 from flymq.checks import I32_MAX, check_int
 from flymq.clock import Clock
 from flymq.errors import InvalidRequestError, StorageError, TopicNotFoundError

@@ -7,12 +7,12 @@ position whose bytes were fsynced first.
 
 from __future__ import annotations
 
-import os
 import struct
 from pathlib import Path
 from typing import NamedTuple
 
 from .batch import crc32c
+from .files import fsync_dir, write_atomically  # noqa: F401 - log.py imports fsync_dir here
 
 FILE_NAME = "recovery-checkpoint"
 _LAYOUT = struct.Struct("<4sqqqI")   # magic, segment base, position, next offset, crc
@@ -43,22 +43,5 @@ def write_checkpoint(directory: Path, cp: Checkpoint, *, sync_dir: bool) -> None
     """Replace the checkpoint atomically; ``sync_dir`` also makes the rename itself durable
     (needed after a truncation, when the old checkpoint would point past the new end)."""
     body = _LAYOUT.pack(_MAGIC, *cp, 0)[:-4]
-    tmp = directory / (FILE_NAME + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        os.write(fd, body + struct.pack("<I", crc32c(body)))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, directory / FILE_NAME)
-    if sync_dir:
-        fsync_dir(directory)
-
-
-def fsync_dir(directory: Path) -> None:
-    """Make creations, deletions and renames in ``directory`` durable."""
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    write_atomically(directory / FILE_NAME, body + struct.pack("<I", crc32c(body)),
+                     sync_dir=sync_dir)

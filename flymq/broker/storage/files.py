@@ -1,4 +1,8 @@
-"""Opening the storage's files, and the process's open-file limit they count against.
+"""Opening and replacing the storage's files, and the process's open-file limit.
+
+Small files that must never be seen half-written (checkpoints, metadata, producer ids) are
+replaced with :func:`write_atomically`, the one place that knows the temp-file, fsync, rename
+and directory-fsync steps that make a replacement survive a crash.
 
 Every partition holds its log file open (and its two index files while they are among the
 most recently used, see :mod:`.index`), so a broker with thousands of partitions needs
@@ -9,6 +13,7 @@ do, never as a raw ``OSError``.
 from __future__ import annotations
 
 import errno
+import json
 import os
 from pathlib import Path
 
@@ -34,6 +39,43 @@ def open_rw(path: Path) -> int:
                      "(ulimit -n, or the hard limit that flymq raises its own to) or use "
                      "fewer partitions.") from exc
         raise StorageError(f"cannot open {path}: {exc.strerror}") from exc
+
+
+def fsync_dir(path: Path) -> None:
+    """Make creations, deletions and renames inside ``path`` durable: fsyncing a file does
+    not persist its directory entry."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomically(path: Path, data: bytes, *, sync_dir: bool = True) -> None:
+    """Replace ``path`` with ``data`` so that a crash leaves either the old or the new content,
+    never a mix: a temp file in the same directory is written, fsynced and renamed over it.
+
+    ``sync_dir=False`` skips making the rename itself durable, for a caller to whom finding
+    the old content after a power loss is harmless. Writers of one path must not overlap
+    (they share the temp file, so that one a crash leaves behind is reused, not piled up).
+    """
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    if sync_dir:
+        fsync_dir(path.parent)
+
+
+def write_json_atomically(path: Path, data: dict) -> None:
+    """:func:`write_atomically` of ``data`` as JSON (UTF-8, keys sorted)."""
+    write_atomically(path, json.dumps(data, ensure_ascii=False, sort_keys=True).encode("utf-8"))
 
 
 def open_file_limit() -> int:

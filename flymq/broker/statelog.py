@@ -1,0 +1,138 @@
+"""A small durable state kept as a compacted internal log.
+
+A coordinator (consumer groups today; transactions, delayed messages, schemas, users and ACLs
+next) keeps its state in memory and every change to it in a :class:`StateLog`:
+
+- on open, it applies the changes :meth:`StateLog.replay` yields, oldest first, to an empty
+  state;
+- to change the state, it encodes the change as bytes, hands it to :meth:`StateLog.append`
+  (the change is then as durable as the log's fsync policy promises) and only then applies it
+  in memory, so that memory never shows what a crash could lose;
+- after applying, it calls :meth:`StateLog.compact_if_due` with a function giving its whole
+  state as changes that rebuild it: when the log has grown to four times that (and at least
+  ``compact_min_records``), that snapshot replaces the log.
+
+The coordinator serialises its calls with its own lock. The log is never cut by retention:
+compaction is what keeps it small.
+
+Compaction writes the snapshot as a new log in the scratch directory ``<dir>.new``, then swaps
+it in by two renames: ``<dir>`` to ``<dir>.old``, ``<dir>.new`` to ``<dir>``. Opening finishes
+a swap a crash interrupted between the renames (the snapshot was complete before the first)
+and otherwise discards the scratch and old directories, so ``kill -9`` at any point leaves
+either the whole old log or the whole snapshot.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+from flymq.broker.storage import Flusher, LogConfig, PartitionLog
+from flymq.broker.storage.files import fsync_dir
+from flymq.clock import Clock
+
+_CHUNK = 1000  # changes per batch when replaying or writing a snapshot
+
+
+class StateLog:
+    """The changes of one coordinator's state, kept in ``directory`` (and, while compacting,
+    in its siblings ``<directory>.new`` and ``.old``); ``name`` (e.g. ``__consumer_offsets/0``)
+    names the log in storage errors. Not thread-safe: the coordinator holds its lock around
+    every call."""
+
+    def __init__(self, directory: Path, *, name: str, log_config: LogConfig, clock: Clock,
+                 flusher: Flusher | None, compact_min_records: int = 10_000):
+        self._dir = directory
+        self._new = directory.with_name(directory.name + ".new")
+        self._old = directory.with_name(directory.name + ".old")
+        self._name = name
+        self._log_config = log_config
+        self._clock = clock
+        self._flusher = flusher
+        self._compact_min = compact_min_records
+        self._compact_at = compact_min_records  # the live size is unknown until a snapshot
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        if not directory.exists() and self._new.exists():  # crashed between the two renames
+            os.rename(self._new, directory)
+            fsync_dir(directory.parent)
+        self._discard_scratch()
+        self._log = self._open(directory)
+
+    def _open(self, directory: Path) -> PartitionLog:
+        return PartitionLog(directory, self._log_config, clock=self._clock,
+                            flusher=self._flusher, name=self._name)
+
+    def _discard_scratch(self) -> None:
+        """Remove what an unfinished or interrupted compaction left behind."""
+        for leftover in (self._new, self._old):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+    @property
+    def end_offset(self) -> int:
+        """The offset the next change gets; compaction restarts the log at 0, so this is also
+        how many changes it holds."""
+        return self._log.end_offset
+
+    def replay(self) -> Iterator[bytes]:
+        """Every change in the log, oldest first (read once, right after opening)."""
+        position, end = self._log.start_offset, self._log.end_offset
+        while position < end:
+            records = self._log.read(position, _CHUNK)
+            if not records:
+                return
+            for record in records:
+                yield record.value
+            position = records[-1].offset + 1
+
+    def append(self, *changes: bytes) -> None:
+        """Store ``changes`` in order, as one batch: after a crash, replay yields all of them
+        or none. Durable, under the log's fsync policy, when this returns."""
+        if changes:
+            self._log.append_values(changes)
+
+    def compact_if_due(self, snapshot: Callable[[], Iterable[bytes]]) -> bool:
+        """Compact when the log holds at least ``compact_min_records`` changes and four times
+        as many as ``snapshot()`` (the live state as changes) gives; True when it did.
+
+        ``snapshot`` is called only once the log has reached the last known threshold, so a
+        coordinator need not keep count of its live entries.
+        """
+        if self.end_offset < self._compact_at:
+            return False
+        state = list(snapshot())
+        self._compact_at = self._threshold(len(state))
+        if self.end_offset < self._compact_at:
+            return False  # mostly live: look again when the log has grown that far
+        self.compact(state)
+        return True
+
+    def _threshold(self, live: int) -> int:
+        return max(self._compact_min, 4 * live)
+
+    def compact(self, snapshot: Iterable[bytes]) -> None:
+        """Replace the log with ``snapshot``: changes that rebuild the current state."""
+        self._discard_scratch()
+        fresh = self._open(self._new)
+        written = 0
+        try:
+            changes = iter(snapshot)
+            while chunk := list(itertools.islice(changes, _CHUNK)):
+                fresh.append_values(chunk)
+                written += len(chunk)
+            fresh.flush()
+        finally:
+            fresh.close()
+        fsync_dir(self._dir.parent)  # the complete snapshot is on disk before the swap
+        self._log.close()
+        os.rename(self._dir, self._old)
+        os.rename(self._new, self._dir)
+        fsync_dir(self._dir.parent)
+        shutil.rmtree(self._old, ignore_errors=True)
+        self._log = self._open(self._dir)
+        self._compact_at = self._threshold(written)
+
+    def close(self) -> None:
+        self._log.close()

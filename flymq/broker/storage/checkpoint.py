@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .batch import crc32c
-from .files import fsync_dir, write_atomically  # noqa: F401 - log.py imports fsync_dir here
+from .files import write_atomically
 
 FILE_NAME = "recovery-checkpoint"
 _LAYOUT = struct.Struct("<4sqqqI")   # magic, segment base, position, next offset, crc

@@ -22,9 +22,10 @@ from flymq.bulk import gc_paused
 from .batch import (ATTR_CONTROL, ATTR_TRANSACTIONAL, CODEC_LZ4, CODEC_MASK, HEADER, BatchRun,
                     EncodedBatch, batch_crc_ok, decode_batch, encode_batch,
                     encode_values)
-from .checkpoint import Checkpoint, fsync_dir, read_checkpoint, write_checkpoint
+from .checkpoint import Checkpoint, read_checkpoint, write_checkpoint
 from .config import FsyncPolicy, LogConfig
 from .flusher import Flusher
+from .files import fsync_dir
 from .record import LogRecord, Record
 from .segment import LOG_SUFFIX, Segment, _count_below, iter_batches
 

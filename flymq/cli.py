@@ -41,7 +41,7 @@ class _VersionAction(argparse.Action):
 def _config_classes() -> dict[str, type]:
     """TOML section name -> config dataclass, for everything ``flymq serve`` configures."""
     from flymq.broker.config import BrokerConfig
-    from flymq.broker.server_config import ServerConfig
+    from flymq.server.config import ServerConfig
 
     return {"server": ServerConfig, "broker": BrokerConfig}
 
@@ -133,7 +133,7 @@ def _serve(args: argparse.Namespace) -> int:
     import asyncio
 
     from flymq.broker.broker import Broker
-    from flymq.broker.server import Server, loop_factory
+    from flymq.server import Server, loop_factory
 
     from flymq.errors import FlyMQError
 

@@ -31,7 +31,9 @@ __all__ = [
     "wire_text",
 ]
 
-MAX_FRAME_PAYLOAD = 33_554_432  # 32 MiB; the frame limit of protocol v1 (also in flymq.protocol)
+#: The frame payload limit of protocol v1, 32 MiB (``flymq.protocol.MAX_PAYLOAD``): defined
+#: here, where the errors that report it live, because the protocol package imports this module.
+MAX_FRAME_PAYLOAD = 33_554_432
 
 
 def _reduce_from_state(exc: BaseException) -> tuple:

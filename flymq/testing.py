@@ -90,8 +90,7 @@ def flymq_client(flymq_broker: "Broker") -> Iterator[FlyMQClient]:
 
 @pytest.fixture
 def flymq_server(flymq_broker: "Broker") -> Iterator[str]:
-    from flymq.broker.server import Server
-    from flymq.broker.server_config import ServerConfig
+    from flymq.server import Server, ServerConfig
 
     server = Server(flymq_broker, ServerConfig(port=0))
     host, port = server.start_in_thread()

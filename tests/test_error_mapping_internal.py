@@ -6,11 +6,12 @@ from __future__ import annotations
 import pytest
 
 from flymq import FlyMQClient
-from flymq.broker.server_dispatch import NOT_YET
 from flymq.errors import (
     NotLeaderError, ServerError, TopicNotFoundError, UnsupportedOperationError, error_from_wire,
     wire_text,
 )
+from flymq.features import SERVED
+from flymq.server.handlers import OPS
 
 INTERNAL_TEXTS = [
     wire_text(TypeError("'<' not supported between instances of 'str' and 'int'")),
@@ -30,7 +31,8 @@ def test_internal_errors_are_plain_server_errors(text: str) -> None:
 
 
 @pytest.mark.parametrize("text", ["unknown opcode: 80", "unknown opcode: 255",
-                                  *sorted({t for t in NOT_YET.values() if "not supported" in t})])
+                                  *sorted({t for t in OPS.refusals(SERVED).values()
+                                          if "not supported" in t})])
 def test_unsupported_operation_texts(text: str) -> None:
     exc = error_from_wire(text)
     assert type(exc) is UnsupportedOperationError and exc.message == text
@@ -59,8 +61,8 @@ def test_server_crash_reaches_tcp_client_as_server_error(flymq_broker, flymq_ser
     def broken() -> list[str]:
         raise TypeError("'<' not supported between instances of 'str' and 'int'")
 
-    with FlyMQClient(flymq_server) as client:
-        monkeypatch.setattr(flymq_broker, "list_topics", broken)
+    monkeypatch.setattr(flymq_broker, "list_topics", broken)  # before the connection's
+    with FlyMQClient(flymq_server) as client:                   # session binds it
         with pytest.raises(ServerError) as info:
             client.list_topics()
     assert type(info.value) is ServerError and info.value.hint is None

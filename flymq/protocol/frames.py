@@ -11,8 +11,9 @@ import struct
 import zlib
 from typing import NamedTuple
 
-from flymq.errors import (FrameTooLargeError, InvalidMagicError, InvalidRequestError,
-                          InvalidVersionError, MessageTooLargeError, ProtocolError)
+from flymq.errors import (MAX_FRAME_PAYLOAD, FrameTooLargeError, InvalidMagicError,
+                          InvalidRequestError, InvalidVersionError, MessageTooLargeError,
+                          ProtocolError)
 
 __all__ = [
     "MAGIC", "VERSION", "HEADER_SIZE", "MAX_PAYLOAD", "FLAG_BINARY", "FLAG_GZIP", "CODEC_MASK",
@@ -22,7 +23,7 @@ __all__ = [
 MAGIC = 0xAF
 VERSION = 0x01
 HEADER_SIZE = 8
-MAX_PAYLOAD = 33_554_432          # 32 MiB, header excluded
+MAX_PAYLOAD = MAX_FRAME_PAYLOAD   # 32 MiB, header excluded (errors.py holds it: no import cycle)
 FLAG_BINARY = 0x01
 FLAG_GZIP = 0x02                  # codec number 1 shifted left by one
 CODEC_MASK = 0x0E
@@ -80,15 +81,27 @@ class FrameDecoder:
         """Bytes received but not yet returned as a frame."""
         return len(self._buf)
 
+    def one_frame(self, data: bytes | bytearray | memoryview) -> tuple[int, int] | None:
+        """``(op, flags)`` when ``data`` is exactly one whole, valid frame and nothing is
+        buffered before it: the common request/response case, whose payload is
+        ``data[HEADER_SIZE:]`` (no buffering, no copy). None otherwise: :meth:`feed` then
+        decodes it, errors included."""
+        if self._buf or self.error is not None or len(data) < HEADER_SIZE:
+            return None
+        magic, version, op, flags, length = _unpack_header(data)
+        if len(data) != HEADER_SIZE + length or magic != MAGIC or version != VERSION \
+                or length > self.max_payload:
+            return None
+        return op, flags
+
     def feed(self, data: bytes | bytearray | memoryview) -> list[Frame]:
         if self.error is not None:
             raise self.error
-        if not self._buf and len(data) >= HEADER_SIZE:  # exactly one whole frame: no copies
-            magic, version, op, flags, length = _unpack_header(data)
-            if len(data) == HEADER_SIZE + length:
-                check_header(magic, version, length, self.max_payload)
-                payload = data[HEADER_SIZE:]
-                return [Frame(op, flags, payload if type(payload) is bytes else bytes(payload))]
+        head = self.one_frame(data)
+        if head is not None:  # exactly one whole frame: no copy into the buffer
+            payload = data[HEADER_SIZE:]
+            return [Frame(head[0], head[1],
+                          payload if type(payload) is bytes else bytes(payload))]
         frames: list[Frame] = []
         try:
             self._decode(data, frames)

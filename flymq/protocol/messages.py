@@ -26,12 +26,13 @@ from flymq.protocol.codec import (BOOL, BUFFER_TOO_SMALL, BYTES32, I32, I64, INV
                                   STR8, STR16, U8, U16, U32, U64, FieldType, List32, Map32, Message,
                                   Nested, Optional, Reader, Writer, decode_error_prefix,
                                   field, message)
-from flymq.protocol.frames import FLAG_BINARY, MAGIC, MAX_PAYLOAD, VERSION
+from flymq.protocol.frames import FLAG_BINARY, MAGIC, MAX_PAYLOAD, VERSION, encode_frame
 from flymq.protocol.opcodes import Op
 
 __all__ = [
     "REQUESTS", "RESPONSES", "request", "response",
-    "ProduceRequest", "RecordMetadataResponse", "pack_record_metadata_tail", "ConsumeRequest", "ConsumeResponse",
+    "ProduceRequest", "PRODUCE_OVERHEAD", "RecordMetadataResponse", "pack_record_metadata_tail",
+    "ConsumeRequest", "ConsumeResponse",
     "CreateTopicRequest", "TopicRequest", "DeleteTopicRequest", "AckResponse", "ListTopicsRequest",
     "ListTopicsResponse", "SubscribeRequest", "OffsetResponse", "CommitRequest", "FetchRequest",
     "FetchRecord", "FetchResponse", "encode_fetch", "GroupPartitionRequest", "ResetOffsetRequest",
@@ -134,6 +135,11 @@ ListTopicsRequest = ListGroupsRequest = ServerInfoRequest = EmptyRequest
 
 # --- 0x01 PRODUCE and the RecordMetadata reply -----------------------------------------------
 
+#: Bytes of a PRODUCE payload besides the topic, key and value: the topic's u16 length, the
+#: key's and value's u32 lengths and the i32 partition (a client sizes a request with it).
+PRODUCE_OVERHEAD = _U16.size + 2 * _U32.size + _I32.size
+
+
 @request(Op.PRODUCE)
 @message
 class ProduceRequest(Message):
@@ -156,7 +162,7 @@ class ProduceRequest(Message):
         """``encode_frame(Op.PRODUCE, encode_fields(...))`` in one join: the value is copied
         once, not twice (the client's hot path; matters for large values)."""
         t = topic.encode("utf-8")
-        n = len(t) + len(key) + len(value) + 14
+        n = len(t) + len(key) + len(value) + PRODUCE_OVERHEAD
         if len(t) > 0xFFFF:
             raise InvalidRequestError(f"string too long for the wire: {len(t)} > 65535 bytes")
         if n > MAX_PAYLOAD:
@@ -176,7 +182,7 @@ class ProduceRequest(Message):
         in ``payload`` (the server passes a whole frame and its header size: no copy of the
         payload, the value is copied once)."""
         n = len(payload)
-        if n - start < 14:
+        if n - start < PRODUCE_OVERHEAD:
             raise InvalidRequestError(BUFFER_TOO_SMALL)
         p = start + 2 + _u16_at(payload, start)[0]
         if p + 4 > n:
@@ -233,6 +239,12 @@ class RecordMetadataResponse(Message):
     def decode_model(payload: bytes) -> RecordMetadata:
         """Straight to the public model (the client's hot path)."""
         return RecordMetadata(*_decode_rm(payload))
+
+    @staticmethod
+    def frame_prefix(topic: str) -> bytes:
+        """The PRODUCE reply frame for ``topic`` up to its :data:`pack_record_metadata_tail`:
+        it depends on the topic only, so a server caches it and packs just the tail."""
+        return encode_frame(Op.PRODUCE, _str16(topic) + bytes(_RM_TAIL.size))[:-_RM_TAIL.size]
 
 
 #: ``pack(partition, offset, timestamp, key_size, value_size)``: a RecordMetadata payload

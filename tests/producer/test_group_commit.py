@@ -12,7 +12,7 @@ import pytest
 from flymq import protocol as p
 from flymq.broker.broker import Broker
 from flymq.broker.config import BrokerConfig
-from flymq.broker.server import Server, ServerConfig
+from flymq.server import Server, ServerConfig
 from flymq.broker.storage import FsyncPolicy, LogConfig, PartitionLog, Record
 from flymq.protocol import Op, encode_frame
 

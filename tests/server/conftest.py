@@ -7,7 +7,7 @@ from typing import Callable, Iterator
 import pytest
 
 from flymq.broker.broker import Broker
-from flymq.broker.server import Server, ServerConfig
+from flymq.server import Server, ServerConfig
 
 
 @pytest.fixture

@@ -103,7 +103,7 @@ def test_serve_rejects_unknown_table_and_bad_choice(tmp_path):
 
 def test_every_serve_flag_is_described_from_the_config_dataclasses():
     from flymq.broker.config import BrokerConfig
-    from flymq.broker.server_config import ServerConfig
+    from flymq.server import ServerConfig
     from flymq.config import field_docs
 
     for cls in (BrokerConfig, ServerConfig):

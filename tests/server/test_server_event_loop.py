@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from flymq.broker.server import Server, ServerConfig, loop_factory
+from flymq.server import Server, ServerConfig, loop_factory
 
 
 def test_unknown_event_loop_is_rejected():

@@ -57,7 +57,7 @@ def test_long_poll_times_out_with_an_empty_reply(server, broker):
 def test_produce_with_fsync_always_runs_off_loop_and_keeps_order(tmp_path, event_loop_name):
     from flymq.broker.broker import Broker
     from flymq.broker.config import BrokerConfig
-    from flymq.broker.server import Server, ServerConfig
+    from flymq.server import Server, ServerConfig
 
     with Broker(tmp_path / "d", BrokerConfig(fsync="always")) as broker:
         server = Server(broker, ServerConfig(port=0, event_loop=event_loop_name))

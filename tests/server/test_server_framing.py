@@ -8,7 +8,7 @@ from flymq import protocol as p
 from flymq.errors import TopicNotFoundError
 from flymq.protocol import Op
 from flymq.protocol.codec import BUFFER_TOO_SMALL, INVALID_FORMAT
-from srvutil import RawClient, error_text, frame
+from srvutil import RawClient, error_text, frame, only_connection
 
 
 def _still_open(c: RawClient) -> None:
@@ -135,11 +135,11 @@ def test_auth_disabled_accepts_and_whoami_reports_the_name(server):
         assert c.call(Op.WHOAMI) == p.WhoAmIResponse(True, "alice", [], [])
 
 
-def test_internal_error_is_reported_and_server_survives(server, broker, monkeypatch):
+def test_internal_error_is_reported_and_server_survives(server, monkeypatch):
     def boom(*a, **k):
         raise RuntimeError("boom")
-    monkeypatch.setattr(broker, "list_topics", boom)
     with RawClient(server.address) as c:
+        monkeypatch.setattr(only_connection(server).session, "list_topics", boom)
         c.send(frame(Op.LIST_TOPICS))
         assert error_text(c.recv_frame()) == "internal error: RuntimeError: boom"
         monkeypatch.undo()

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from flymq import protocol as p
 from flymq.broker.broker import Broker
 from flymq.broker.config import BrokerConfig
-from flymq.broker.server import Server, ServerConfig
+from flymq.server import Server, ServerConfig
 from flymq.protocol import Op
 from srvutil import RawClient, frame
 

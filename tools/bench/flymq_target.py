@@ -140,8 +140,8 @@ def flymq_server(data_dir: Path, fsync: str, mode: str) -> Iterator[tuple[tuple[
     ``Server.start_in_thread`` in this process.
     """
     if mode == "thread":
-        server_cls = need("flymq.broker.server", "Server")
-        config = need("flymq.broker.server_config", "ServerConfig")(host=HOST, port=0)
+        server_cls = need("flymq.server", "Server")
+        config = need("flymq.server", "ServerConfig")(host=HOST, port=0)
         with open_broker(data_dir, fsync) as broker:
             server = server_cls(broker, config)
             address = server.start_in_thread()
@@ -150,7 +150,7 @@ def flymq_server(data_dir: Path, fsync: str, mode: str) -> Iterator[tuple[tuple[
             finally:
                 server.stop_in_thread()
         return
-    need("flymq.broker.server", "Server")
+    need("flymq.server", "Server")
     port = free_port()
     child = Child([sys.executable, "-m", "flymq", "serve", "--host", HOST, "--port", str(port),
                    "--data-dir", str(data_dir / "data"), "--fsync", fsync],

@@ -26,7 +26,7 @@ def broker_ready_ms() -> dict[str, float]:
 
 
 def serve_ready_ms() -> dict[str, float]:
-    need("flymq.broker.server", "Server")
+    need("flymq.server", "Server")
     with TempDir("b5-serve") as tmp:
         port = free_port()
         t0 = time.perf_counter()

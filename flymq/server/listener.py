@@ -1,10 +1,11 @@
-"""The asyncio TCP front door: decode a frame, call the Broker, encode the result or error.
+"""A listening socket, its connections and their worker threads, for any wire protocol.
 
-The server holds no feature logic (docs/architecture.md, "One core, two front doors"). It
-owns the listening socket, the set of connections (``server_connection.Connection``), a
-thread pool for broker calls that may wait on disk, and the graceful stop. It runs either in
-the caller's event loop (``start``/``stop``) or in a thread of its own
-(``start_in_thread``/``stop_in_thread``, for tests and embedded use).
+The listener holds no protocol logic: a front door gives it a factory of its
+:class:`~flymq.server.connection.WireProtocol` (``flymq.server.Server`` gives FlyMQ v1's). It
+owns the listening socket, the set of connections, a thread pool for calls that may wait on
+the disk, and the graceful stop. It runs either in the caller's event loop
+(``start``/``stop``) or in a thread of its own (``start_in_thread``/``stop_in_thread``, for
+tests and embedded use).
 """
 
 from __future__ import annotations
@@ -14,24 +15,24 @@ import logging
 import signal
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Callable
+from typing import Any, Callable, Protocol
 
-from flymq.broker.server_config import ServerConfig
-from flymq.broker.server_connection import Connection
-from flymq.broker.server_dispatch import Dispatcher
-
-if TYPE_CHECKING:
-    from flymq.broker.broker import Broker
-
-__all__ = ["Server", "ServerConfig", "loop_factory"]
+from flymq.server.config import EVENT_LOOPS, ServerConfig
+from flymq.server.connection import Connection, WireProtocol
 
 log = logging.getLogger("flymq.server")
+
+
+class SessionSource(Protocol):
+    """What a listener opens its connections' sessions on: a ``Broker``."""
+
+    def open_session(self, principal: str | None = None, client_id: str = "") -> Any: ...
 
 
 def loop_factory(name: str = "auto") -> Callable[[], asyncio.AbstractEventLoop]:
     """The function that makes a new event loop of kind ``name`` (``ServerConfig.event_loop``):
     "auto" = uvloop when importable, else asyncio; "uvloop" raises ``RuntimeError`` if missing."""
-    if name not in ("auto", "asyncio", "uvloop"):
+    if name not in EVENT_LOOPS:
         raise ValueError(f"unknown event loop {name!r}")
     if name != "asyncio":
         try:
@@ -45,29 +46,36 @@ def loop_factory(name: str = "auto") -> Callable[[], asyncio.AbstractEventLoop]:
     return asyncio.new_event_loop
 
 
-class Server:
-    """A FlyMQ protocol v1 server in front of one :class:`Broker`.
+class Listener:
+    """Accepts connections that speak the protocol ``protocol_factory(listener)`` makes (once
+    per start, in the listener's loop) and opens each one a session on ``broker``.
 
-    The server never closes the broker: whoever created the broker owns it (``flymq serve``
-    closes it after :meth:`stop`).
+    The listener never closes the broker: whoever created the broker owns it (``flymq
+    serve`` closes it after :meth:`stop`).
     """
 
-    def __init__(self, broker: "Broker", config: ServerConfig | None = None):
+    def __init__(self, broker: SessionSource, config: ServerConfig | None,
+                 protocol_factory: Callable[["Listener"], WireProtocol]):
         self.broker = broker
         self.config = config or ServerConfig()
         self.address: tuple[str, int] = (self.config.host, self.config.port)
         self.connections: set[Connection] = set()
         self.executor: ThreadPoolExecutor | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
+        self._protocol_factory = protocol_factory
         self._listener: asyncio.Server | None = None
-        self._dispatcher: Dispatcher | None = None
         self._all_closed: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
 
     @property
     def advertised_address(self) -> str:
-        """"host:port" clients should use to reach this server (CLUSTER_METADATA)."""
+        """"host:port" clients should use to reach this listener."""
         return self.config.advertised_address or f"{self.address[0]}:{self.address[1]}"
+
+    def in_worker(self, fn: Callable[..., Any], *args: Any) -> "asyncio.Future[Any]":
+        """``fn(*args)`` on a worker thread, for calls that may wait on the disk; its result
+        as a future of the listener's loop."""
+        return self.loop.run_in_executor(self.executor, fn, *args)
 
     # --- lifecycle in the caller's loop -----------------------------------------------------
 
@@ -75,13 +83,12 @@ class Server:
         """Bind and start accepting; returns once the socket listens."""
         cfg = self.config
         self.loop = asyncio.get_running_loop()
+        protocol = self._protocol_factory(self)
         self.executor = ThreadPoolExecutor(cfg.worker_threads, thread_name_prefix="flymq-io")
-        self._dispatcher = Dispatcher(self)
         self._all_closed = asyncio.Event()
         self._all_closed.set()
-        dispatch = self._dispatcher.dispatch
         self._listener = await self.loop.create_server(
-            lambda: Connection(self, dispatch), cfg.host, cfg.port,
+            lambda: Connection(self, protocol), cfg.host, cfg.port,
             backlog=cfg.listen_backlog, reuse_address=True)
         self.address = self._listener.sockets[0].getsockname()[:2]
         log.info("listening on %s:%d", *self.address)
@@ -89,8 +96,8 @@ class Server:
     async def stop(self) -> None:
         """Stop accepting, answer requests already received, close every connection.
 
-        Long-poll fetches are answered at once with what is there. Connections still busy
-        after ``shutdown_timeout_s`` (e.g. a client that stopped reading) are dropped.
+        Long polls are answered at once with what is there. Connections still busy after
+        ``shutdown_timeout_s`` (e.g. a client that stopped reading) are dropped.
         """
         if self._listener is None:
             return
@@ -123,7 +130,7 @@ class Server:
     # --- lifecycle in a thread of its own ---------------------------------------------------
 
     def start_in_thread(self) -> tuple[str, int]:
-        """Run the server in a daemon thread with its own loop (``config.event_loop``);
+        """Run the listener in a daemon thread with its own loop (``config.event_loop``);
         returns the bound address."""
         started = threading.Event()
         failure: list[BaseException] = []
@@ -152,7 +159,7 @@ class Server:
         return self.address
 
     def stop_in_thread(self) -> None:
-        """Graceful :meth:`stop` from another thread, then end the server's thread."""
+        """Graceful :meth:`stop` from another thread, then end the listener's thread."""
         if self._thread is None:
             return
         asyncio.run_coroutine_threadsafe(self.stop(), self.loop).result()
@@ -173,10 +180,5 @@ class Server:
         if conn not in self.connections:
             return
         self.connections.discard(conn)
-        if conn.subscribed:
-            try:
-                self.broker.member_left(conn.peer)
-            except Exception:  # bookkeeping must never take the server down
-                log.exception("member_left(%s) failed", conn.peer)
         if not self.connections:
             self._all_closed.set()

@@ -1,18 +1,46 @@
-"""One client connection of the TCP server: framing, ordering, backpressure, idle timeout.
+"""The connection layer of a front door: one accepted socket, whatever protocol it speaks.
 
-Requests of a connection are processed strictly one after another and answered in order
-(wire-protocol.md §2). Most requests are answered inline, and all replies produced from one
-``data_received`` are written with a single ``transport.write``. A request that must wait
-(a long-poll fetch, disk work in the thread pool) yields a future; the requests behind it stay
-in ``_backlog`` until it completes, so a later FETCH always sees an earlier PRODUCE.
+It knows nothing of FlyMQ opcodes. It owns what every request/response protocol over TCP
+needs: handing received bytes to the protocol's decoder, answering requests strictly in order
+(a later request always sees the effect of an earlier one), pipelining, one
+``transport.write`` for all the replies of one read, backpressure, group commit of held
+durable replies, long-poll wake-ups, the idle timeout and the graceful close. Each connection
+opens one broker session when accepted (client id: the peer "host:port") and closes it when
+the connection is lost, which releases what the caller owned (its group memberships).
 
-Under ``fsync=always`` a produce is appended inline and its reply held (a ``DurableReply``);
-the produce requests right behind it are appended too, and then one wait in the thread pool
-covers them all (group commit) before their replies go out, in order.
+A front door (FlyMQ v1 today; an admin HTTP API or a Kafka-protocol listener later) plugs in
+one :class:`WireProtocol` per listener, an object with:
 
-Memory per connection is bounded: reading stops while the transport holds more unsent reply
-bytes than its high-water mark, or while too many requests (or request bytes) wait in the
-backlog, and restarts when both have drained.
+``new_decoder() -> decoder``
+    A decoder for one connection's byte stream. ``decoder.feed(data)`` returns the frames
+    completed by ``data`` (any objects with a ``payload`` attribute, whose ``len`` counts
+    toward the connection's byte budget) and raises on a malformed stream;
+    ``decoder.error`` is None, or the error found after the complete frames that the last
+    ``feed`` returned (those are answered first). The connection keeps the decoder in
+    ``conn.decoder``.
+``dispatch(conn, frame) -> reply``
+    Answer one frame, never raising (errors are the protocol's to encode). A reply is
+    ``bytes`` (sent in order, batched with its neighbours into one write); a
+    :class:`HeldReply` (ready, but sent only after its ``wait()`` returns; the waits of
+    consecutive held replies run as one job on a worker thread: a group commit); or an
+    ``asyncio.Future`` of bytes, e.g. from ``conn.server.in_worker(fn, *args)`` for a call
+    that may wait on the disk, or a long poll. A future may have a ``wake()`` method, called
+    when the connection or the server closes: it must then complete at once.
+``joins_group_commit(frame) -> bool``
+    Whether ``frame`` may be dispatched while held replies wait for their shared durability
+    wait (appends may; a read must wait behind them to see them durable).
+``framing_error_reply(conn, exc) -> bytes``
+    The last bytes to send after the decoder raised ``exc``; ``b""`` closes silently.
+``error_reply(exc) -> bytes``
+    The reply that replaces a held reply whose ``wait()`` raised ``exc``.
+``whole_frame``
+    None, or an optional fast path ``whole_frame(conn, data) -> reply | None`` tried first
+    when nothing is queued: the reply when ``data`` is exactly one whole frame (no frame list,
+    no queue), else None (the decoder then takes ``data``).
+
+The connection gives the protocol ``conn.session``, ``conn.peer``, ``conn.decoder`` and
+``conn.server`` (the :class:`~flymq.server.listener.Listener`: ``loop``, ``config``,
+``in_worker``).
 """
 
 from __future__ import annotations
@@ -21,41 +49,64 @@ import asyncio
 import logging
 import socket
 from collections import deque
-from typing import TYPE_CHECKING, Callable, Union
-
-from flymq.broker.server_dispatch import PRODUCE, PRODUCE_OPS, DurableReply
-from flymq.errors import (FrameTooLargeError, InvalidMagicError, InvalidVersionError,
-                          ProtocolError, wire_text)
-from flymq.protocol import (CODEC_MASK, HEADER, HEADER_SIZE, MAGIC, VERSION, Frame, FrameDecoder,
-                            error_frame)
-
-_unpack_header = HEADER.unpack_from
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Protocol, Union
 
 if TYPE_CHECKING:
-    from flymq.broker.server import Server
+    from flymq.server.listener import Listener
 
 log = logging.getLogger("flymq.server")
 
-Reply = Union[bytes, "asyncio.Future[bytes]"]
-Dispatch = Callable[["Connection", Frame], Reply]
+
+class HeldReply(NamedTuple):
+    """A reply that is ready but may only be sent after ``wait()`` (a blocking wait, run on a
+    worker thread) returns: an append acknowledged once durable (``fsync=always``)."""
+
+    reply: bytes
+    wait: Callable[[], None]
+
+
+Reply = Union[bytes, HeldReply, "asyncio.Future[bytes]"]
+
+
+class Decoder(Protocol):
+    """See the module docstring."""
+
+    error: Exception | None
+
+    def feed(self, data: bytes) -> list[Any]: ...
+
+
+class WireProtocol(Protocol):
+    """What a front door supplies to the connection layer (see the module docstring)."""
+
+    whole_frame: Callable[["Connection", bytes], Reply | None] | None
+
+    def new_decoder(self) -> Decoder: ...
+
+    def dispatch(self, conn: "Connection", frame: Any) -> Reply: ...
+
+    def joins_group_commit(self, frame: Any) -> bool: ...
+
+    def framing_error_reply(self, conn: "Connection", exc: Exception) -> bytes: ...
+
+    def error_reply(self, exc: Exception) -> bytes: ...
 
 
 class Connection(asyncio.Protocol):
-    """The protocol instance of one accepted socket."""
+    """The asyncio protocol instance of one accepted socket."""
 
-    def __init__(self, server: "Server", dispatch: Dispatch):
+    def __init__(self, server: "Listener", protocol: WireProtocol):
         self.server = server
         self.peer = "?"
-        self.subscribed = False          # set by SUBSCRIBE with a group; triggers member_left
-        self.user: str | None = None     # bound by AUTH (auth disabled: any name)
+        self.session: Any = None          # the broker session, opened once accepted
         self.transport: asyncio.Transport | None = None
         self.reading_paused = False
-        self._dispatch = dispatch
-        # PRODUCE of a whole frame, payload after the header (the hot path of data_received)
-        self._produce = getattr(getattr(dispatch, "__self__", None), "produce_payload", None)
+        self.decoder = protocol.new_decoder()
+        self._protocol = protocol
+        self._dispatch = protocol.dispatch
+        self._whole = protocol.whole_frame
         self._time = server.loop.time
-        self._decoder = FrameDecoder()
-        self._backlog: deque[Frame] = deque()
+        self._backlog: deque[Any] = deque()
         self._backlog_bytes = 0
         self._waiting: asyncio.Future[bytes] | None = None
         self._write_paused = False
@@ -76,16 +127,23 @@ class Connection(asyncio.Protocol):
         if peer:
             host = peer[0] if ":" not in peer[0] else f"[{peer[0]}]"
             self.peer = f"{host}:{peer[1]}"
-        if not self.server._register(self):
+        server = self.server
+        if not server._register(self):
             log.warning("connection limit reached; closing %s", self.peer)
             self._lost = True
             transport.abort()
             return
+        try:
+            self.session = server.broker.open_session(client_id=self.peer)
+        except Exception:  # e.g. the broker closed under a running server
+            log.exception("no session for %s; closing", self.peer)
+            transport.abort()
+            return
         self._tune_socket(transport.get_extra_info("socket"))
         transport.set_write_buffer_limits(high=self._max_bytes, low=self._max_bytes // 2)
-        loop = self.server.loop
+        loop = server.loop
         self._last_rx = loop.time()
-        timeout = self.server.config.idle_timeout_s
+        timeout = server.config.idle_timeout_s
         if timeout:
             self._idle_timer = loop.call_later(timeout, self._check_idle)
 
@@ -102,29 +160,24 @@ class Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._last_rx = self._time()
-        decoder = self._decoder
-        if len(data) >= HEADER_SIZE and not decoder._buf and not self._backlog \
-                and self._waiting is None and not self._write_paused and decoder.error is None:
-            # the common request/response case: exactly one whole, valid frame, no queueing
-            magic, version, op, flags, length = _unpack_header(data)
-            if len(data) == HEADER_SIZE + length and magic == MAGIC and version == VERSION \
-                    and length <= decoder.max_payload:
-                if op == PRODUCE and not flags & CODEC_MASK and self._produce is not None:
-                    reply = self._produce(self, data, HEADER_SIZE)
-                else:
-                    reply = self._dispatch(self, Frame(op, flags, data[HEADER_SIZE:]))
+        if not self._backlog and self._waiting is None and not self._write_paused \
+                and self._whole is not None:
+            # the common request/response case: one whole frame, nothing queued; it skips
+            # the decoder's buffer, the frame list and the queue
+            reply = self._whole(self, data)
+            if reply is not None:
                 if type(reply) is bytes:
                     self.transport.write(reply)
                 else:
                     self._answer_later(reply)
                 return
         try:
-            frames = self._decoder.feed(data)
-        except ProtocolError as exc:
+            frames = self.decoder.feed(data)
+        except Exception as exc:  # a malformed stream, whatever the decoder raises for it
             self._framing_error(exc)
             return
         backlog = self._backlog
-        error = self._decoder.error  # set when valid frames came before bad bytes
+        error = self.decoder.error  # set when valid frames came before bad bytes
         if len(frames) == 1 and not backlog and self._waiting is None \
                 and not self._write_paused and error is None:
             self._answer_one(frames[0])  # the common request/response case, no queueing
@@ -148,6 +201,11 @@ class Connection(asyncio.Protocol):
         if self._waiting is not None:
             self._waiting.cancel()
         self._backlog.clear()
+        if self.session is not None:
+            try:
+                self.session.close()  # leaves the groups it joined
+            except Exception:  # bookkeeping must never take the server down
+                log.exception("closing the session of %s failed", self.peer)
         self.server._unregister(self)
 
     def pause_writing(self) -> None:
@@ -160,22 +218,25 @@ class Connection(asyncio.Protocol):
 
     # --- processing -------------------------------------------------------------------------
 
-    def _answer_one(self, frame: Frame) -> None:
+    def _answer_one(self, frame: Any) -> None:
         reply = self._dispatch(self, frame)
         if type(reply) is bytes:
             self.transport.write(reply)
             return
         self._answer_later(reply)
 
-    def _answer_later(self, reply: "DurableReply | asyncio.Future[bytes]") -> None:
-        if type(reply) is DurableReply:
+    def _answer_later(self, reply: "HeldReply | asyncio.Future[bytes]") -> None:
+        if type(reply) is HeldReply:
             reply = self._after_durable([reply])
         self._wait_for(reply)
         self._update_reading()
 
-    def _after_durable(self, held: list[DurableReply]) -> "asyncio.Future[bytes]":
-        """The held replies, joined, once their appends are durable (one pool job for all;
-        storage groups the fsyncs). A failed wait turns that reply into an error frame."""
+    def _after_durable(self, held: list[HeldReply]) -> "asyncio.Future[bytes]":
+        """The held replies, joined, once their waits return (one worker job for all, so
+        that storage covers them with one fsync). A failed wait turns that reply into the
+        protocol's error reply."""
+        error_reply = self._protocol.error_reply
+
         def wait_all() -> bytes:
             out = []
             for item in held:
@@ -183,10 +244,9 @@ class Connection(asyncio.Protocol):
                     item.wait()
                     out.append(item.reply)
                 except Exception as exc:  # noqa: BLE001 - the client must hear about it
-                    out.append(error_frame(wire_text(exc)))
+                    out.append(error_reply(exc))
             return b"".join(out)
-        server = self.server
-        return server.loop.run_in_executor(server.executor, wait_all)
+        return self.server.in_worker(wait_all)
 
     def _wait_for(self, future: "asyncio.Future[bytes]") -> None:
         self._waiting = future
@@ -218,21 +278,21 @@ class Connection(asyncio.Protocol):
         size = len(head)
         backlog = self._backlog
         dispatch = self._dispatch
-        held: list[DurableReply] = []  # appended, replies wait for durability (fsync=always)
+        held: list[HeldReply] = []  # ready, waiting for durability (fsync=always)
         while backlog and self._waiting is None and not self._write_paused:
-            if held and backlog[0].op not in PRODUCE_OPS:
-                break  # only produces join a group commit; the rest wait behind it
+            if held and not self._protocol.joins_group_commit(backlog[0]):
+                break  # only appends join a group commit; the rest wait behind it
             frame = backlog.popleft()
             self._backlog_bytes -= len(frame.payload)
             reply = dispatch(self, frame)
-            if type(reply) is DurableReply:
+            if type(reply) is HeldReply:
                 if out:  # replies before the first held one may go now
                     self.transport.write(b"".join(out))
                     out, size = [], 0
                 held.append(reply)
             elif type(reply) is bytes:
-                if held:  # an error reply between held ones keeps its place
-                    held.append(DurableReply(reply, _nothing))
+                if held:  # a reply between held ones keeps its place
+                    held.append(HeldReply(reply, _nothing))
                     continue
                 out.append(reply)
                 size += len(reply)
@@ -240,7 +300,7 @@ class Connection(asyncio.Protocol):
                     self.transport.write(b"".join(out))
                     out, size = [], 0
             else:
-                if held:  # a produce that runs in the pool: its reply follows the held ones
+                if held:  # a call on a worker thread: its reply follows the held ones
                     reply = asyncio.ensure_future(_joined(self._after_durable(held), reply))
                     held = []
                 self._wait_for(reply)
@@ -265,16 +325,8 @@ class Connection(asyncio.Protocol):
 
     # --- closing ----------------------------------------------------------------------------
 
-    def _framing_error(self, exc: ProtocolError) -> None:
-        """§3.3: bad magic closes silently; bad version / oversize say why, then close."""
-        final = b""
-        if isinstance(exc, InvalidVersionError):
-            final = error_frame("invalid protocol version")
-        elif isinstance(exc, FrameTooLargeError):
-            final = error_frame("message too large")
-        elif not isinstance(exc, InvalidMagicError):
-            log.warning("framing error from %s: %s", self.peer, exc)
-        self._close_when_done(final)
+    def _framing_error(self, exc: Exception) -> None:
+        self._close_when_done(self._protocol.framing_error_reply(self, exc))
 
     def _close_when_done(self, final: bytes) -> None:
         """Stop reading, answer what was already received (long polls at once), then close."""
@@ -315,7 +367,7 @@ class Connection(asyncio.Protocol):
 
 
 def _nothing() -> None:
-    """The durability wait of a reply that needs none."""
+    """The wait of a reply that needs none."""
 
 
 async def _joined(first: "asyncio.Future[bytes]", second: "asyncio.Future[bytes]") -> bytes:

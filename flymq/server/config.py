@@ -1,10 +1,11 @@
-"""Settings of the TCP front door (the broker's own settings live in ``BrokerConfig``)."""
+"""Settings of a front door's listener and its connections (the broker's own settings
+live in ``BrokerConfig``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-#: Accepted values of ``ServerConfig.event_loop``.
+#: Accepted values of ``ServerConfig.event_loop`` (``flymq.server.listener.loop_factory``).
 EVENT_LOOPS = ("auto", "asyncio", "uvloop")
 
 

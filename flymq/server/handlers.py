@@ -1,0 +1,264 @@
+"""The FlyMQ v1 opcodes: each handler maps a request's fields to one call of the connection's
+session and its result to a response message; all behaviour lives in the broker
+(docs/architecture.md). ``OPS`` holds their registrations (:mod:`flymq.server.ops`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from flymq import protocol as m
+from flymq.broker.appends import AppendRequest
+from flymq.broker.config import TopicConfig
+from flymq.broker.messages import columns
+from flymq.broker.partition import SCAN_LIMIT
+from flymq.broker.roles import ROLES
+from flymq.errors import InvalidRequestError
+from flymq.protocol import Op
+from flymq.server.long_poll import LongPoll
+from flymq.server.ops import OpTable, Produced
+
+if TYPE_CHECKING:
+    from flymq.broker.appends import AppendResult
+    from flymq.server.connection import Connection
+    from flymq.server.flymq_v1 import FlyMQv1
+
+OPS = OpTable()
+op = OPS.op
+
+# Opcodes of features from later issues: a clear error instead of "unknown opcode".
+OPS.later("schemas", *range(Op.REGISTER_SCHEMA, Op.DELETE_SCHEMA + 1))
+OPS.later("dlq", Op.FETCH_DLQ, Op.REPLAY_DLQ, Op.PURGE_DLQ)
+OPS.later("delayed", Op.PRODUCE_DELAYED)
+OPS.later("ttl", Op.PRODUCE_WITH_TTL)
+OPS.later("transactions", Op.BEGIN_TX, Op.COMMIT_TX, Op.ABORT_TX, Op.PRODUCE_TX)
+OPS.later("audit", Op.AUDIT_QUERY, Op.AUDIT_EXPORT)
+# User and ACL management with authentication disabled (wire-protocol.md §6.9).
+OPS.later("auth", *range(Op.USER_CREATE, Op.PASSWORD_CHANGE + 1),
+          refusal="authentication is not enabled")
+
+
+# --- produce ------------------------------------------------------------------------------------
+
+def _record_metadata(topic: str, key: bytes, value: bytes, result: "AppendResult") -> bytes:
+    """The RecordMetadata payload of a one-record append (key_size -1 = no key)."""
+    partition, offset = result.placements[0]
+    return m.RecordMetadataResponse(topic, partition, offset, result.timestamp,
+                                    len(key) if key else -1, len(value)).encode()
+
+
+@op(Op.PRODUCE, m.ProduceRequest, produce=True)
+def _produce(d: "FlyMQv1", conn: "Connection", req: m.ProduceRequest) -> Produced:
+    """PRODUCE off the fast path (``FlyMQv1.produce_payload``): a compressed frame, or an
+    append that creates its topic (on a worker thread)."""
+    result = conn.session.append(AppendRequest(
+        req.topic, ((req.key or None, req.value, req.partition),), wait=False))
+    return Produced(_record_metadata(req.topic, req.key, req.value, result), result.durability)
+
+
+@op(Op.PRODUCE_EX, m.ProduceExRequest, produce=True)
+def _produce_ex(d: "FlyMQv1", conn: "Connection", req: m.ProduceExRequest) -> Produced:
+    result = conn.session.append(AppendRequest(
+        req.topic, ((req.key or None, req.value, req.partition, req.headers or None,
+                     req.timestamp or None),), wait=False))
+    return Produced(_record_metadata(req.topic, req.key, req.value, result), result.durability)
+
+
+class _BatchRequest(NamedTuple):
+    """A decoded PRODUCE_BATCH without per-record objects (records are tuples)."""
+
+    topic: str
+    records: list[tuple[bytes, bytes, int]]
+    producer: tuple[int, int, int] | None     # (id, epoch, base_sequence) when idempotent
+
+    @classmethod
+    def decode(cls, payload: bytes) -> "_BatchRequest":
+        return cls(*m.ProduceBatchRequest.decode_records(payload))
+
+
+@op(Op.PRODUCE_BATCH, _BatchRequest, produce=True)
+def _produce_batch(d: "FlyMQv1", conn: "Connection", req: _BatchRequest) -> Produced:
+    result = conn.session.append(AppendRequest(req.topic, req.records, producer=req.producer,
+                                               wait=False))
+    return Produced(m.ProduceBatchResponse.encode_results(result.timestamp, result.placements),
+                    result.durability)
+
+
+@op(Op.INIT_PRODUCER_ID, m.EmptyRequest, disk=True, feature="idempotence")
+def _init_producer_id(d: "FlyMQv1", conn: "Connection", req: Any) -> Any:
+    return m.InitProducerIdResponse(*conn.session.init_producer_id())
+
+
+# --- read ---------------------------------------------------------------------------------------
+
+@op(Op.CONSUME, m.ConsumeRequest)
+@op(Op.CONSUME_ZERO_COPY, m.ConsumeRequest)
+def _consume(d: "FlyMQv1", conn: "Connection", req: m.ConsumeRequest) -> Any:
+    msg = conn.session.consume(req.topic, req.partition, req.offset)
+    return m.ConsumeResponse(msg.key or b"", msg.data)
+
+
+class Encoded(NamedTuple):
+    """A reply payload encoded straight from stored columns (no message objects)."""
+
+    payload: bytes
+
+    def encode(self) -> bytes:
+        return self.payload
+
+
+@op(Op.FETCH, m.FetchRequest)
+@op(Op.FETCH_BINARY, m.FetchRequest)
+def _fetch(d: "FlyMQv1", conn: "Connection", req: m.FetchRequest) -> Any:
+    runs, next_offset = conn.session.fetch_runs(req.topic, req.partition, req.offset,
+                                                req.max_messages, req.filter,
+                                                scan_limit=SCAN_LIMIT)
+    offsets, _, keys, values, _ = columns(runs)
+    return Encoded(m.encode_fetch(next_offset, offsets, keys, values))
+
+
+@op(Op.FETCH_EX, m.FetchExRequest)
+def _fetch_ex(d: "FlyMQv1", conn: "Connection", req: m.FetchExRequest) -> Any:
+    reply = d.fetch_ex_now(conn.session, req, req.offset)
+    if reply.offsets or req.max_wait_ms <= 0:
+        return reply
+    return LongPoll(d, conn.session, req, reply.next_offset)
+
+
+@op(Op.LIST_OFFSETS, m.ListOffsetsRequest)
+def _list_offsets(d: "FlyMQv1", conn: "Connection", req: m.ListOffsetsRequest) -> Any:
+    session = conn.session
+    start, end = session.offsets(req.topic, req.partition)
+    at = (session.offset_for_timestamp(req.topic, req.partition, req.timestamp)
+          if req.timestamp >= 0 else -1)
+    return m.ListOffsetsResponse(start, end, at)
+
+
+# --- topics -------------------------------------------------------------------------------------
+
+@op(Op.CREATE_TOPIC, m.CreateTopicRequest, disk=True)
+def _create_topic(d: "FlyMQv1", conn: "Connection", req: m.CreateTopicRequest) -> Any:
+    conn.session.create_topic(req.topic, req.partitions)
+    return m.AckResponse()
+
+
+@op(Op.CREATE_TOPIC_EX, m.CreateTopicExRequest, disk=True)
+def _create_topic_ex(d: "FlyMQv1", conn: "Connection", req: m.CreateTopicExRequest) -> Any:
+    try:
+        config = TopicConfig.from_dict(req.config)
+    except (TypeError, ValueError) as exc:
+        raise InvalidRequestError(f"invalid topic config: {exc}") from None
+    return m.CreateTopicExResponse(conn.session.create_topic(req.topic, req.partitions,
+                                                             config=config))
+
+
+@op(Op.DELETE_TOPIC, m.DeleteTopicRequest, disk=True)
+def _delete_topic(d: "FlyMQv1", conn: "Connection", req: m.DeleteTopicRequest) -> Any:
+    conn.session.delete_topic(req.topic)
+    return m.AckResponse()
+
+
+@op(Op.LIST_TOPICS, m.EmptyRequest)
+def _list_topics(d: "FlyMQv1", conn: "Connection", req: Any) -> Any:
+    return m.ListTopicsResponse(conn.session.list_topics())
+
+
+@op(Op.CLUSTER_METADATA, m.ClusterMetadataRequest)
+def _cluster_metadata(d: "FlyMQv1", conn: "Connection", req: m.ClusterMetadataRequest) -> Any:
+    session = conn.session
+    names = [req.topic] if req.topic else session.list_topics(include_internal=True)
+    node, addr = d.node_id, d.server.advertised_address
+    return m.ClusterMetadataResponse("standalone", [
+        m.TopicPartitions(name, [m.PartitionInfo(p, node, addr, 1, "online", [node], [node])
+                                 for p in range(session.partition_count(name))])
+        for name in names])
+
+
+# --- consumer groups ----------------------------------------------------------------------------
+
+@op(Op.SUBSCRIBE, m.SubscribeRequest)
+def _subscribe(d: "FlyMQv1", conn: "Connection", req: m.SubscribeRequest) -> Any:
+    return m.OffsetResponse(conn.session.subscribe(req.topic, req.group_id, req.partition,
+                                                   req.mode or "latest"))
+
+
+@op(Op.COMMIT, m.CommitRequest, disk=True)
+def _commit(d: "FlyMQv1", conn: "Connection", req: m.CommitRequest) -> Any:
+    conn.session.commit_offset(req.topic, req.group_id, req.partition, req.offset)
+    return m.AckResponse()
+
+
+@op(Op.GET_OFFSET, m.GroupPartitionRequest)
+def _get_offset(d: "FlyMQv1", conn: "Connection", req: m.GroupPartitionRequest) -> Any:
+    return m.OffsetResponse(conn.session.get_committed_offset(req.topic, req.group_id,
+                                                              req.partition))
+
+
+@op(Op.RESET_OFFSET, m.ResetOffsetRequest, disk=True)
+def _reset_offset(d: "FlyMQv1", conn: "Connection", req: m.ResetOffsetRequest) -> Any:
+    conn.session.reset_offset(req.topic, req.group_id, req.partition, req.mode, req.offset)
+    return m.AckResponse()
+
+
+@op(Op.GET_LAG, m.GroupPartitionRequest)
+def _get_lag(d: "FlyMQv1", conn: "Connection", req: m.GroupPartitionRequest) -> Any:
+    lag = conn.session.get_lag(req.topic, req.group_id, req.partition)
+    return m.LagResponse(lag["current_offset"], lag["committed_offset"], lag["latest_offset"],
+                         lag["lag"])
+
+
+def _group(g: dict) -> m.GroupDescription:
+    return m.GroupDescription(g["topic"], g["group_id"], g["members"],
+                              [m.PartitionOffset(o["partition"], o["offset"])
+                               for o in g["offsets"]])
+
+
+@op(Op.LIST_GROUPS, m.EmptyRequest)
+def _list_groups(d: "FlyMQv1", conn: "Connection", req: Any) -> Any:
+    return m.ListGroupsResponse([_group(g) for g in conn.session.list_consumer_groups()])
+
+
+@op(Op.DESCRIBE_GROUP, m.GroupRequest)
+def _describe_group(d: "FlyMQv1", conn: "Connection", req: m.GroupRequest) -> Any:
+    return _group(conn.session.describe_consumer_group(req.topic, req.group_id))
+
+
+@op(Op.DELETE_GROUP, m.GroupRequest, disk=True)
+def _delete_group(d: "FlyMQv1", conn: "Connection", req: m.GroupRequest) -> Any:
+    conn.session.delete_consumer_group(req.topic, req.group_id)
+    return m.AckResponse()
+
+
+# --- server, identity ---------------------------------------------------------------------------
+
+@op(Op.HELLO, m.HelloRequest)
+def _hello(d: "FlyMQv1", conn: "Connection", req: m.HelloRequest) -> Any:
+    session = conn.session
+    return m.HelloResponse("flymq", str(session.server_info().get("version", "")), d.served_ops,
+                           sorted(session.features))
+
+
+@op(Op.SERVER_INFO, m.EmptyRequest)
+def _server_info(d: "FlyMQv1", conn: "Connection", req: Any) -> Any:
+    return m.ServerInfoResponse(conn.session.server_info())
+
+
+@op(Op.AUTH, m.AuthRequest)
+def _auth(d: "FlyMQv1", conn: "Connection", req: m.AuthRequest) -> Any:
+    """Authentication is disabled: the session accepts and binds the name (§6.8.1)."""
+    result = conn.session.authenticate(req.username, req.password)
+    return m.AuthResponse(result.success, result.username or "", list(result.roles),
+                          result.error or "")
+
+
+@op(Op.WHOAMI, m.EmptyRequest)
+def _whoami(d: "FlyMQv1", conn: "Connection", req: Any) -> Any:
+    who = conn.session.whoami()
+    return m.WhoAmIResponse(who.authenticated, who.username or "", list(who.roles),
+                            list(who.permissions))
+
+
+@op(Op.ROLE_LIST, m.EmptyRequest)
+def _role_list(d: "FlyMQv1", conn: "Connection", req: Any) -> Any:
+    return m.RoleListResponse([m.RoleInfo(r.name, list(r.permissions), r.description)
+                               for r in ROLES])

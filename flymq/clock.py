@@ -13,11 +13,27 @@ from typing import Callable, Protocol
 
 
 class Clock(Protocol):
+    """What every time-reading component takes. Waiting for clock time (see
+    :class:`flymq.timers.TimerService`) needs the last two methods: a clock either passes by
+    itself (sleep for :meth:`real_seconds`) or jumps (listen with :meth:`on_advance`)."""
+
     def now_ms(self) -> int:
         """Wall-clock time in milliseconds since the Unix epoch."""
 
     def monotonic(self) -> float:
         """Seconds on a clock that never goes backwards (for intervals and deadlines)."""
+
+    def on_advance(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call ``listener()`` after every jump of this clock, in the jumping thread, before
+        the jump returns; returns a function that unsubscribes it (idempotent)."""
+
+    def real_seconds(self, ms: float) -> float | None:
+        """Real seconds in which ``ms`` of this clock's time passes by itself; None if it never
+        does (only a jump, announced to :meth:`on_advance` listeners, moves it)."""
+
+
+def _stay_subscribed() -> None:
+    """The unsubscribe function of a clock that never jumps: there is nothing to undo."""
 
 
 class SystemClock:
@@ -28,6 +44,13 @@ class SystemClock:
 
     def monotonic(self) -> float:
         return time.monotonic()
+
+    def on_advance(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Never calls ``listener``: this time moves on its own, not in jumps."""
+        return _stay_subscribed
+
+    def real_seconds(self, ms: float) -> float:
+        return ms / 1000.0
 
 
 class ManualClock:
@@ -41,7 +64,7 @@ class ManualClock:
         self._now_ms = start_ms
         self._mono = 0.0
         self._lock = threading.Lock()
-        self._listeners: list[Callable[[], None]] = []
+        self._listeners: dict[object, Callable[[], None]] = {}
 
     def now_ms(self) -> int:
         return self._now_ms
@@ -50,18 +73,29 @@ class ManualClock:
         return self._mono
 
     def advance(self, ms: int | float) -> None:
+        """Move time forward, then call every :meth:`on_advance` listener before returning."""
         if ms < 0:
             raise ValueError("a clock cannot go backwards")
         with self._lock:
             self._now_ms += int(ms)
             self._mono += ms / 1000.0
-            listeners = list(self._listeners)
+            listeners = list(self._listeners.values())
         for listener in listeners:
             listener()
 
-    def on_advance(self, listener: Callable[[], None]) -> None:
+    def on_advance(self, listener: Callable[[], None]) -> Callable[[], None]:
+        token = object()  # the same listener may be subscribed twice
         with self._lock:
-            self._listeners.append(listener)
+            self._listeners[token] = listener
+
+        def unsubscribe() -> None:
+            with self._lock:
+                self._listeners.pop(token, None)
+        return unsubscribe
+
+    def real_seconds(self, ms: float) -> None:
+        """None: this time stands still until :meth:`advance`."""
+        return None
 
 
 SYSTEM_CLOCK = SystemClock()

@@ -25,7 +25,6 @@ from flymq.broker.config import BrokerConfig, TopicConfig
 from flymq.broker.filter import compile_filter
 from flymq.broker.groups import GroupCoordinator
 from flymq.broker.messages import encode_headers, to_messages
-from flymq.broker.maintenance import PeriodicTask
 from flymq.broker.naming import validate_topic_name
 from flymq.broker.partition import SCAN_LIMIT, PartitionLeader
 from flymq.broker.partitioner import choose_partition
@@ -41,6 +40,7 @@ from flymq.errors import (
     StorageError, TopicNotFoundError,
 )
 from flymq.models import FetchResult, RecordMetadata, RecordMetadataList, TopicMetadata
+from flymq.timers import TimerService
 
 try:
     import fcntl
@@ -132,7 +132,7 @@ class Broker:
         self.data_dir = Path(tempfile.mkdtemp(prefix="flymq-") if chosen is None else chosen)
         self._lock_fd: int | None = None
         self._flusher: Flusher | None = None
-        self._retention: PeriodicTask | None = None
+        self.timers = TimerService(self.clock)  # coordinators schedule on the broker's clock
         self._topics: TopicRegistry | None = None
         self._groups: GroupCoordinator | None = None
         self._producer_ids = ProducerIds(self.data_dir / "producer-ids")
@@ -154,8 +154,7 @@ class Broker:
                                             clock=self.clock, flusher=self._flusher)
             if name is not None:
                 self._register(name)
-            self._retention = PeriodicTask(self.clock, self.config.retention_check_interval_ms,
-                                           self.apply_retention, "flymq-retention")
+            self._arm_retention()
         except BaseException:
             self._release()
             raise
@@ -210,8 +209,7 @@ class Broker:
         self._release()
 
     def _release(self) -> None:
-        if self._retention is not None:
-            self._retention.stop()
+        self.timers.close()  # waits for a running callback: the logs it uses are still open
         if self.name is not None:
             with Broker._registry_lock:
                 if Broker._registry.get(self.name) is self:
@@ -612,6 +610,14 @@ class Broker:
         self._check_open()
         return sum(leader.apply_retention() for t in list(self._by_name.values())
                    for leader in t.partitions)
+
+    def _arm_retention(self) -> None:
+        """Run :meth:`apply_retention` one interval from now. Each pass arms the next one
+        first, so a pass that fails (the timer service logs it) is retried on the next."""
+        def run() -> None:
+            self._arm_retention()
+            self.apply_retention()
+        self.timers.call_later(self.config.retention_check_interval_ms, run)
 
     # --- information ----------------------------------------------------------------------------
     def server_info(self) -> dict:

@@ -25,7 +25,6 @@ from flymq.broker.config import BrokerConfig, TopicConfig
 from flymq.broker.filter import compile_filter
 from flymq.broker.groups import GroupCoordinator
 from flymq.broker.messages import encode_headers, to_messages
-from flymq.broker.naming import validate_topic_name
 from flymq.broker.partition import SCAN_LIMIT, PartitionLeader
 from flymq.broker.partitioner import choose_partition
 from flymq.broker.producers import ProducerIds
@@ -40,6 +39,7 @@ from flymq.errors import (
     StorageError, TopicNotFoundError,
 )
 from flymq.models import FetchResult, RecordMetadata, RecordMetadataList, TopicMetadata
+from flymq.topic_names import validate_topic_name
 from flymq.timers import TimerService
 
 try:

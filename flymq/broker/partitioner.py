@@ -1,23 +1,14 @@
 """Which partition a produced record goes to (wire spec §7.2), exactly as upstream FlyMQ.
 
-Keyed records hash with FNV-1a 32-bit so one key always lands on one partition and other
-FlyMQ implementations agree; unkeyed records spread round-robin.
+Keyed records go where :func:`flymq.keyhash.key_partition` puts them; unkeyed records spread
+round-robin.
 """
 
 from __future__ import annotations
 
 import itertools
 
-FNV32_OFFSET_BASIS = 0x811C9DC5
-FNV32_PRIME = 0x01000193
-
-
-def fnv1a_32(data: bytes) -> int:
-    """FNV-1a 32-bit hash of ``data``."""
-    h = FNV32_OFFSET_BASIS
-    for b in data:
-        h = ((h ^ b) * FNV32_PRIME) & 0xFFFFFFFF
-    return h
+from flymq.keyhash import key_partition
 
 
 class RoundRobin:
@@ -43,5 +34,5 @@ def choose_partition(key: bytes | None, partitions: int, round_robin: RoundRobin
     if partitions == 1:
         return 0
     if key:
-        return fnv1a_32(key) % partitions
+        return key_partition(key, partitions)
     return round_robin.next_partition(partitions)

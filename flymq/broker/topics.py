@@ -5,10 +5,10 @@ Layout under the data directory::
     topics/<dirname>/topic.json     name, partition count, per-topic config (written atomically)
     topics/<dirname>/<partition>/   one PartitionLog per partition, created on first use
 
-``<dirname>`` comes from :func:`flymq.broker.naming.topic_dirname`. A topic appears by renaming
-a fully written scratch directory into place and disappears by renaming it out of the way before
-its files are removed, so a crash never leaves a half-created or half-deleted topic visible.
-Scratch directories start with '.', which no encoded name does, and are swept on open.
+``<dirname>`` comes from :func:`flymq.broker.topic_dirs.topic_dirname`. A topic appears by
+renaming a fully written scratch directory into place and disappears by renaming it out of the
+way before its files are removed, so a crash never leaves a half-created or half-deleted topic
+visible. Scratch directories start with '.', which no encoded name does, and are swept on open.
 """
 
 from __future__ import annotations
@@ -23,14 +23,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from flymq.broker.config import BrokerConfig, TopicConfig
-from flymq.broker.naming import topic_dirname, topic_name_problem, validate_topic_name
 from flymq.broker.partition import PartitionLeader
 from flymq.broker.partitioner import RoundRobin
 from flymq.broker.storage import Flusher, FsyncPolicy, LogConfig
 from flymq.broker.storage.files import fsync_dir, write_json_atomically
+from flymq.broker.topic_dirs import topic_dirname
 from flymq.checks import I32_MAX, check_int
 from flymq.clock import Clock
 from flymq.errors import InvalidRequestError, StorageError, TopicNotFoundError
+from flymq.topic_names import topic_name_problem, validate_topic_name
 
 log = logging.getLogger(__name__)
 

@@ -22,10 +22,10 @@ from collections import deque
 from itertools import repeat
 from typing import TYPE_CHECKING, Callable, Optional, TypeVar
 
-from flymq.broker.partitioner import fnv1a_32
 from flymq.errors import (
     MAX_FRAME_PAYLOAD, ConnectionError, NotLeaderError, TimeoutError, TopicNotFoundError,
 )
+from flymq.keyhash import key_partition
 from flymq.models import RecordMetadata
 
 if TYPE_CHECKING:
@@ -398,7 +398,7 @@ class BatchEngine:
         routes: dict[int, list[int]] = {}
         for i, (key, _, partition) in enumerate(records):
             if partition < 0:
-                partition = fnv1a_32(key) % count if key else sticky
+                partition = key_partition(key, count) if key else sticky
             routes.setdefault(partition, []).append(i)
         return list(routes.items())
 

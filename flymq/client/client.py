@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any, Iterator
 from flymq.checks import I32_MAX, I64_MAX, check_int, check_partition, check_str
 from flymq.client.config import ClientConfig, ConsumerConfig, TLSConfig
 from flymq.client.consumer import HighLevelConsumer
-from flymq.client.local import LocalTransport
 from flymq.client.transaction import Transaction
 from flymq.client.transport import Transport
 from flymq.errors import (
@@ -39,10 +38,11 @@ from flymq.models import (
     WhoAmIResponse,
 )
 from flymq.serde import BytesDeserializer, BytesSerializer, Deserializer, SerdeRegistry, Serializer
+from flymq.topic_config import TopicConfig
+from flymq.topic_names import validate_topic_name
 
 if TYPE_CHECKING:
     from flymq.broker import Broker
-    from flymq.broker.config import TopicConfig
     from flymq.client.producer import HighLevelProducer
 
 __all__ = ["FlyMQClient", "connect", "ADDRESS_REDIRECTS"]
@@ -73,28 +73,44 @@ def _as_bytes(data: bytes | bytearray | memoryview | str | None, what: str = "ke
 
 def _open_transport(servers: list[str], config: ClientConfig, broker: "Broker | None"
                     ) -> tuple[Transport, "Broker | None"]:
-    """The transport for these servers, and the broker it started (the client closes it)."""
-    if broker is not None:
-        return LocalTransport(broker), None
-    targets = [ADDRESS_REDIRECTS.get(s, s) for s in servers]
+    """The transport for these servers, and the broker it started (the client closes it).
+
+    The embedded transport, and so the broker, load only when an address names one: a
+    TCP-only program never loads the storage engine.
+    """
+    owned = None
+    if broker is None:
+        targets = [ADDRESS_REDIRECTS.get(s, s) for s in servers]
+        broker, owned = _embedded_broker(servers, targets)
+        if broker is None:
+            from flymq.client.tcp import TcpTransport
+
+            return TcpTransport(targets, config), None
+    from flymq.client.local import LocalTransport
+
+    return LocalTransport(broker), owned
+
+
+def _embedded_broker(servers: list[str], targets: list["str | Broker"]
+                     ) -> tuple["Broker | None", "Broker | None"]:
+    """The in-process broker of the first target that names one (None when none does), and
+    that broker again when the client shares in closing it."""
     for target in targets:
         if not isinstance(target, str):
-            return LocalTransport(target), None
+            return target, None
         if target.startswith((EMBEDDED_SCHEME, MEMORY_SCHEME)):
             from flymq.broker import Broker
 
             name = target.split("://", 1)[1]
             if target.startswith(MEMORY_SCHEME):
                 broker, shared = _attach_memory_broker(name)
-                return LocalTransport(broker), broker if shared else None
+                return broker, broker if shared else None
             try:
-                return LocalTransport(Broker.lookup(name)), None
+                return Broker.lookup(name), None
             except KeyError:
                 raise NoAvailableServerError(
                     servers, hint="Create the broker with Broker(name=...) first.") from None
-    from flymq.client.tcp import TcpTransport
-
-    return TcpTransport(targets, config), None
+    return None, None
 
 
 #: Brokers started by ``memory://NAME`` clients, with how many such clients are open: the last
@@ -229,7 +245,6 @@ class FlyMQClient:
                 partition: int | None = None, compression_type: str = "none") -> RecordMetadata:
         """Append one record; ``partition`` wins over ``key``; neither = broker's choice."""
         if topic.__class__ is not str:  # the error an embedded broker gives (not a TypeError)
-            from flymq.broker.naming import validate_topic_name
             validate_topic_name(topic)
         key_bytes = key if key is None or key.__class__ is bytes else _as_bytes(key)
         value = self._checked_value(topic, data, key_bytes)
@@ -329,8 +344,6 @@ class FlyMQClient:
         sizes) as a ``TopicConfig`` or a dict of its fields; over TCP it needs a flymq server.
         """
         if config is not None and not hasattr(config, "to_dict"):
-            from flymq.broker.config import TopicConfig
-
             config = TopicConfig.from_dict(dict(config))  # unknown keys -> ValueError
         self._transport.create_topic(
             topic, check_int("partition count", partitions, 0, I32_MAX) or 1, config=config)

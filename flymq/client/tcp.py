@@ -41,7 +41,7 @@ from flymq.protocol import (FLAG_BINARY, FLAG_GZIP, HEADER, HEADER_SIZE, MAGIC, 
                             FrameDecoder, Op, encode_frame)
 
 if TYPE_CHECKING:
-    from flymq.broker.config import TopicConfig
+    from flymq.topic_config import TopicConfig
 
 __all__ = ["TcpTransport", "parse_server", "build_ssl_context"]
 

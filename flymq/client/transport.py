@@ -27,7 +27,7 @@ from flymq.models import (
 )
 
 if TYPE_CHECKING:
-    from flymq.broker.config import TopicConfig
+    from flymq.topic_config import TopicConfig
 
 
 

@@ -8,7 +8,7 @@ from collections import defaultdict
 import pytest
 
 from flymq.broker import Broker
-from flymq.broker.partitioner import fnv1a_32
+from flymq.keyhash import fnv1a_32
 
 PRODUCERS, PER_PRODUCER, PARTITIONS = 9, 300, 4
 

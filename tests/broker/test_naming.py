@@ -8,11 +8,9 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from flymq.broker.naming import (
-    MAX_DIRNAME_CHARS, topic_dirname, topic_from_dirname, topic_name_problem,
-    validate_topic_name,
-)
+from flymq.broker.topic_dirs import MAX_DIRNAME_CHARS, topic_dirname, topic_from_dirname
 from flymq.errors import InvalidRequestError, InvalidTopicNameError
+from flymq.topic_names import topic_name_problem, validate_topic_name
 
 VALID = [
     "orders", "a", "sensors/kitchen/temp", "orders.dlq", "__consumer_offsets", "with space",

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from flymq.broker.partitioner import RoundRobin, choose_partition, fnv1a_32
+from flymq.broker.partitioner import RoundRobin, choose_partition
+from flymq.keyhash import fnv1a_32, key_partition
 
 VECTORS = [  # key, hash, partition for n = 2, 3, 4, 6, 8
     (b"a", 0xE40C292C, (0, 1, 0, 4, 4)),
@@ -20,7 +21,7 @@ def test_fnv1a_vectors(key: bytes, expected: int, partitions: tuple[int, ...]) -
     assert fnv1a_32(key) == expected
     rr = RoundRobin()
     for n, p in zip((2, 3, 4, 6, 8), partitions):
-        assert choose_partition(key, n, rr) == p
+        assert choose_partition(key, n, rr) == key_partition(key, n) == p
 
 
 def test_empty_input_is_the_offset_basis() -> None:

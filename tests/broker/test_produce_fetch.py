@@ -8,12 +8,12 @@ import pytest
 
 from flymq.broker import Broker
 from flymq.broker.partition import SCAN_LIMIT
-from flymq.broker.partitioner import fnv1a_32
 from flymq.broker.storage import Record
 from flymq.clock import ManualClock
 from flymq.errors import (
     MessageTooLargeError, OffsetOutOfRangeError, PartitionNotFoundError, TopicNotFoundError,
 )
+from flymq.keyhash import fnv1a_32
 from flymq.models import RecordMetadata, RecordMetadataList
 
 

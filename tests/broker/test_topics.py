@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from flymq.broker import Broker, BrokerConfig, TopicConfig
-from flymq.broker.naming import topic_dirname
+from flymq.broker.topic_dirs import topic_dirname
 from flymq.errors import (
     BrokerClosedError, InvalidRequestError, InvalidTopicNameError, PartitionNotFoundError,
     StorageError, TopicNotFoundError,

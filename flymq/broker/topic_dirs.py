@@ -1,4 +1,4 @@
-"""Topic-name rules (wire spec §6.1.3) and the mapping of names to directory names.
+"""The one directory name that stores each topic.
 
 Names may be hierarchical (``sensors/kitchen/temp``) but '/' must never reach the file system,
 so every name becomes exactly one directory name: each byte of its UTF-8 form outside
@@ -9,55 +9,17 @@ escaped too, so ``Orders`` and ``orders`` stay apart on case-insensitive file sy
 
 An encoding longer than a file name may be (non-ASCII names triple in size) is shortened to a
 prefix plus a hash, marked with '~'; such a directory decodes through the metadata file the
-broker keeps inside it, not through its name.
+broker keeps inside it, not through its name. Which names are valid at all is
+:mod:`flymq.topic_names`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import unicodedata
 
-from flymq.errors import InvalidTopicNameError
-
-MAX_TOPIC_BYTES = 249
 MAX_DIRNAME_CHARS = 200
 _HASH_CHARS = 32
 _SAFE = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789._-")
-_FORBIDDEN = {"\\": "'\\'", "+": "'+' (reserved for patterns)", "#": "'#' (reserved for patterns)"}
-
-
-def topic_name_problem(name: str) -> str | None:
-    """Why ``name`` is not a valid topic name, or None when it is."""
-    if not isinstance(name, str):
-        return "not a string"
-    if not name:
-        return "empty"
-    try:
-        size = len(name.encode("utf-8"))
-    except UnicodeEncodeError:
-        return "not valid UTF-8"
-    if size > MAX_TOPIC_BYTES:
-        return f"{size} bytes of UTF-8, more than {MAX_TOPIC_BYTES}"
-    for ch in name:
-        if ch in _FORBIDDEN:
-            return f"contains {_FORBIDDEN[ch]}"
-        if unicodedata.category(ch) == "Cc":
-            return f"contains control character U+{ord(ch):04X}"
-    if name.startswith("/") or name.endswith("/"):
-        return "starts or ends with '/'"
-    for level in name.split("/"):
-        if not level:
-            return "has an empty level"
-        if level in (".", ".."):
-            return f"has a '{level}' level"
-    return None
-
-
-def validate_topic_name(name: str) -> None:
-    """Raise :class:`InvalidTopicNameError` unless ``name`` follows the rules."""
-    problem = topic_name_problem(name)
-    if problem is not None:
-        raise InvalidTopicNameError(name if isinstance(name, str) else repr(name), problem)
 
 
 def topic_dirname(name: str) -> str:

@@ -352,7 +352,7 @@ class BatchEngine:
                  producer: tuple[int, int, int] | None) -> tuple[int, list[tuple[int, int]]]:
         """One ``append_batch`` with retries (the same request each time, so the broker can
         tell a retry from a new batch)."""
-        return self._retrying(lambda: self._client._transport.append_batch(
+        return self._retrying(lambda: self._client.append_batch(
             topic, records, producer=producer, compression_type=self._compression),
             topic, len(records))
 
@@ -375,7 +375,7 @@ class BatchEngine:
         """``(producer_id, epoch)`` from the broker, asked once per session; None when the
         broker cannot deduplicate (at-least-once)."""
         if self._identity is _UNKNOWN:
-            self._identity = self._client._transport.init_producer_id()
+            self._identity = self._client.init_producer_id()
         return self._identity  # type: ignore[return-value]
 
     def _routes(self, topic: str, records: list[tuple[bytes | None, bytes, int]]
@@ -387,7 +387,7 @@ class BatchEngine:
         count = self._partitions.get(topic)
         if count is None:
             try:
-                count = self._partitions[topic] = self._client._transport.partition_count(topic)
+                count = self._partitions[topic] = self._client.partition_count(topic)
             except TopicNotFoundError:
                 return None
         if not count:

@@ -22,7 +22,7 @@ import dataclasses
 import json
 import threading
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from flymq.checks import I32_MAX, I64_MAX, check_int, check_partition, check_str
 from flymq.client.config import ClientConfig, ConsumerConfig, TLSConfig
@@ -463,6 +463,57 @@ class FlyMQClient:
 
     def cluster_leave(self) -> None:
         self._transport.cluster_leave()
+
+    # --- [ext] what producers, consumers and transactions build on ------------------------
+    # Public so that they, and an application's own, need nothing private of the client
+    # (docs/architecture.md, "Surface used by producers and consumers").
+    def partition_count(self, topic: str) -> int:
+        """[ext] How many partitions ``topic`` has; TopicNotFoundError when it does not exist."""
+        return self._transport.partition_count(topic)
+
+    def init_producer_id(self) -> tuple[int, int] | None:
+        """[ext] A new ``(producer_id, epoch)`` to number batches with (see
+        :meth:`append_batch`), or None when the broker cannot deduplicate (an upstream
+        server): its batches are then delivered at least once."""
+        return self._transport.init_producer_id()
+
+    def append_batch(self, topic: str, records: Sequence[tuple[bytes | None, bytes, int]], *,
+                     producer: tuple[int, int, int] | None = None,
+                     compression_type: str = "none") -> tuple[int, list[tuple[int, int]]]:
+        """[ext] Append ``(key, value, partition)`` records in one request, all or none
+        (partition -1: the broker's choice, as in :meth:`produce`).
+
+        Returns ``(timestamp, [(partition, offset)])`` in record order, so that no result
+        object is built per record. ``producer`` is ``(producer_id, epoch, base_sequence)``
+        with an id from :meth:`init_producer_id`: every record must then name the same
+        partition, and the broker appends the batch at most once however often it is sent.
+        ``compression_type`` ``"gzip"`` compresses the request over TCP, ``"lz4"`` the stored
+        batch (docs/producers.md).
+        """
+        return self._transport.append_batch(topic, records, producer=producer,
+                                            compression_type=compression_type)
+
+    def wait_for_records(self, positions: Sequence[tuple[str, int, int]], timeout_s: float,
+                         wake: threading.Event) -> None:
+        """[ext] Wait, at most ``timeout_s``, until ``wake`` is set: by another thread, or,
+        embedded and against a flymq server, by a record at or past one of the ``(topic,
+        partition, offset)`` positions. An idle consumer waits here instead of fetching in a
+        loop; wait in short steps and fetch after each, since a wait may also end early."""
+        self._transport.wait_for_records(positions, timeout_s, wake)
+
+    def produce_transactional(self, txn_id: str, topic: str, data: Any) -> RecordMetadata:
+        """[ext] Buffer a record in transaction ``txn_id`` until it commits; what
+        :meth:`Transaction.produce` sends."""
+        return self._transport.produce_transactional(txn_id, topic,
+                                                     self._checked_value(topic, data))
+
+    def commit_transaction(self, txn_id: str) -> None:
+        """[ext] Make every record of transaction ``txn_id`` visible at once."""
+        self._transport.commit_transaction(txn_id)
+
+    def abort_transaction(self, txn_id: str) -> None:
+        """[ext] Discard every record of transaction ``txn_id``."""
+        self._transport.abort_transaction(txn_id)
 
     # --- high-level factories -------------------------------------------------------------
     def producer(self, **kwargs: Any) -> "HighLevelProducer":

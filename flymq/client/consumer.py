@@ -192,7 +192,7 @@ class HighLevelConsumer:
             return
         positions = [(tp[0], tp[1], self._fetched[tp]) for tp in self._order]
         try:
-            self._client._transport.wait_for_records(positions, seconds, self._wake)
+            self._client.wait_for_records(positions, seconds, self._wake)
         except FlyMQError:  # e.g. a topic deleted meanwhile: the next fetch round reports it
             self._wake.wait(seconds)
 

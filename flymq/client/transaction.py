@@ -40,15 +40,14 @@ class Transaction:
 
     def produce(self, topic: str, data: bytes | str) -> RecordMetadata:
         self._check_active()
-        value = self._client._checked_value(topic, data)
-        return self._client._transport.produce_transactional(self._txn_id, topic, value)
+        return self._client.produce_transactional(self._txn_id, topic, data)
 
     def commit(self) -> None:
         self._check_active()
-        self._client._transport.commit_transaction(self._txn_id)
+        self._client.commit_transaction(self._txn_id)
         self._active = False
 
     def rollback(self) -> None:
         self._check_active()
-        self._client._transport.abort_transaction(self._txn_id)
+        self._client.abort_transaction(self._txn_id)
         self._active = False

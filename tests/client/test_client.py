@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 
 import pytest
 
@@ -26,6 +27,18 @@ def test_close_is_idempotent_and_later_calls_fail(client):
         client.produce("t", b"x")
     with pytest.raises(ConnectionClosedError):
         client.list_topics()
+
+
+def test_the_surface_of_producers_and_consumers_refuses_a_closed_client(client):
+    client.close()
+    for call in (lambda: client.partition_count("t"), client.init_producer_id,
+                 lambda: client.append_batch("t", [(None, b"a", -1)]),
+                 lambda: client.wait_for_records([("t", 0, 0)], 0, threading.Event()),
+                 lambda: client.produce_transactional("txn-1", "t", b"a"),
+                 lambda: client.commit_transaction("txn-1"),
+                 lambda: client.abort_transaction("txn-1")):
+        with pytest.raises(ConnectionClosedError, match="Client is closed"):
+            call()
 
 
 def test_context_manager_closes(new_client):
@@ -77,6 +90,24 @@ def test_produce_object_and_consume_object(client):
     assert client.consume_object("t", 0) == b"[1, 2]"
     with pytest.raises(ValueError):
         client.produce_object("t", [1, 2])  # BytesSerializer rejects non-bytes
+
+
+def test_numbered_batches_through_the_public_surface_are_appended_once(client):
+    client.create_topic("t", 3)
+    assert client.partition_count("t") == 3
+    producer_id, epoch = client.init_producer_id()
+    records = [(None, b"a", 1), (b"k", b"b", 1)]
+    _, placed = client.append_batch("t", records, producer=(producer_id, epoch, 0))
+    assert placed == [(1, 0), (1, 1)]
+    assert client.append_batch("t", records, producer=(producer_id, epoch, 0))[1] == placed
+    assert [m.data for m in client.fetch("t", 1).messages] == [b"a", b"b"]
+
+
+def test_wait_for_records_ends_on_a_record_past_a_position(client):
+    client.produce("t", b"x")
+    wake = threading.Event()
+    client.wait_for_records([("t", 0, 0)], 30, wake)
+    assert wake.is_set()
 
 
 # --- construction (no broker needed) ------------------------------------------------------

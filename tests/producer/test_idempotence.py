@@ -88,10 +88,10 @@ def test_idempotent_batch_must_name_one_partition(tmp_path):
 def test_out_of_order_sequence_crosses_tcp_as_its_class(flymq_server):
     c = FlyMQClient(flymq_server)
     try:
-        producer_id, epoch = c._transport.init_producer_id()
-        c._transport.append_batch("t", [(None, b"a", 0)], producer=(producer_id, epoch, 0))
+        producer_id, epoch = c.init_producer_id()
+        c.append_batch("t", [(None, b"a", 0)], producer=(producer_id, epoch, 0))
         with pytest.raises(OutOfOrderSequenceError):
-            c._transport.append_batch("t", [(None, b"b", 0)], producer=(producer_id, epoch, 9))
+            c.append_batch("t", [(None, b"b", 0)], producer=(producer_id, epoch, 9))
     finally:
         c.close()
 

@@ -39,8 +39,8 @@ from flymq.errors import (
     StorageError, TopicNotFoundError,
 )
 from flymq.models import FetchResult, RecordMetadata, RecordMetadataList, TopicMetadata
-from flymq.topic_names import validate_topic_name
 from flymq.timers import TimerService
+from flymq.topic_names import validate_topic_name
 
 try:
     import fcntl

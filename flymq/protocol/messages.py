@@ -187,7 +187,10 @@ class ProduceRequest(Message):
         p = start + 2 + _u16_at(payload, start)[0]
         if p + 4 > n:
             raise InvalidRequestError(INVALID_FORMAT)
-        topic = _text(payload[start + 2:p])
+        try:  # _text inlined: a call less on every PRODUCE the server receives
+            topic = payload[start + 2:p].decode("utf-8")
+        except UnicodeDecodeError:
+            topic = _text(payload[start + 2:p])  # raises the protocol's error
         k = p + 4
         k_end = k + _u32_at(payload, p)[0]
         if k_end + 4 > n:

@@ -48,6 +48,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import time
 from collections import deque
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Protocol, Union
 
@@ -105,7 +106,9 @@ class Connection(asyncio.Protocol):
         self._protocol = protocol
         self._dispatch = protocol.dispatch
         self._whole = protocol.whole_frame
-        self._time = server.loop.time
+        # time.monotonic, not loop.time(): asyncio's is a Python method around it (a call
+        # less on every read); the idle check reads the same clock
+        self._time = time.monotonic
         self._backlog: deque[Any] = deque()
         self._backlog_bytes = 0
         self._waiting: asyncio.Future[bytes] | None = None
@@ -142,7 +145,7 @@ class Connection(asyncio.Protocol):
         self._tune_socket(transport.get_extra_info("socket"))
         transport.set_write_buffer_limits(high=self._max_bytes, low=self._max_bytes // 2)
         loop = server.loop
-        self._last_rx = loop.time()
+        self._last_rx = self._time()
         timeout = server.config.idle_timeout_s
         if timeout:
             self._idle_timer = loop.call_later(timeout, self._check_idle)
@@ -356,7 +359,7 @@ class Connection(asyncio.Protocol):
             return
         loop = self.server.loop
         timeout = self.server.config.idle_timeout_s
-        idle = loop.time() - self._last_rx
+        idle = self._time() - self._last_rx
         if idle >= timeout and self._waiting is None and not self._backlog:
             log.debug("closing idle connection %s", self.peer)
             self.abort_if_stuck()

@@ -79,6 +79,23 @@ def test_error_in_second_frame_after_first_is_complete() -> None:
         dec.feed(encode_frame(Op.PRODUCE, b"y"))
 
 
+def test_one_frame_is_exactly_one_whole_valid_frame_with_nothing_buffered() -> None:
+    """The test behind feed's no-copy path and the server's fast path: anything else is
+    left to feed (errors included)."""
+    whole = encode_frame(Op.PRODUCE, b"abc", flags=FLAG_BINARY | FLAG_GZIP)
+    dec = FrameDecoder(max_payload=3)
+    assert dec.one_frame(whole) == (Op.PRODUCE, FLAG_BINARY | FLAG_GZIP)
+    assert dec.one_frame(memoryview(whole)) == (Op.PRODUCE, FLAG_BINARY | FLAG_GZIP)
+    for other in (whole[:-1], whole + whole, whole[:7], b"\x00" + whole[1:],
+                  whole[:1] + b"\x02" + whole[2:], encode_frame(Op.PRODUCE, b"abcd")):
+        assert dec.one_frame(other) is None, other
+    dec.feed(whole[:3])
+    assert dec.one_frame(whole) is None          # a partial frame is buffered before it
+    bad = FrameDecoder()
+    bad.feed(encode_frame(Op.FETCH) + b"\x00")
+    assert bad.one_frame(whole) is None          # the stream already failed
+
+
 def test_frame_payload_gzip_and_codecs() -> None:
     raw = b"payload" * 10
     assert frame_payload(Frame(1, FLAG_BINARY, raw)) == raw

@@ -4,9 +4,15 @@ Installing flymq registers this plugin with pytest (a ``pytest11`` entry point),
 fixtures are available in every test session without any conftest line. Fixtures:
 
 - ``flymq_clock``: a :class:`~flymq.clock.ManualClock`; move time with ``advance(ms)``.
-- ``flymq_broker``: a fresh embedded :class:`~flymq.broker.Broker` in ``tmp_path`` on that clock.
+- ``flymq_broker_config``: the :class:`~flymq.broker.BrokerConfig` of ``flymq_broker`` (the
+  defaults); a conftest that overrides it changes the settings for its directory of tests.
+- ``flymq_data_dir``: the directory of ``flymq_broker``, under ``tmp_path``.
+- ``flymq_broker``: a fresh embedded :class:`~flymq.broker.Broker` there, on that clock.
 - ``flymq_client``: a :class:`~flymq.FlyMQClient` bound to ``flymq_broker``.
 - ``flymq_server``: ``flymq_broker`` served over TCP on an ephemeral port; yields ``"host:port"``.
+
+:func:`start_server` serves a broker over TCP for a ``with`` block, with any server settings
+(the fixtures' way too, so a test that needs other settings builds its server the same way).
 
 :class:`ServeProcess` runs a real ``flymq serve`` subprocess (for tests that kill it, restart it
 or check its command line) and parses its readiness line.
@@ -29,7 +35,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import pytest
 
@@ -37,9 +43,10 @@ from flymq.client.client import ADDRESS_REDIRECTS, FlyMQClient
 from flymq.clock import ManualClock
 
 if TYPE_CHECKING:
-    from flymq.broker import Broker
+    from flymq.broker import Broker, BrokerConfig
+    from flymq.server import Server
 
-__all__ = ["redirect", "client_for", "ServeProcess", "serve_env", "READY"]
+__all__ = ["redirect", "client_for", "start_server", "ServeProcess", "serve_env", "READY"]
 
 #: The directory that holds this ``flymq`` package, so subprocesses import the same code.
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
@@ -69,35 +76,68 @@ def client_for(target: "Broker | str", **kwargs) -> FlyMQClient:
     return FlyMQClient(broker=target, **kwargs)
 
 
+@contextlib.contextmanager
+def start_server(broker: "Broker", **config: Any) -> Iterator["Server"]:
+    """``broker`` served over TCP from a thread of its own until the ``with`` block ends.
+
+    ``config`` holds :class:`~flymq.server.ServerConfig` fields; the port defaults to 0, a free
+    one (``server.address`` is the bound ``(host, port)``).
+    """
+    from flymq.server import Server, ServerConfig
+
+    server = Server(broker, ServerConfig(**{"port": 0, **config}))
+    server.start_in_thread()
+    try:
+        yield server
+    finally:
+        server.stop_in_thread()
+
+
 @pytest.fixture
 def flymq_clock() -> ManualClock:
+    """The clock of ``flymq_broker``: time stands still until the test advances it."""
     return ManualClock()
 
 
 @pytest.fixture
-def flymq_broker(tmp_path: Path, flymq_clock: ManualClock) -> Iterator["Broker"]:
+def flymq_broker_config() -> "BrokerConfig":
+    """The settings ``flymq_broker`` opens with: the defaults, unless a conftest overrides
+    this fixture (e.g. ``BrokerConfig(fsync="never")`` where no test needs power-loss
+    durability)."""
+    from flymq.broker import BrokerConfig
+
+    return BrokerConfig()
+
+
+@pytest.fixture
+def flymq_data_dir(tmp_path: Path) -> Path:
+    """Where ``flymq_broker`` keeps its data; a test may reopen a broker there once the
+    fixture's is closed."""
+    return tmp_path / "flymq-data"
+
+
+@pytest.fixture
+def flymq_broker(flymq_data_dir: Path, flymq_broker_config: "BrokerConfig",
+                 flymq_clock: ManualClock) -> Iterator["Broker"]:
+    """A fresh embedded broker, closed after the test."""
     from flymq.broker import Broker
 
-    with Broker(tmp_path / "flymq-data", clock=flymq_clock) as broker:
+    with Broker(flymq_data_dir, flymq_broker_config, clock=flymq_clock) as broker:
         yield broker
 
 
 @pytest.fixture
 def flymq_client(flymq_broker: "Broker") -> Iterator[FlyMQClient]:
+    """A client of ``flymq_broker`` through the embedded transport."""
     with FlyMQClient(broker=flymq_broker) as client:
         yield client
 
 
 @pytest.fixture
 def flymq_server(flymq_broker: "Broker") -> Iterator[str]:
-    from flymq.server import Server, ServerConfig
-
-    server = Server(flymq_broker, ServerConfig(port=0))
-    host, port = server.start_in_thread()
-    try:
-        yield f"{host}:{port}"
-    finally:
-        server.stop_in_thread()
+    """``flymq_broker`` over TCP on a free port of 127.0.0.1; yields ``"host:port"``."""
+    with start_server(flymq_broker) as server:
+        yield "%s:%d" % server.address
 
 
 def serve_env(**extra: str) -> dict[str, str]:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from flymq.testing import PACKAGE_ROOT
+
 STORAGE = ("flymq.broker", "crcmod", "lz4", "crc32c")
 
 # Every module of the client but flymq.client.local: the embedded transport is the client's one
@@ -41,7 +41,7 @@ for module in pkgutil.walk_packages(flymq.broker.__path__, "flymq.broker."):
 def modules_loaded_by(program: str) -> list[str]:
     """The names in ``sys.modules`` once ``program`` has run in a new interpreter."""
     report = "\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))\n"
-    done = subprocess.run([sys.executable, "-c", program + report], cwd=ROOT,
+    done = subprocess.run([sys.executable, "-c", program + report], cwd=PACKAGE_ROOT,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.splitlines()[-1])

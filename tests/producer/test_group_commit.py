@@ -12,9 +12,9 @@ import pytest
 from flymq import protocol as p
 from flymq.broker.broker import Broker
 from flymq.broker.config import BrokerConfig
-from flymq.server import Server, ServerConfig
 from flymq.broker.storage import FsyncPolicy, LogConfig, PartitionLog, Record
 from flymq.protocol import Op, encode_frame
+from flymq.testing import start_server
 
 THREADS, PER_THREAD = 8, 40
 
@@ -69,12 +69,6 @@ def test_concurrent_appenders_share_fsyncs(tmp_path, fsyncs):
         assert len(fsyncs) < THREADS * PER_THREAD / 3, len(fsyncs)
 
 
-def _serve(broker: Broker) -> Server:
-    server = Server(broker, ServerConfig(port=0))
-    server.start_in_thread()
-    return server
-
-
 def _read_replies(sock: socket.socket, count: int) -> list[p.Frame]:
     decoder, frames = p.FrameDecoder(), []
     while len(frames) < count:
@@ -87,8 +81,7 @@ def _read_replies(sock: socket.socket, count: int) -> list[p.Frame]:
 def test_pipelined_produces_of_one_connection_wait_for_one_fsync(tmp_path, fsyncs):
     with Broker(tmp_path / "data", BrokerConfig(fsync="always")) as broker:
         broker.create_topic("t", 1)
-        server = _serve(broker)
-        try:
+        with start_server(broker) as server:
             fsyncs.clear()
             n = 50
             requests = b"".join(
@@ -97,8 +90,6 @@ def test_pipelined_produces_of_one_connection_wait_for_one_fsync(tmp_path, fsync
             with socket.create_connection(server.address, timeout=5) as sock:
                 sock.sendall(requests)
                 replies = _read_replies(sock, n)
-        finally:
-            server.stop_in_thread()
         offsets = [p.RecordMetadataResponse.decode(r.payload).offset for r in replies]
         assert offsets == list(range(n))             # answered in order, nothing lost
         assert len(fsyncs) <= 5, len(fsyncs)         # not one fsync per request
@@ -107,23 +98,20 @@ def test_pipelined_produces_of_one_connection_wait_for_one_fsync(tmp_path, fsync
 def test_connections_producing_at_once_share_fsyncs(tmp_path, fsyncs):
     with Broker(tmp_path / "data", BrokerConfig(fsync="always")) as broker:
         broker.create_topic("t", 1)
-        server = _serve(broker)
-        fsyncs.clear()
+        with start_server(broker) as server:
+            fsyncs.clear()
 
-        def produce_one_at_a_time() -> None:
-            with socket.create_connection(server.address, timeout=5) as sock:
-                for i in range(PER_THREAD):
-                    sock.sendall(encode_frame(Op.PRODUCE,
-                                              p.ProduceRequest("t", b"", b"v", -1).encode()))
-                    assert _read_replies(sock, 1)[0].op == Op.PRODUCE
+            def produce_one_at_a_time() -> None:
+                with socket.create_connection(server.address, timeout=5) as sock:
+                    for i in range(PER_THREAD):
+                        sock.sendall(encode_frame(
+                            Op.PRODUCE, p.ProduceRequest("t", b"", b"v", -1).encode()))
+                        assert _read_replies(sock, 1)[0].op == Op.PRODUCE
 
-        try:
             threads = [threading.Thread(target=produce_one_at_a_time) for _ in range(THREADS)]
             for t in threads:
                 t.start()
             for t in threads:
                 t.join()
-        finally:
-            server.stop_in_thread()
         assert broker.offsets("t", 0)[1] == THREADS * PER_THREAD
         assert len(fsyncs) < THREADS * PER_THREAD / 2, len(fsyncs)

@@ -1,19 +1,20 @@
-"""Fixtures: a Broker in a temporary directory behind a Server on an ephemeral port."""
+"""Fixtures: the plugin's broker behind servers on ephemeral ports, on both event loops."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Callable, Iterator
 
 import pytest
 
 from flymq.broker.broker import Broker
-from flymq.server import Server, ServerConfig
+from flymq.server import Server
+from flymq.testing import start_server
 
 
 @pytest.fixture
-def broker(tmp_path) -> Iterator[Broker]:
-    with Broker(tmp_path / "data") as b:
-        yield b
+def broker(flymq_broker: Broker) -> Broker:
+    return flymq_broker
 
 
 @pytest.fixture(params=["asyncio", "uvloop"])
@@ -26,19 +27,11 @@ def event_loop_name(request) -> str:
 
 @pytest.fixture
 def make_server(broker, event_loop_name) -> Iterator[Callable[..., Server]]:
-    """Start a server on 127.0.0.1:0 with the given ServerConfig fields."""
-    servers: list[Server] = []
-
-    def start(**config) -> Server:
-        config.setdefault("event_loop", event_loop_name)
-        server = Server(broker, ServerConfig(port=0, **config))
-        server.start_in_thread()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop_in_thread()
+    """Starts servers of ``broker`` with the given ServerConfig fields (on this test's event
+    loop unless ``event_loop`` is given); all stop at teardown."""
+    with contextlib.ExitStack() as servers:
+        yield lambda **config: servers.enter_context(
+            start_server(broker, **{"event_loop": event_loop_name, **config}))
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Raw-socket and subprocess helpers for the server tests (no flymq client involved)."""
+"""Raw-socket helpers for the server tests (no flymq client involved); servers and ``flymq
+serve`` processes come from :mod:`flymq.testing`."""
 
 from __future__ import annotations
 
@@ -9,9 +10,6 @@ from typing import Any
 from flymq import protocol as p
 from flymq.errors import error_from_wire
 from flymq.protocol import Frame, Op
-from flymq.testing import PACKAGE_ROOT, READY, ServeProcess, serve_env  # noqa: F401 - re-exported
-
-ROOT = PACKAGE_ROOT
 
 
 def frame(op: int, payload: bytes = b"", flags: int = p.FLAG_BINARY, *, magic: int = p.MAGIC,

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from flymq.server import Server, ServerConfig, loop_factory
+from flymq.server import ServerConfig, loop_factory
 
 
 def test_unknown_event_loop_is_rejected():
@@ -31,16 +31,12 @@ def test_missing_uvloop(monkeypatch):
         loop_factory("uvloop")
 
 
-def test_start_in_thread_runs_the_configured_loop(broker, event_loop_name):
-    server = Server(broker, ServerConfig(port=0, event_loop=event_loop_name))
-    server.start_in_thread()
-    try:
-        is_uvloop = type(server.loop).__module__.startswith("uvloop")
-        assert is_uvloop == (event_loop_name == "uvloop")
-        with _tcp(server) as client:
-            assert client.produce("t", b"x") == 0
-    finally:
-        server.stop_in_thread()
+def test_start_in_thread_runs_the_configured_loop(make_server, event_loop_name):
+    server = make_server()
+    is_uvloop = type(server.loop).__module__.startswith("uvloop")
+    assert is_uvloop == (event_loop_name == "uvloop")
+    with _tcp(server) as client:
+        assert client.produce("t", b"x") == 0
 
 
 def _tcp(server):

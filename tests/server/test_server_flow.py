@@ -8,7 +8,10 @@ import threading
 import time
 
 from flymq import protocol as p
+from flymq.broker.broker import Broker
+from flymq.broker.config import BrokerConfig
 from flymq.protocol import Op
+from flymq.testing import start_server
 from srvutil import RawClient, decode_reply, frame, in_server_loop, only_connection, wait_until
 
 
@@ -55,23 +58,15 @@ def test_long_poll_times_out_with_an_empty_reply(server, broker):
 
 
 def test_produce_with_fsync_always_runs_off_loop_and_keeps_order(tmp_path, event_loop_name):
-    from flymq.broker.broker import Broker
-    from flymq.broker.config import BrokerConfig
-    from flymq.server import Server, ServerConfig
-
-    with Broker(tmp_path / "d", BrokerConfig(fsync="always")) as broker:
-        server = Server(broker, ServerConfig(port=0, event_loop=event_loop_name))
-        server.start_in_thread()
-        try:
-            with RawClient(server.address) as c:
-                c.send(b"".join(_produce("dur", b"%d" % i) for i in range(20))
-                       + frame(Op.FETCH, p.FetchRequest("dur", 0, 0, 100).encode()))
-                offsets = [decode_reply(Op.PRODUCE, c.recv_frame()).offset for _ in range(20)]
-                fetched = decode_reply(Op.FETCH, c.recv_frame())
-            assert offsets == list(range(20))
-            assert [r.value for r in fetched.records] == [b"%d" % i for i in range(20)]
-        finally:
-            server.stop_in_thread()
+    with Broker(tmp_path / "d", BrokerConfig(fsync="always")) as broker, \
+            start_server(broker, event_loop=event_loop_name) as server:
+        with RawClient(server.address) as c:
+            c.send(b"".join(_produce("dur", b"%d" % i) for i in range(20))
+                   + frame(Op.FETCH, p.FetchRequest("dur", 0, 0, 100).encode()))
+            offsets = [decode_reply(Op.PRODUCE, c.recv_frame()).offset for _ in range(20)]
+            fetched = decode_reply(Op.FETCH, c.recv_frame())
+        assert offsets == list(range(20))
+        assert [r.value for r in fetched.records] == [b"%d" % i for i in range(20)]
 
 
 def test_backpressure_bounds_server_memory(make_server, broker):

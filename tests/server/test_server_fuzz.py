@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from flymq import protocol as p
 from flymq.broker.broker import Broker
 from flymq.broker.config import BrokerConfig
-from flymq.server import Server, ServerConfig
 from flymq.protocol import Op
+from flymq.testing import start_server
 from srvutil import RawClient, frame
 
 VALID = [
@@ -79,31 +79,27 @@ def _check_replies(data: bytes) -> None:
 
 
 def test_fuzzed_streams_never_hurt_the_server(tmp_path, caplog, event_loop_name):
-    with Broker(tmp_path / "d", BrokerConfig(max_partitions_per_topic=8)) as broker:
-        server = Server(broker, ServerConfig(port=0, event_loop=event_loop_name))
-        server.start_in_thread()
-        try:
-            with RawClient(server.address) as bystander:
-                bystander.call(Op.CREATE_TOPIC, p.CreateTopicRequest("steady", 1))
-                produced = 0
+    with Broker(tmp_path / "d", BrokerConfig(max_partitions_per_topic=8)) as broker, \
+            start_server(broker, event_loop=event_loop_name) as server:
+        with RawClient(server.address) as bystander:
+            bystander.call(Op.CREATE_TOPIC, p.CreateTopicRequest("steady", 1))
+            produced = 0
 
-                @settings(max_examples=200, deadline=None,
-                          suppress_health_check=list(HealthCheck))
-                @given(STREAMS)
-                def run(stream: bytes) -> None:
-                    nonlocal produced
-                    with socket.create_connection(server.address, timeout=5) as s:
-                        s.sendall(stream)
-                        s.shutdown(socket.SHUT_WR)       # the server answers, then closes
-                        _check_replies(_read_replies(s))
-                    rm = bystander.call(Op.PRODUCE, p.ProduceRequest("steady", b"", b"ok", 0))
-                    assert rm.offset == produced
-                    produced += 1
+            @settings(max_examples=200, deadline=None,
+                      suppress_health_check=list(HealthCheck))
+            @given(STREAMS)
+            def run(stream: bytes) -> None:
+                nonlocal produced
+                with socket.create_connection(server.address, timeout=5) as s:
+                    s.sendall(stream)
+                    s.shutdown(socket.SHUT_WR)       # the server answers, then closes
+                    _check_replies(_read_replies(s))
+                rm = bystander.call(Op.PRODUCE, p.ProduceRequest("steady", b"", b"ok", 0))
+                assert rm.offset == produced
+                produced += 1
 
-                run()
-                got = bystander.call(Op.FETCH, p.FetchRequest("steady", 0, 0, 1000))
-                assert len(got.records) == produced
-            crashes = [r for r in caplog.records if r.levelname == "ERROR"]
-            assert not crashes, crashes[0].getMessage() + (crashes[0].exc_text or "")
-        finally:
-            server.stop_in_thread()
+            run()
+            got = bystander.call(Op.FETCH, p.FetchRequest("steady", 0, 0, 1000))
+            assert len(got.records) == produced
+        crashes = [r for r in caplog.records if r.levelname == "ERROR"]
+        assert not crashes, crashes[0].getMessage() + (crashes[0].exc_text or "")

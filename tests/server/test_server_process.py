@@ -11,7 +11,8 @@ import pytest
 
 from flymq import protocol as p
 from flymq.protocol import Op
-from srvutil import ROOT, RawClient, ServeProcess, decode_reply, frame, serve_env
+from flymq.testing import PACKAGE_ROOT, ServeProcess, serve_env
+from srvutil import RawClient, decode_reply, frame
 
 
 @pytest.fixture
@@ -28,9 +29,14 @@ def serve(tmp_path):
         proc.close()
 
 
+def _flymq(*args: str) -> subprocess.CompletedProcess:
+    """``python -m flymq ARGS...`` run to its end."""
+    return subprocess.run([sys.executable, "-m", "flymq", *args], capture_output=True,
+                          text=True, env=serve_env(), cwd=PACKAGE_ROOT, timeout=10)
+
+
 def test_version():
-    out = subprocess.run([sys.executable, "-m", "flymq", "--version"], capture_output=True,
-                         text=True, env=serve_env(), cwd=ROOT, timeout=10)
+    out = _flymq("--version")
     assert out.returncode == 0
     assert out.stdout.startswith("flymq ") and len(out.stdout.split()) == 2
 
@@ -62,8 +68,7 @@ def test_precedence_toml_then_env_then_flags(serve, tmp_path):
 def test_unknown_toml_key_is_a_clear_error(tmp_path):
     config = tmp_path / "bad.toml"
     config.write_text("[server]\nprot = 1\n")
-    out = subprocess.run([sys.executable, "-m", "flymq", "serve", "--config", str(config)],
-                         capture_output=True, text=True, env=serve_env(), cwd=ROOT, timeout=10)
+    out = _flymq("serve", "--config", str(config))
     assert out.returncode == 2
     assert "'prot'" in out.stderr and str(config) in out.stderr
 
@@ -140,18 +145,14 @@ def test_sigkill_loses_nothing_acknowledged(serve, tmp_path):
 
 def test_port_in_use_is_reported(serve, tmp_path):
     first = serve("--data-dir", str(tmp_path / "a"))
-    out = subprocess.run([sys.executable, "-m", "flymq", "serve", "--port",
-                          str(first.address[1]), "--data-dir", str(tmp_path / "b")],
-                         capture_output=True, text=True, env=serve_env(), cwd=ROOT, timeout=10)
+    out = _flymq("serve", "--port", str(first.address[1]), "--data-dir", str(tmp_path / "b"))
     assert out.returncode == 1
     assert "cannot listen" in out.stderr
 
 
 def test_data_dir_in_use_is_reported_without_a_traceback(serve, tmp_path):
     serve("--data-dir", str(tmp_path / "d"))
-    out = subprocess.run([sys.executable, "-m", "flymq", "serve", "--port", "0",
-                          "--data-dir", str(tmp_path / "d")],
-                         capture_output=True, text=True, env=serve_env(), cwd=ROOT, timeout=10)
+    out = _flymq("serve", "--port", "0", "--data-dir", str(tmp_path / "d"))
     assert out.returncode == 1
     assert "in use by another broker" in out.stderr and "Traceback" not in out.stderr
 

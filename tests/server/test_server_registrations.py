@@ -4,7 +4,6 @@ handler and flags in one place, and what the server answers follows from them.""
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
 import pytest
 
@@ -15,9 +14,9 @@ from flymq.protocol import Op
 from flymq.server import Server, ServerConfig
 from flymq.server.handlers import OPS
 from flymq.server.ops import OpTable
+from flymq.testing import PACKAGE_ROOT, start_server
 from srvutil import RawClient, error_text, frame
 
-ROOT = Path(__file__).resolve().parents[2]
 SERVED_OPS = sorted(OPS.served(SERVED))
 
 
@@ -93,18 +92,14 @@ def test_an_unserved_feature_refuses_its_opcodes_and_leaves_hello(tmp_path, monk
                                                                   event_loop_name):
     """The served set decides: without "idempotence", INIT_PRODUCER_ID is refused."""
     monkeypatch.setattr(Broker, "features", frozenset())
-    with Broker(tmp_path / "d") as broker:
-        server = Server(broker, ServerConfig(port=0, event_loop=event_loop_name))
-        server.start_in_thread()
-        try:
-            with RawClient(server.address) as c:
-                hello = c.call(Op.HELLO, p.HelloRequest("test", "1"))
-                assert hello.features == [] and Op.INIT_PRODUCER_ID not in hello.ops
-                c.send(frame(Op.INIT_PRODUCER_ID))
-                assert error_text(c.recv_frame()) == \
-                    "idempotence is not supported yet by this flymq server"
-        finally:
-            server.stop_in_thread()
+    with Broker(tmp_path / "d") as broker, \
+            start_server(broker, event_loop=event_loop_name) as server:
+        with RawClient(server.address) as c:
+            hello = c.call(Op.HELLO, p.HelloRequest("test", "1"))
+            assert hello.features == [] and Op.INIT_PRODUCER_ID not in hello.ops
+            c.send(frame(Op.INIT_PRODUCER_ID))
+            assert error_text(c.recv_frame()) == \
+                "idempotence is not supported yet by this flymq server"
 
 
 def test_a_served_feature_without_handlers_stops_the_server_at_start(tmp_path, monkeypatch):
@@ -115,7 +110,7 @@ def test_a_served_feature_without_handlers_stops_the_server_at_start(tmp_path, m
 
 
 def test_the_broker_imports_nothing_of_the_server():
-    for path in sorted((ROOT / "flymq" / "broker").rglob("*.py")):
+    for path in sorted((PACKAGE_ROOT / "flymq" / "broker").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
             names = ([a.name for a in node.names] if isinstance(node, ast.Import)
                      else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])

@@ -1,3 +1,5 @@
+"""Storage fixtures: partition logs under ``tmp_path`` on the plugin's ``flymq_clock``."""
+
 import pytest
 
 from flymq.broker.storage import Flusher, FsyncPolicy, LogConfig, PartitionLog
@@ -5,8 +7,8 @@ from flymq.clock import ManualClock
 
 
 @pytest.fixture
-def clock():
-    return ManualClock(1_700_000_000_000)
+def clock(flymq_clock: ManualClock) -> ManualClock:
+    return flymq_clock
 
 
 @pytest.fixture

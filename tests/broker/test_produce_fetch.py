@@ -7,8 +7,8 @@ from datetime import datetime
 import pytest
 
 from flymq.broker import Broker
+from flymq.broker.appends import AppendRequest
 from flymq.broker.partition import SCAN_LIMIT
-from flymq.broker.storage import Record
 from flymq.clock import ManualClock
 from flymq.errors import (
     MessageTooLargeError, OffsetOutOfRangeError, PartitionNotFoundError, TopicNotFoundError,
@@ -183,8 +183,9 @@ def test_filter_examines_at_most_the_scan_limit(broker: Broker) -> None:
 def test_expired_records_are_never_delivered(broker: Broker, clock: ManualClock) -> None:
     broker.create_topic("t")
     now = clock.now_ms()
-    leader = broker._by_name["t"].partitions[0]  # no TTL produce API yet: append directly
-    leader.append([Record(b"keep"), Record(b"soon", expire_at=now + 1000), Record(b"keep2")])
+    broker.produce("t", b"keep")
+    broker.append(AppendRequest("t", [(None, b"soon", 0)], expire_at=now + 1000))
+    broker.produce("t", b"keep2")
     assert [m.data for m in broker.fetch("t", 0, 0, 10)] == [b"keep", b"soon", b"keep2"]
     clock.advance(1000)
     r = broker.fetch("t", 0, 0, 10)

@@ -19,8 +19,8 @@ from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Sequence
 
-from flymq.broker.appends import (DURABLE, AppendRequest, AppendResult, Durability,
-                                  RecordTuple)
+from flymq.broker.appends import (DURABLE, NOT_WAITING, WAITING, AppendRequest, AppendResult,
+                                  Durability, RecordTuple, new_request)
 from flymq.broker.config import BrokerConfig, TopicConfig
 from flymq.broker.filter import compile_filter
 from flymq.broker.groups import GroupCoordinator
@@ -63,7 +63,6 @@ def _version() -> str:
 
 
 _new_record = partial(tuple.__new__, Record)  # Record(...) without the keyword machinery
-_new_request = partial(tuple.__new__, AppendRequest)  # the same for a whole AppendRequest
 _partition_of = itemgetter(2)                 # of a (key, value, partition) record
 _key_of = itemgetter(0)
 _value_of = itemgetter(1)
@@ -432,8 +431,8 @@ class Broker:
                 *, headers: dict[str, str] | None = None, timestamp: int | None = None,
                 wait: bool = True) -> RecordMetadata:
         """Append one record; ``partition`` < 0 lets the key hash or round-robin choose."""
-        result = self.append(_new_request((topic, ((key, value, partition, headers, timestamp),),
-                                           None, None, None, None, wait)))
+        result = self.append(new_request((topic, ((key, value, partition, headers, timestamp),))
+                                         + (WAITING if wait else NOT_WAITING)))
         partition, offset = result.placements[0]
         return RecordMetadata(topic, partition, offset, result.timestamp,
                               len(key) if key else -1, len(value))

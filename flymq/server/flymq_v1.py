@@ -17,7 +17,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from flymq import protocol as m
-from flymq.broker.appends import DURABLE, AppendRequest
+from flymq.broker.appends import DURABLE, NOT_WAITING, new_request
 from flymq.broker.messages import columns
 from flymq.errors import (FlyMQError, FrameTooLargeError, InvalidMagicError, InvalidVersionError,
                           TopicNotFoundError, wire_text)
@@ -38,11 +38,6 @@ log = logging.getLogger("flymq.server")
 PRODUCE = int(Op.PRODUCE)
 _decode_produce = m.ProduceRequest.decode_fields   # the PRODUCE fast path's two lookups less
 _pack_rm_tail = m.pack_record_metadata_tail   # (partition, offset, timestamp, key, value size)
-# AppendRequest(topic, records, wait=False) as one C call: the keyword constructor is a Python
-# function, about 0.2 us of every PRODUCE. The fields after topic and records come from a
-# template, so a field added to AppendRequest keeps its default here.
-_new_request = partial(tuple.__new__, AppendRequest)
-_NO_WAIT = AppendRequest("", (), wait=False)[2:]
 
 
 class FlyMQv1:
@@ -133,8 +128,8 @@ class FlyMQv1:
             if topic not in self._known_topics and self._creates_topic(session, topic):
                 return self.server.in_worker(self.call, conn, OPS[PRODUCE],
                                              m.ProduceRequest(topic, key, value, partition))
-            result = session.append(_new_request((topic, ((key or None, value, partition),))
-                                                 + _NO_WAIT))
+            result = session.append(new_request((topic, ((key or None, value, partition),))
+                                                + NOT_WAITING))
             partition, offset = result.placements[0]
             reply = (self._reply_prefix.get(topic) or self._new_reply_prefix(topic)) \
                 + _pack_rm_tail(partition, offset, result.timestamp,

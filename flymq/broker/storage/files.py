@@ -27,18 +27,24 @@ except ImportError:  # not on Windows, which has no such limit to raise
 _OUT_OF_DESCRIPTORS = (errno.EMFILE, errno.ENFILE)
 
 
+def storage_error(path: Path, exc: OSError, doing: str = "open") -> StorageError:
+    """The :class:`StorageError` for ``exc``, raised while trying to ``doing`` ``path``
+    (running out of descriptors says what to do about it)."""
+    if exc.errno in _OUT_OF_DESCRIPTORS:
+        return StorageError(
+            f"cannot {doing} {path}: too many open files",
+            hint="Each partition keeps its log file open: raise the open-file limit "
+                 "(ulimit -n, or the hard limit that flymq raises its own to) or use "
+                 "fewer partitions.")
+    return StorageError(f"cannot {doing} {path}: {exc.strerror}")
+
+
 def open_rw(path: Path) -> int:
     """A read-write descriptor of ``path`` (created if missing)."""
     try:
         return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
-        if exc.errno in _OUT_OF_DESCRIPTORS:
-            raise StorageError(
-                f"cannot open {path}: too many open files",
-                hint="Each partition keeps its log file open: raise the open-file limit "
-                     "(ulimit -n, or the hard limit that flymq raises its own to) or use "
-                     "fewer partitions.") from exc
-        raise StorageError(f"cannot open {path}: {exc.strerror}") from exc
+        raise storage_error(path, exc) from exc
 
 
 def fsync_dir(path: Path) -> None:
@@ -66,11 +72,13 @@ def write_atomically(path: Path, data: bytes, *, sync_dir: bool = True) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+        if sync_dir:
+            fsync_dir(path.parent)
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise storage_error(path, exc, "write") from exc
         raise
-    if sync_dir:
-        fsync_dir(path.parent)
 
 
 def write_json_atomically(path: Path, data: dict) -> None:

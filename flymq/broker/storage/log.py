@@ -25,7 +25,7 @@ from .batch import (ATTR_CONTROL, ATTR_TRANSACTIONAL, CODEC_LZ4, CODEC_MASK, HEA
 from .checkpoint import Checkpoint, read_checkpoint, write_checkpoint
 from .config import FsyncPolicy, LogConfig
 from .flusher import Flusher
-from .files import fsync_dir
+from .files import fsync_dir, storage_error
 from .record import LogRecord, Record
 from .segment import LOG_SUFFIX, Segment, _count_below, iter_batches
 
@@ -48,10 +48,17 @@ class PartitionLog:
         self._closed = False
         self._fsync_failure: str | None = None   # why an fsync failed: no writes after that
         self._generation = 0                     # bumped by truncate: older checkpoints are void
-        self.directory.mkdir(parents=True, exist_ok=True)
         self._segments: list[Segment] = []
         self._bases: list[int] = []
-        self._recover()
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._recover()
+        except BaseException as exc:  # a failed open keeps no descriptor (a retry would leak)
+            for seg in self._segments:
+                seg.close()
+            if isinstance(exc, OSError):
+                raise storage_error(self.directory, exc) from exc
+            raise
         self._synced = self._end               # an offset: everything below is fsynced
         self._checkpointed = self._end if self._clean_open else -1
         self._flusher = None
@@ -67,7 +74,8 @@ class PartitionLog:
         bases = sorted(int(p.stem) for p in self.directory.glob("*" + LOG_SUFFIX)
                        if p.stem.isdigit())
         interval = max(1, self.config.index_interval_bytes)
-        self._segments = [Segment(self.directory, b) for b in bases] or [Segment(self.directory, 0)]
+        for base in bases or [0]:  # one at a time, so that a failure can close those opened
+            self._segments.append(Segment(self.directory, base))
         if not bases:
             fsync_dir(self.directory)
         cp = read_checkpoint(self.directory)

@@ -16,6 +16,8 @@ import builtins
 import re
 from typing import Callable
 
+from flymq.wire_limits import MAX_FRAME_PAYLOAD
+
 __all__ = [
     "FlyMQError", "ConnectionError", "ConnectionClosedError", "ConnectionTimeoutError",
     "AuthenticationError", "AuthorizationError", "ServerError", "InvalidRequestError",
@@ -30,10 +32,6 @@ __all__ = [
     "InvalidMagicError", "InvalidVersionError", "FrameTooLargeError", "error_from_wire",
     "wire_text",
 ]
-
-#: The frame payload limit of protocol v1, 32 MiB (``flymq.protocol.MAX_PAYLOAD``): defined
-#: here, where the errors that report it live, because the protocol package imports this module.
-MAX_FRAME_PAYLOAD = 33_554_432
 
 
 def _reduce_from_state(exc: BaseException) -> tuple:

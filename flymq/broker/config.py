@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from flymq.errors import MAX_FRAME_PAYLOAD
+from flymq.wire_limits import MAX_FRAME_PAYLOAD
 from flymq.topic_config import (
     COMPRESSIONS, FSYNC_POLICIES, MIN_SEGMENT_BYTES, TopicConfig, check_choice, check_positive,
 )

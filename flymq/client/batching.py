@@ -22,11 +22,10 @@ from collections import deque
 from itertools import repeat
 from typing import TYPE_CHECKING, Callable, Optional, TypeVar
 
-from flymq.errors import (
-    MAX_FRAME_PAYLOAD, ConnectionError, NotLeaderError, TimeoutError, TopicNotFoundError,
-)
+from flymq.errors import ConnectionError, NotLeaderError, TimeoutError, TopicNotFoundError
 from flymq.keyhash import key_partition
 from flymq.models import RecordMetadata
+from flymq.wire_limits import MAX_FRAME_PAYLOAD
 
 if TYPE_CHECKING:
     from flymq.client.client import FlyMQClient

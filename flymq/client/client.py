@@ -30,7 +30,7 @@ from flymq.client.consumer import HighLevelConsumer
 from flymq.client.transaction import Transaction
 from flymq.client.transport import Transport
 from flymq.errors import (
-    MAX_FRAME_PAYLOAD, AuthenticationError, ConnectionClosedError, MessageTooLargeError,
+    AuthenticationError, ConnectionClosedError, MessageTooLargeError,
     NoAvailableServerError, TransactionError, UnsupportedOperationError,
 )
 from flymq.models import (
@@ -40,6 +40,7 @@ from flymq.models import (
 from flymq.serde import BytesDeserializer, BytesSerializer, Deserializer, SerdeRegistry, Serializer
 from flymq.topic_config import TopicConfig
 from flymq.topic_names import validate_topic_name
+from flymq.wire_limits import MAX_FRAME_PAYLOAD, PRODUCE_OVERHEAD
 
 if TYPE_CHECKING:
     from flymq.broker import Broker
@@ -54,7 +55,6 @@ MEMORY_SCHEME = "memory://"
 ADDRESS_REDIRECTS: dict[str, "str | Broker"] = {}
 
 _UNSET: Any = object()  # "argument not passed", where None is a meaningful value
-_PRODUCE_OVERHEAD = 14  # PRODUCE request fields besides topic, key and value (wire §6.1.1)
 _CONFIG_FIELDS = frozenset(f.name for f in dataclasses.fields(ClientConfig))
 
 
@@ -268,7 +268,7 @@ class FlyMQClient:
     def _checked_value(self, topic: str, data: Any, key: bytes | None = None) -> bytes:
         """The value as bytes, refused before sending if the request would pass 32 MiB."""
         value = data if data.__class__ is bytes else self._value(topic, data)
-        size = _PRODUCE_OVERHEAD + 4 * len(topic) + len(key or b"") + len(value)
+        size = PRODUCE_OVERHEAD + 4 * len(topic) + len(key or b"") + len(value)
         if size > MAX_FRAME_PAYLOAD:  # may be: 4 bytes per character is UTF-8's most
             size += len(topic.encode()) - 4 * len(topic)
             if size > MAX_FRAME_PAYLOAD:

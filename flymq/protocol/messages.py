@@ -28,6 +28,7 @@ from flymq.protocol.codec import (BOOL, BUFFER_TOO_SMALL, BYTES32, I32, I64, INV
                                   field, message)
 from flymq.protocol.frames import FLAG_BINARY, MAGIC, MAX_PAYLOAD, VERSION, encode_frame
 from flymq.protocol.opcodes import Op
+from flymq.wire_limits import PRODUCE_OVERHEAD
 
 __all__ = [
     "REQUESTS", "RESPONSES", "request", "response",
@@ -135,9 +136,6 @@ ListTopicsRequest = ListGroupsRequest = ServerInfoRequest = EmptyRequest
 
 # --- 0x01 PRODUCE and the RecordMetadata reply -----------------------------------------------
 
-#: Bytes of a PRODUCE payload besides the topic, key and value: the topic's u16 length, the
-#: key's and value's u32 lengths and the i32 partition (a client sizes a request with it).
-PRODUCE_OVERHEAD = _U16.size + 2 * _U32.size + _I32.size
 
 
 @request(Op.PRODUCE)

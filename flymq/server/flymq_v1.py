@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from flymq import protocol as m

@@ -9,7 +9,7 @@ from flymq import (
     InvalidRequestError, InvalidTopicNameError, MessageTooLargeError, OffsetOutOfRangeError, PartitionNotFoundError,
     RecordMetadata, ServerError, TopicNotFoundError,
 )
-from flymq.errors import MAX_FRAME_PAYLOAD
+from flymq.wire_limits import MAX_FRAME_PAYLOAD, PRODUCE_OVERHEAD
 
 
 def test_produce_returns_record_metadata_usable_as_offset(client):
@@ -138,9 +138,9 @@ def test_request_over_32_mib_is_refused_before_sending(client):
 
 
 def test_size_check_counts_the_whole_request(client):
-    # the size check counts the whole PRODUCE request: 14 bytes of fields + topic + key + value
+    # the size check counts the whole PRODUCE request: its fields + topic + key + value
     with pytest.raises(MessageTooLargeError):
-        client.produce("big", b"\0" * (MAX_FRAME_PAYLOAD - 14 - 3 + 1))
+        client.produce("big", b"\0" * (MAX_FRAME_PAYLOAD - PRODUCE_OVERHEAD - 3 + 1))
 
 
 @pytest.mark.timeout(20)

@@ -26,6 +26,7 @@ __all__ = [
     "ConsumerError", "OffsetOutOfRangeError", "ConsumerGroupError",
     "ConsumerGroupNotFoundError", "TransactionError", "TransactionNotActiveError",
     "TransactionTimeoutError", "SchemaError", "SchemaNotFoundError", "SchemaValidationError",
+    "InvalidSchemaError", "SchemaCompatibilityError",
     "ClusterError", "NotLeaderError", "NoAvailableServerError", "CryptoError",
     "EncryptionError", "DecryptionError", "InvalidKeyError", "TimeoutError", "StorageError",
     "FsyncFailedError", "CorruptRecordError", "BrokerClosedError", "ProtocolError",
@@ -276,10 +277,12 @@ class SchemaError(FlyMQError):
 class SchemaNotFoundError(SchemaError, ServerError):
     default_hint = "Register the schema first with register_schema()."
 
-    def __init__(self, schema_name: str, *, hint: str | None = None, wire: str | None = None):
-        self.schema_name = schema_name
-        ServerError.__init__(self, f"Schema not found: {schema_name}", hint=hint,
-                             wire=wire if wire is not None else f"schema not found: {schema_name}")
+    def __init__(self, schema_name: str, *, version: int | None = None, hint: str | None = None,
+                 wire: str | None = None):
+        self.schema_name, self.version = schema_name, version
+        what = schema_name if not version else f"{schema_name} v{version}"
+        ServerError.__init__(self, f"Schema not found: {what}", hint=hint,
+                             wire=wire if wire is not None else f"schema not found: {what}")
 
 
 class SchemaValidationError(SchemaError, ServerError):
@@ -289,6 +292,46 @@ class SchemaValidationError(SchemaError, ServerError):
         self.schema_name, self.errors = schema_name, list(errors)
         ServerError.__init__(self, f"Schema validation failed for {schema_name}: {self.errors}",
                              hint=hint, wire=f"schema validation failed: [{' '.join(self.errors)}]")
+
+
+def _validation_items(text: str) -> list[str]:
+    """The items of a ``schema validation failed: [...]`` text. flymq's items start with the
+    failing path (``$``, ``$.a[0]``, ``#3 $.a`` for the fourth record of a batch), which is
+    where the space-separated list is cut; an upstream text stays one item."""
+    if not text.startswith(("$", "#")):
+        return [text] if text else []
+    return _VALIDATION_ITEM.findall(text)
+
+
+_VALIDATION_ITEM = re.compile(r"(?:#\d+ )?\$\S*: .*?(?= (?:#\d+ )?\$\S*: |\Z)", re.S)
+
+
+class InvalidSchemaError(SchemaError, ServerError):
+    """A schema definition that cannot be registered: unparseable, of an unknown type, or
+    larger than the broker accepts."""
+
+    default_hint = "Check the schema text and its type (json, avro or protobuf)."
+
+    def __init__(self, detail: str, *, hint: str | None = None, wire: str | None = None):
+        self.detail = detail
+        ServerError.__init__(self, f"Invalid schema: {detail}", hint=hint, wire=wire if wire
+                             is not None else f"failed to register schema: invalid schema "
+                                              f"definition: {detail}")
+
+
+class SchemaCompatibilityError(SchemaError, ServerError):
+    """A new schema version that breaks the subject's compatibility mode; ``problems`` lists
+    what breaks and where."""
+
+    default_hint = ("Evolve the schema compatibly (see docs/schemas.md), or change the "
+                    "subject's compatibility mode with set_schema_compatibility().")
+
+    def __init__(self, schema_name: str, problems: list[str], *, hint: str | None = None):
+        self.schema_name, self.problems = schema_name, list(problems)
+        text = "; ".join(self.problems)
+        ServerError.__init__(self, f"Schema {schema_name} is incompatible: {text}", hint=hint,
+                             wire=f"failed to register schema: schema compatibility check "
+                                  f"failed: {text}")
 
 
 class ClusterError(FlyMQError):
@@ -448,10 +491,17 @@ _WIRE_PATTERNS: list[tuple[re.Pattern[str], Callable[[re.Match[str], dict], FlyM
     (re.compile(r"not leader", re.I),
      lambda m, c: NotLeaderError(_leader_id(m.string), leader_addr=_leader_addr(m.string))),
     (re.compile(r"^schema validation failed: \[(?P<e>.*)\]$", re.S),
-     lambda m, c: SchemaValidationError(c.get("schema", ""), m["e"].split(" ") if m["e"] else [])),
-    (re.compile(r"^(?:failed to delete schema: )?schema not found: (?P<n>.*?)(?: v\d+)?$|"
+     lambda m, c: SchemaValidationError(c.get("schema", ""), _validation_items(m["e"]))),
+    (re.compile(r"^failed to register schema: schema compatibility check failed: (?P<p>.*)$",
+                re.S),
+     lambda m, c: SchemaCompatibilityError(c.get("schema", ""), m["p"].split("; "))),
+    (re.compile(r"^failed to register schema: invalid schema definition: (?P<d>.*)$|"
+                r"^unsupported schema type: ", re.S),
+     lambda m, c: InvalidSchemaError(m["d"] or m.string, wire=m.string)),
+    (re.compile(r"^(?:failed to delete schema: )?schema not found: (?P<n>.*?)(?: v(?P<v>\d+))?$|"
                 r"^no schema found for topic: (?P<n2>.*)$", re.S),
-     lambda m, c: SchemaNotFoundError(m["n"] or m["n2"] or "", wire=m[0])),
+     lambda m, c: SchemaNotFoundError(m["n"] or m["n2"] or "", wire=m[0],
+                                      version=int(m["v"]) if m["v"] else None)),
     (re.compile(r"^fsync failed for log (?P<l>.*?): (?P<d>.*); it refuses writes until reopened$",
                 re.S),
      lambda m, c: FsyncFailedError(m["l"], m["d"])),

@@ -264,6 +264,9 @@ class Compatibility(str, enum.Enum):
     BACKWARD = "backward"
     FORWARD = "forward"
     FULL = "full"
+    BACKWARD_TRANSITIVE = "backward_transitive"   # [ext] against every version, not the last
+    FORWARD_TRANSITIVE = "forward_transitive"
+    FULL_TRANSITIVE = "full_transitive"
 
 
 class TransactionState(str, enum.Enum):

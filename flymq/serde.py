@@ -12,7 +12,7 @@ __all__ = [
     "Serializer", "Deserializer", "StringSerializer", "StringDeserializer", "BytesSerializer",
     "BytesDeserializer", "JsonSerializer", "JsonDeserializer", "JSONSerializer",
     "JSONDeserializer", "AvroSerializer", "AvroDeserializer", "ProtoSerializer",
-    "ProtoDeserializer", "SerdeRegistry", "Serdes",
+    "ProtoDeserializer", "SerdeRegistry", "Serdes", "schema_serdes",
 ]
 
 
@@ -90,7 +90,20 @@ JSONSerializer = JsonSerializer
 JSONDeserializer = JsonDeserializer
 
 
-class AvroSerializer(Serializer):
+class _ParsedAvro:
+    """The schema parsed once, on first use (parsing costs more than writing a small datum)."""
+
+    schema: Any
+    _parsed: Any = None
+
+    def _fastavro_schema(self) -> tuple[Any, Any]:
+        fastavro = _require("fastavro", "avro")
+        if self._parsed is None:
+            self._parsed = fastavro.parse_schema(self.schema)
+        return fastavro, self._parsed
+
+
+class AvroSerializer(Serializer, _ParsedAvro):
     """Schemaless Avro (fastavro), or a custom ``encoder(topic, data) -> bytes``."""
 
     def __init__(self, schema: dict | None = None,
@@ -104,13 +117,13 @@ class AvroSerializer(Serializer):
             raise ValueError("AvroSerializer needs a schema or an encoder")
         import io
 
-        fastavro = _require("fastavro", "avro")
+        fastavro, parsed = self._fastavro_schema()
         out = io.BytesIO()
-        fastavro.schemaless_writer(out, fastavro.parse_schema(self.schema), data)
+        fastavro.schemaless_writer(out, parsed, data)
         return out.getvalue()
 
 
-class AvroDeserializer(Deserializer):
+class AvroDeserializer(Deserializer, _ParsedAvro):
     def __init__(self, schema: dict | None = None,
                  decoder: Callable[[str, bytes], Any] | None = None):
         self.schema, self.decoder = schema, decoder
@@ -122,8 +135,8 @@ class AvroDeserializer(Deserializer):
             raise ValueError("AvroDeserializer needs a schema or a decoder")
         import io
 
-        fastavro = _require("fastavro", "avro")
-        return fastavro.schemaless_reader(io.BytesIO(data), fastavro.parse_schema(self.schema))
+        fastavro, parsed = self._fastavro_schema()
+        return fastavro.schemaless_reader(io.BytesIO(data), parsed)
 
 
 class ProtoSerializer(Serializer):
@@ -157,6 +170,16 @@ class ProtoDeserializer(Deserializer):
         message = self.msg_class()
         message.ParseFromString(data)
         return message
+
+
+def schema_serdes(schema_type: str, definition: str) -> tuple[Serializer, Deserializer]:
+    """The pair that writes and reads the values of a registered schema (``FlyMQClient.
+    set_serde(name, schema=...)``): JSON text for ``json``, Avro binary for ``avro``."""
+    if schema_type == "json":
+        return Serdes.json()
+    if schema_type == "avro":
+        return Serdes.avro(json.loads(definition))
+    raise ValueError(f"no serde writes {schema_type} schemas; use json or avro")
 
 
 class SerdeRegistry:

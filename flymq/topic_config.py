@@ -48,6 +48,8 @@ class TopicConfig:
     """Roll to a new segment file after this many bytes."""
     segment_ms: int | None = None
     """Roll to a new segment file after this many milliseconds."""
+    schema: str | None = None
+    """Schema subject every record produced to the topic must match (docs/schemas.md)."""
 
     def __post_init__(self) -> None:
         check_choice("compression", self.compression, COMPRESSIONS)
@@ -56,6 +58,8 @@ class TopicConfig:
             check_positive(name, getattr(self, name), allow_none=True)
         check_positive("segment_bytes", self.segment_bytes, allow_none=True,
                        minimum=MIN_SEGMENT_BYTES)
+        if self.schema is not None and (not isinstance(self.schema, str) or not self.schema):
+            raise ValueError(f"schema must be a schema name; got {self.schema!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """Only the fields that are set, as stored in the topic's metadata file."""

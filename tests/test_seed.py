@@ -36,7 +36,6 @@ LATER_FEATURES = {
     "transaction": ("transactions", UnsupportedOperationError),
     "produce_with_ttl": ("TTL messages", UnsupportedOperationError),
     "produce_delayed": ("delayed messages", UnsupportedOperationError),
-    "register_schema": ("schema registry", UnsupportedOperationError),
 }
 
 USER_SCHEMA = json.dumps({
@@ -97,6 +96,7 @@ EFFECTS = {
         f"Message {i}".encode() for i in range(1000)),
     "retry-with-exponential-backoff": lambda c: _values(c, "retry-topic") == [b"x"],
     "handling-specific-errors": lambda c: _values(c, "topic") == [b"payload"],
+    "schema-validation": lambda c: _values(c, "users") == [b'{"id": 1, "name": "Ada"}'],
 }
 
 

@@ -28,6 +28,8 @@ from flymq.broker.messages import encode_headers, to_messages
 from flymq.broker.partition import SCAN_LIMIT, PartitionLeader
 from flymq.broker.partitioner import choose_partition
 from flymq.broker.producers import ProducerIds
+from flymq.broker.schemas.facade import SchemaOperations
+from flymq.broker.schemas.registry import SchemaRegistry
 from flymq.broker.session import Session
 from flymq.broker.storage import BatchRun, Flusher, Record
 from flymq.broker.storage.files import raise_open_file_limit
@@ -106,7 +108,7 @@ def _as_bytes(data: Any, what: str) -> bytes:
     raise TypeError(f"{what} must be bytes, not {type(data).__name__}")
 
 
-class Broker:
+class Broker(SchemaOperations):
     """An embeddable FlyMQ broker over one data directory. Use as a context manager."""
 
     features: ClassVar[frozenset[str]] = SERVED
@@ -134,6 +136,7 @@ class Broker:
         self.timers = TimerService(self.clock)  # coordinators schedule on the broker's clock
         self._topics: TopicRegistry | None = None
         self._groups: GroupCoordinator | None = None
+        self._schemas: SchemaRegistry | None = None
         self._producer_ids = ProducerIds(self.data_dir / "producer-ids")
         try:
             raise_open_file_limit()  # every partition keeps its log file open
@@ -151,6 +154,10 @@ class Broker:
                                             retention_ms=None, retention_bytes=None)
             self._groups = GroupCoordinator(self.data_dir / "groups", group_log,
                                             clock=self.clock, flusher=self._flusher)
+            self._schemas = SchemaRegistry(
+                self.data_dir / "schemas", group_log, clock=self.clock, flusher=self._flusher,
+                max_schema_bytes=self.config.max_schema_bytes,
+                default_compatibility=self.config.schema_compatibility)
             if name is not None:
                 self._register(name)
             self._arm_retention()
@@ -213,7 +220,7 @@ class Broker:
             with Broker._registry_lock:
                 if Broker._registry.get(self.name) is self:
                     del Broker._registry[self.name]
-        for part in (self._topics, self._groups, self._flusher):
+        for part in (self._schemas, self._topics, self._groups, self._flusher):
             if part is not None:
                 part.close()
         if self._lock_fd is not None:
@@ -239,8 +246,11 @@ class Broker:
     # --- topics -------------------------------------------------------------------------------
     def create_topic(self, topic: str, partitions: int = 1, *,
                      config: TopicConfig | None = None) -> bool:
-        """Create ``topic`` (0 partitions means 1); False, changing nothing, if it exists."""
+        """Create ``topic`` (0 partitions means 1); False, changing nothing, if it exists.
+        A topic bound to a schema (``config.schema``) needs the schema registered first."""
         self._check_open()
+        if config is not None and config.schema is not None:
+            self._schemas.get(config.schema)  # SchemaNotFoundError: nothing to validate with
         return self._topics.create(topic, partitions, config)
 
     def delete_topic(self, topic: str) -> bool:
@@ -321,6 +331,8 @@ class Broker:
         size = len(value) + (len(key) if key else 0)
         if size > self._max_message:
             raise MessageTooLargeError(size, self._max_message)
+        if t.config.schema is not None:
+            self._schemas.validate(t.config.schema, value)
         leaders = t.partitions
         chosen = partition
         if chosen < 0:
@@ -351,6 +363,8 @@ class Broker:
             values = None  # the values-only encoding carries no expiry
         highest = max(map(_partition_of, checked))
         t = self._topic_to_write(topic, highest)
+        if t.config.schema is not None:
+            self._schemas.validate_all(t.config.schema, values or list(map(_value_of, checked)))
         leaders = t.partitions
         if highest >= len(leaders):
             raise PartitionNotFoundError(topic, highest, style="out of range")

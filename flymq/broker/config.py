@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flymq.wire_limits import MAX_FRAME_PAYLOAD
+from flymq.broker.schemas.compatibility import MODES as COMPATIBILITY_MODES
 from flymq.topic_config import (
     COMPRESSIONS, FSYNC_POLICIES, MIN_SEGMENT_BYTES, TopicConfig, check_choice, check_positive,
 )
@@ -36,6 +37,11 @@ class BrokerConfig:
     """Largest key + value accepted by produce (the wire frame limit minus request overhead)."""
     fetch_max_bytes: int = 16 * 1024 * 1024
     """Default byte budget of one fetch, so a reply always fits a protocol frame."""
+    max_schema_bytes: int = 1024 * 1024
+    """Largest schema definition register_schema accepts (docs/schemas.md)."""
+    schema_compatibility: str = "backward"
+    """Compatibility mode of subjects that set none, until set_schema_compatibility changes
+    it: none, backward, forward, full or one of the *_transitive forms."""
     fsync: str = "interval"
     """"always": every produce waits for an fsync (group commit); "interval": a flusher thread
     fsyncs every fsync_interval_ms; "never": the operating system decides."""
@@ -62,6 +68,9 @@ class BrokerConfig:
                              f"got {self.auto_create_topics!r}")
         check_choice("fsync", self.fsync, FSYNC_POLICIES)
         check_choice("compression", self.compression, COMPRESSIONS)
+        check_positive("max_schema_bytes", self.max_schema_bytes)
+        self.schema_compatibility = str(self.schema_compatibility).lower()
+        check_choice("schema_compatibility", self.schema_compatibility, COMPATIBILITY_MODES)
         for name in ("default_partitions", "max_partitions_per_topic", "max_message_bytes",
                      "fetch_max_bytes", "fsync_interval_ms", "segment_ms",
                      "retention_check_interval_ms"):

@@ -26,6 +26,9 @@ _ids = itertools.count(1)
 PASS_THROUGH = (
     "create_topic", "delete_topic", "list_topics", "topic_metadata", "partition_count",
     "append", "produce", "produce_batch", "init_producer_id",
+    "register_schema", "get_schema", "describe_schema", "list_schemas", "validate_schema",
+    "schema_errors", "check_schema", "delete_schema", "get_schema_compatibility",
+    "set_schema_compatibility", "produce_with_schema",
     "consume", "fetch", "fetch_runs", "watch", "offsets", "offset_for_timestamp",
     "commit_offset", "get_committed_offset", "reset_offset", "get_lag",
     "list_consumer_groups", "describe_consumer_group", "delete_consumer_group",

@@ -37,7 +37,9 @@ from flymq.models import (
     AuthResponse, ClusterMetadata, ConsumedMessage, DLQMessage, FetchResult, RecordMetadata,
     WhoAmIResponse,
 )
-from flymq.serde import BytesDeserializer, BytesSerializer, Deserializer, SerdeRegistry, Serializer
+from flymq.models import Compatibility, SchemaInfo
+from flymq.serde import (BytesDeserializer, BytesSerializer, Deserializer, SerdeRegistry,
+                         Serializer, schema_serdes)
 from flymq.topic_config import TopicConfig
 from flymq.topic_names import validate_topic_name
 from flymq.wire_limits import MAX_FRAME_PAYLOAD, PRODUCE_OVERHEAD
@@ -171,6 +173,7 @@ class FlyMQClient:
         self._auth_user: str | None = None
         self._serializer: Serializer | None = config.value_serializer
         self._deserializer: Deserializer | None = config.value_deserializer
+        self._serde_schema: tuple[str, int] | None = None  # (name, version) of set_serde(schema=)
         self._owned_broker: "Broker | None" = None
         if transport is None:
             transport, self._owned_broker = _open_transport(config.get_servers(), config, broker)
@@ -262,8 +265,14 @@ class FlyMQClient:
 
     def produce_object(self, topic: str, value: Any,
                        serializer: Serializer | None = None) -> RecordMetadata:
-        serializer = serializer or self._serializer or BytesSerializer()
-        return self.produce(topic, serializer.serialize(topic, value))
+        """Serialize ``value`` and append it; after ``set_serde(..., schema=name)`` the broker
+        validates it against that schema (``produce_with_schema``)."""
+        chosen = serializer or self._serializer or BytesSerializer()
+        data = chosen.serialize(topic, value)
+        if self._serde_schema is not None and chosen is self._serializer:
+            name, version = self._serde_schema
+            return self.produce_with_schema(topic, data, name, version=version)
+        return self.produce(topic, data)
 
     def _checked_value(self, topic: str, data: Any, key: bytes | None = None) -> bytes:
         """The value as bytes, refused before sending if the request would pass 32 MiB."""
@@ -283,10 +292,13 @@ class FlyMQClient:
         """Append a record that is no longer delivered ``ttl_ms`` after now."""
         return self._transport.produce_with_ttl(topic, self._checked_value(topic, data), ttl_ms)
 
-    def produce_with_schema(self, topic: str, data: Any, schema_name: str) -> RecordMetadata:
-        """Append only if the broker validates ``data`` against ``schema_name``."""
-        return self._transport.produce_with_schema(topic, self._checked_value(topic, data),
-                                                   schema_name)
+    def produce_with_schema(self, topic: str, data: Any, schema_name: str, *,
+                            version: int = 0) -> RecordMetadata:
+        """Append only if the broker validates ``data`` against ``schema_name``: its latest
+        version, or ``version`` [ext]. Invalid data raises SchemaValidationError."""
+        return self._transport.produce_with_schema(
+            topic, self._checked_value(topic, data), check_str("schema name", schema_name),
+            version=check_int("version", version, 0, 2**32 - 1))
 
     # --- read -----------------------------------------------------------------------------
     def _attach(self, message: ConsumedMessage) -> ConsumedMessage:
@@ -411,10 +423,27 @@ class FlyMQClient:
             txn.commit()
 
     # --- schemas --------------------------------------------------------------------------
-    def register_schema(self, name: str, schema_type: str, schema: str | bytes | dict) -> None:
-        """``schema_type`` is json/avro/protobuf; a ``dict`` schema is JSON-encoded."""
-        text = json.dumps(schema) if isinstance(schema, dict) else schema
-        self._transport.register_schema(name, str(schema_type), _as_bytes(text, "schema"))
+    def register_schema(self, name: str, schema_type: str, schema: str | bytes | dict) -> int:
+        """``schema_type`` is json/avro/protobuf; a ``dict`` (or ``list``: an Avro union)
+        schema is JSON-encoded. Returns the version [ext]: a new one, or the existing version
+        whose definition is the same once normalised."""
+        text = json.dumps(schema) if isinstance(schema, (dict, list)) else schema
+        return self._transport.register_schema(check_str("schema name", name),
+                                               str(getattr(schema_type, "value", schema_type)),
+                                               _as_bytes(text, "schema"))
+
+    def describe_schema(self, name: str, version: int = 0) -> SchemaInfo:
+        """[ext] A version (0 = latest) with its definition and compatibility mode."""
+        return self._transport.describe_schema(name, check_int("version", version, 0, 2**32 - 1))
+
+    def get_schema_compatibility(self, name: str = "") -> str:
+        """[ext] The compatibility mode of ``name`` (the global default for ``""``)."""
+        return self._transport.get_schema_compatibility(name)
+
+    def set_schema_compatibility(self, mode: str | Compatibility, name: str = "") -> str:
+        """[ext] Set the mode of ``name``, or the global default (``""``): none, backward,
+        forward, full or a ``*_transitive`` form. Durable; returns the mode set."""
+        return self._transport.set_schema_compatibility(str(getattr(mode, "value", mode)), name)
 
     def get_schema(self, topic: str, version: int = 0) -> dict[str, Any]:
         return self._transport.get_schema(topic, version)
@@ -442,11 +471,25 @@ class FlyMQClient:
         self._transport.purge_dlq(topic)
 
     # --- serde ----------------------------------------------------------------------------
-    def set_serde(self, name: str) -> None:
-        """Install a registered pair as defaults; an unknown name changes nothing."""
+    def set_serde(self, name: str, *, schema: str | None = None, version: int = 0) -> None:
+        """Install a registered pair as defaults; an unknown name changes nothing.
+
+        With ``schema`` [ext] (a registered ``json`` or ``avro`` schema, ``name`` its type),
+        values are written as that schema says (Avro: binary with its definition, fetched
+        once) and ``produce_object`` has the broker validate them against it.
+        """
+        if schema is not None:
+            info = self.describe_schema(schema, version)
+            if info.type.value != name:
+                raise ValueError(f"schema {schema!r} is a {info.type.value} schema, not {name}")
+            self._serializer, self._deserializer = schema_serdes(info.type.value,
+                                                                 info.definition)
+            self._serde_schema = (schema, version)
+            return
         serializer, deserializer = SerdeRegistry.get(name)
         if serializer is not None or deserializer is not None:
             self._serializer, self._deserializer = serializer, deserializer
+            self._serde_schema = None
 
     def set_serializer(self, serializer: Serializer) -> None:
         self._serializer = serializer

@@ -23,6 +23,7 @@ import struct
 import threading
 import time
 from collections import deque
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Sequence
 
 from flymq.bulk import gc_paused
@@ -37,6 +38,7 @@ from flymq.models import (AuthResponse, ClusterMetadata, ConsumedMessage, DLQMes
                           FetchResult, PartitionInfo, RecordMetadata, RecordMetadataList,
                           TopicMetadata, TopicPartitionInfo, WhoAmIResponse)
 from flymq import protocol as m
+from flymq.models import Compatibility, SchemaInfo, SchemaType
 from flymq.protocol import (FLAG_BINARY, FLAG_GZIP, HEADER, HEADER_SIZE, MAGIC, VERSION, Frame,
                             FrameDecoder, Op, encode_frame)
 
@@ -52,6 +54,12 @@ UPSTREAM_FEATURES = frozenset({"delayed", "ttl", "schemas", "transactions", "dlq
 #: A socket idle longer than this is probed for a server-side close before it is reused.
 IDLE_PROBE_S = 1.0
 _RECV_CHUNK = 256 * 1024
+
+
+def _schema_entry(name: str, schema_type: str, version: int) -> dict[str, Any]:
+    """A LIST_SCHEMAS entry as the embedded broker gives it: the bare name (servers send the
+    id ``<name>-v<N>``, wire spec §6.2.3)."""
+    return {"name": name.removesuffix(f"-v{version}"), "type": schema_type, "version": version}
 
 
 def parse_server(server: str) -> tuple[str, int]:
@@ -451,7 +459,12 @@ class TcpTransport(Transport):
         return self._produce_like(Op.PRODUCE_WITH_TTL,
                                   m.ProduceWithTTLRequest(topic, value, ttl_ms), topic)
 
-    def produce_with_schema(self, topic: str, value: bytes, schema_name: str) -> RecordMetadata:
+    def produce_with_schema(self, topic: str, value: bytes, schema_name: str, *,
+                            version: int = 0) -> RecordMetadata:
+        if version:
+            self._extension(Op.PRODUCE_WITH_SCHEMA_EX, "produce_with_schema(version=...)")
+            return self._produce_like(Op.PRODUCE_WITH_SCHEMA_EX, m.ProduceWithSchemaExRequest(
+                topic, schema_name, version, b"", value, -1), topic, schema=schema_name)
         return self._produce_like(Op.PRODUCE_WITH_SCHEMA,
                                   m.ProduceWithSchemaRequest(topic, schema_name, value), topic,
                                   schema=schema_name)
@@ -585,17 +598,47 @@ class TcpTransport(Transport):
                 "features": sorted(self._features)}
 
     # --- schemas ---------------------------------------------------------------------------------------
-    def register_schema(self, name: str, schema_type: str, schema: bytes) -> None:
-        self._call(Op.REGISTER_SCHEMA, m.RegisterSchemaRequest(name, schema_type, schema),
-                   schema=name)
+    def register_schema(self, name: str, schema_type: str, schema: bytes) -> int:
+        return self._call(Op.REGISTER_SCHEMA, m.RegisterSchemaRequest(name, schema_type, schema),
+                          schema=name).version
 
     def get_schema(self, name: str, version: int = 0) -> dict[str, Any]:
         r = self._call(Op.GET_SCHEMA, m.GetSchemaRequest(name, version), schema=name)
-        return {"name": r.name, "type": r.schema_type, "version": r.version} if r.version else {}
+        return _schema_entry(r.name, r.schema_type, r.version) if r.version else {}
 
     def list_schemas(self, topic: str = "") -> list[dict[str, Any]]:
-        return [{"name": s.name, "type": s.schema_type, "version": s.version}
+        return [_schema_entry(s.name, s.schema_type, s.version)
                 for s in self._call(Op.LIST_SCHEMAS, m.ListSchemasRequest(topic)).schemas]
+
+    def describe_schema(self, name: str, version: int = 0) -> SchemaInfo:
+        """SCHEMA_DESCRIBE from a flymq server; from an upstream one, GET_SCHEMA's Go layout
+        (which carries the definition too)."""
+        if self._has(Op.SCHEMA_DESCRIBE):
+            r = self._call(Op.SCHEMA_DESCRIBE, m.SchemaDescribeRequest(name, version),
+                           schema=name)
+            created: float | None = r.created_ms / 1000
+        else:
+            r = self._call(Op.GET_SCHEMA, m.GetSchemaRequest(name, version), schema=name)
+            if not r.definition:
+                raise UnsupportedOperationError(f"{self.address} does not return schema "
+                                                "definitions")
+            created = None
+        return SchemaInfo(f"{r.name}-v{r.version}", r.name, SchemaType(r.schema_type),
+                          r.version, r.definition.decode("utf-8"),
+                          Compatibility(r.compatibility.lower() or "backward"),
+                          None if created is None else
+                          datetime.fromtimestamp(created, timezone.utc))
+
+    def get_schema_compatibility(self, name: str = "") -> str:
+        self._extension(Op.SCHEMA_COMPATIBILITY, "get_schema_compatibility")
+        return self._call(Op.SCHEMA_COMPATIBILITY, m.SchemaCompatibilityRequest(name),
+                          schema=name).mode
+
+    def set_schema_compatibility(self, mode: str, name: str = "") -> str:
+        self._extension(Op.SCHEMA_COMPATIBILITY, "set_schema_compatibility")
+        return self._call(Op.SCHEMA_COMPATIBILITY,
+                          m.SchemaCompatibilityRequest(name, str(getattr(mode, "value", mode))),
+                          schema=name).mode
 
     def validate_schema(self, name: str, value: bytes) -> bool:
         return self._call(Op.VALIDATE_SCHEMA, m.ValidateSchemaRequest(name, value),

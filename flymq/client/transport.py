@@ -27,6 +27,7 @@ from flymq.models import (
 )
 
 if TYPE_CHECKING:
+    from flymq.models import SchemaInfo
     from flymq.topic_config import TopicConfig
 
 
@@ -166,10 +167,24 @@ class Transport(abc.ABC):
     def produce_with_ttl(self, topic: str, value: bytes, ttl_ms: int) -> RecordMetadata:
         raise not_supported("ttl")
 
-    def produce_with_schema(self, topic: str, value: bytes, schema_name: str) -> RecordMetadata:
+    def produce_with_schema(self, topic: str, value: bytes, schema_name: str, *,
+                            version: int = 0) -> RecordMetadata:
+        """Append ``value`` once the broker validated it against ``schema_name`` (its
+        latest version, or ``version``)."""
         raise not_supported("schemas")
 
-    def register_schema(self, name: str, schema_type: str, schema: bytes) -> None:
+    def register_schema(self, name: str, schema_type: str, schema: bytes) -> int:
+        """The version registered (or the existing one with the same definition)."""
+        raise not_supported("schemas")
+
+    def describe_schema(self, name: str, version: int = 0) -> "SchemaInfo":
+        """A version with its definition and the subject's compatibility mode."""
+        raise not_supported("schemas")
+
+    def get_schema_compatibility(self, name: str = "") -> str:
+        raise not_supported("schemas")
+
+    def set_schema_compatibility(self, mode: str, name: str = "") -> str:
         raise not_supported("schemas")
 
     def get_schema(self, name: str, version: int = 0) -> dict[str, Any]:

@@ -14,13 +14,15 @@ from flymq.protocol.codec import (BOOL, BUFFER_TOO_SMALL, BYTES32, I32, I64, INV
                                   REST, STR8, STR16, U32, FieldType, List16, List32, Map16, Map32, Message, Nested,
                                   Optional, Reader, Sized, Writer, decode_error_prefix, field,
                                   message)
-from flymq.protocol.messages import TopicRequest, request, response
+from flymq.protocol.messages import RecordMetadataResponse, TopicRequest, request, response
 from flymq.protocol.opcodes import Op
 
 __all__ = [
     "RegisterSchemaRequest", "RegisterSchemaResponse", "GetSchemaRequest", "SchemaEntry",
     "GetSchemaResponse", "ListSchemasRequest", "ListSchemasResponse", "ValidateSchemaRequest",
     "ValidateSchemaResponse", "ProduceWithSchemaRequest", "DeleteSchemaRequest",
+    "SchemaDescribeRequest", "SchemaDescribeResponse", "SchemaCompatibilityRequest",
+    "SchemaCompatibilityResponse", "ProduceWithSchemaExRequest",
     "SuccessResponse", "FetchDLQRequest", "DLQEntry", "FetchDLQResponse", "ReplayDLQRequest",
     "ReInjectDLQResponse", "ProduceDelayedRequest", "ProduceWithTTLRequest", "TxnRequest",
     "TxnResponse", "ProduceTxRequest", "AuthRequest", "AuthResponse", "WhoAmIResponse",
@@ -166,6 +168,53 @@ class ProduceWithSchemaRequest(Message):
 class DeleteSchemaRequest(Message):
     name: str = field(STR16)
     version: int = field(U32, 0)          # 0 = all versions (flymq)
+
+
+# flymq extensions of the registry (docs/protocol-extensions.md)
+
+@request(Op.SCHEMA_DESCRIBE)
+@message
+class SchemaDescribeRequest(Message):
+    name: str = field(STR16)
+    version: int = field(U32, 0)          # 0 = latest
+
+
+@response(Op.SCHEMA_DESCRIBE)
+@message
+class SchemaDescribeResponse(Message):
+    name: str = field(STR16)
+    version: int = field(U32)
+    schema_type: str = field(STR8)
+    definition: bytes = field(BYTES32)
+    compatibility: str = field(STR8)
+    created_ms: int = field(I64)
+
+
+@request(Op.SCHEMA_COMPATIBILITY)
+@message
+class SchemaCompatibilityRequest(Message):
+    name: str = field(STR16)              # "" = the global setting
+    mode: str = field(STR8, "")           # "" = only read it
+
+
+@response(Op.SCHEMA_COMPATIBILITY)
+@message
+class SchemaCompatibilityResponse(Message):
+    mode: str = field(STR8)
+
+
+@request(Op.PRODUCE_WITH_SCHEMA_EX)
+@message
+class ProduceWithSchemaExRequest(Message):
+    topic: str = field(STR16)
+    schema_name: str = field(STR16)
+    version: int = field(U32, 0)          # 0 = latest
+    key: bytes = field(BYTES32, b"")      # empty = no key
+    value: bytes = field(BYTES32, b"")
+    partition: int = field(I32, -1)       # -1 = key hash or round-robin
+
+
+response(Op.PRODUCE_WITH_SCHEMA_EX)(RecordMetadataResponse)
 
 
 @response(Op.DELETE_SCHEMA, Op.REPLAY_DLQ, Op.PURGE_DLQ, Op.USER_DELETE, Op.USER_UPDATE,

@@ -88,6 +88,11 @@ class Op(IntEnum):
     CREATE_TOPIC_EX = 0xC6
     INIT_PRODUCER_ID = 0xC7
 
+    # schema registry (docs/protocol-extensions.md)
+    SCHEMA_DESCRIBE = 0xD2
+    SCHEMA_COMPATIBILITY = 0xD3
+    PRODUCE_WITH_SCHEMA_EX = 0xD4
+
     ERROR = 0xFF
 
     # upstream spellings (aliases)

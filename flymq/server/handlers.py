@@ -27,7 +27,6 @@ OPS = OpTable()
 op = OPS.op
 
 # Opcodes of features from later issues: a clear error instead of "unknown opcode".
-OPS.later("schemas", *range(Op.REGISTER_SCHEMA, Op.DELETE_SCHEMA + 1))
 OPS.later("dlq", Op.FETCH_DLQ, Op.REPLAY_DLQ, Op.PURGE_DLQ)
 OPS.later("delayed", Op.PRODUCE_DELAYED)
 OPS.later("ttl", Op.PRODUCE_WITH_TTL)
@@ -262,3 +261,75 @@ def _whoami(d: "FlyMQv1", conn: "Connection", req: Any) -> Any:
 def _role_list(d: "FlyMQv1", conn: "Connection", req: Any) -> Any:
     return m.RoleListResponse([m.RoleInfo(r.name, list(r.permissions), r.description)
                                for r in ROLES])
+
+# --- schema registry (wire spec §6.2, §7.12; docs/schemas.md) ----------------------------------
+
+def _schema_id(entry: dict) -> str:
+    """LIST_SCHEMAS and GET_SCHEMA put the id ``<name>-v<N>`` in the name field, as upstream."""
+    return f"{entry['name']}-v{entry['version']}"
+
+
+@op(Op.REGISTER_SCHEMA, m.RegisterSchemaRequest, disk=True, feature="schemas")
+def _register_schema(d: "FlyMQv1", conn: "Connection", req: m.RegisterSchemaRequest) -> Any:
+    version = conn.session.register_schema(req.name, req.schema_type, req.definition)
+    return m.RegisterSchemaResponse(req.name, req.schema_type, version)
+
+
+@op(Op.GET_SCHEMA, m.GetSchemaRequest, feature="schemas")
+def _get_schema(d: "FlyMQv1", conn: "Connection", req: m.GetSchemaRequest) -> Any:
+    entry = conn.session.get_schema(req.name, req.version)
+    return m.GetSchemaResponse(_schema_id(entry), entry["type"], entry["version"])
+
+
+@op(Op.LIST_SCHEMAS, m.ListSchemasRequest, feature="schemas")
+def _list_schemas(d: "FlyMQv1", conn: "Connection", req: m.ListSchemasRequest) -> Any:
+    return m.ListSchemasResponse([m.SchemaEntry(_schema_id(e), e["type"], e["version"])
+                                  for e in conn.session.list_schemas(req.name)])
+
+
+@op(Op.VALIDATE_SCHEMA, m.ValidateSchemaRequest, feature="schemas")
+def _validate_schema(d: "FlyMQv1", conn: "Connection", req: m.ValidateSchemaRequest) -> Any:
+    errors = conn.session.schema_errors(req.name, req.message)
+    return m.ValidateSchemaResponse(not errors, errors)
+
+
+@op(Op.PRODUCE_WITH_SCHEMA, m.ProduceWithSchemaRequest, produce=True, feature="schemas")
+def _produce_with_schema(d: "FlyMQv1", conn: "Connection",
+                         req: m.ProduceWithSchemaRequest) -> Produced:
+    session = conn.session
+    session.check_schema(req.schema_name, req.data)
+    result = session.append(AppendRequest(req.topic, ((None, req.data, -1),), wait=False))
+    return Produced(_record_metadata(req.topic, b"", req.data, result), result.durability)
+
+
+@op(Op.PRODUCE_WITH_SCHEMA_EX, m.ProduceWithSchemaExRequest, produce=True, feature="schemas")
+def _produce_with_schema_ex(d: "FlyMQv1", conn: "Connection",
+                            req: m.ProduceWithSchemaExRequest) -> Produced:
+    session = conn.session
+    session.check_schema(req.schema_name, req.value, req.version)
+    result = session.append(AppendRequest(
+        req.topic, ((req.key or None, req.value, req.partition),), wait=False))
+    return Produced(_record_metadata(req.topic, req.key, req.value, result), result.durability)
+
+
+@op(Op.DELETE_SCHEMA, m.DeleteSchemaRequest, disk=True, feature="schemas")
+def _delete_schema(d: "FlyMQv1", conn: "Connection", req: m.DeleteSchemaRequest) -> Any:
+    conn.session.delete_schema(req.name, req.version)
+    return m.SuccessResponse()
+
+
+@op(Op.SCHEMA_DESCRIBE, m.SchemaDescribeRequest, feature="schemas")
+def _describe_schema(d: "FlyMQv1", conn: "Connection", req: m.SchemaDescribeRequest) -> Any:
+    info = conn.session.describe_schema(req.name, req.version)
+    return m.SchemaDescribeResponse(info.name, info.version, info.type.value,
+                                    info.definition.encode("utf-8"), info.compatibility.value,
+                                    int(info.created_at.timestamp() * 1000))
+
+
+@op(Op.SCHEMA_COMPATIBILITY, m.SchemaCompatibilityRequest, disk=True, feature="schemas")
+def _schema_compatibility(d: "FlyMQv1", conn: "Connection",
+                          req: m.SchemaCompatibilityRequest) -> Any:
+    session = conn.session
+    if req.mode:
+        return m.SchemaCompatibilityResponse(session.set_schema_compatibility(req.mode, req.name))
+    return m.SchemaCompatibilityResponse(session.get_schema_compatibility(req.name))

@@ -63,12 +63,6 @@ def test_unknown_opcodes_answer_decimal_text_and_keep_connection(py, op, payload
 
 
 LATER = [
-    (0x10, s16("s") + s8("json") + b32(b"{}")),                 # REGISTER_SCHEMA
-    (0x11, s16("s") + struct.pack(">I", 0)),                    # GET_SCHEMA
-    (0x12, s16("")),                                            # LIST_SCHEMAS
-    (0x13, s16("s") + b32(b"{}")),                              # VALIDATE_SCHEMA
-    (0x14, s16("t") + b32(b"{}") + s16("s")),                   # PRODUCE_WITH_SCHEMA (pyflymq)
-    (0x15, s16("s") + struct.pack(">I", 1)),                    # DELETE_SCHEMA
     (0x20, s16("t") + struct.pack(">I", 10)),                   # FETCH_DLQ
     (0x21, s16("t") + s16("id-1")),                             # REPLAY_DLQ
     (0x22, s16("t")),                                           # PURGE_DLQ

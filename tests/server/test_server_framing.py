@@ -58,7 +58,7 @@ def test_unknown_opcode_keeps_connection_open(server, op):
         _still_open(c)
 
 
-@pytest.mark.parametrize("op, feature", [(0x10, "schemas"), (0x14, "schemas"), (0x20, "dlq"),
+@pytest.mark.parametrize("op, feature", [(0x20, "dlq"),
                                          (0x30, "delayed"), (0x35, "ttl"),
                                          (0x40, "transactions"), (0x43, "transactions"),
                                          (0x80, "audit")])

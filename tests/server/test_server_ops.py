@@ -53,7 +53,7 @@ def test_fetch_and_fetch_binary(c):
 def test_extensions(c, broker):
     hello = c.call(Op.HELLO, p.HelloRequest("test", "1"))
     assert {Op.PRODUCE_BATCH, Op.FETCH_EX, Op.SERVER_INFO} <= set(hello.ops)
-    assert Op.REGISTER_SCHEMA not in hello.ops
+    assert Op.AUDIT_QUERY not in hello.ops
     batch = c.call(Op.PRODUCE_BATCH, p.ProduceBatchRequest(
         "x", [p.BatchRecord(b"", b"a", -1), p.BatchRecord(b"k", b"b", 0)]))
     assert [(r.partition, r.offset) for r in batch.results] == [(0, 0), (0, 1)]

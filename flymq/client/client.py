@@ -296,9 +296,11 @@ class FlyMQClient:
                             version: int = 0) -> RecordMetadata:
         """Append only if the broker validates ``data`` against ``schema_name``: its latest
         version, or ``version`` [ext]. Invalid data raises SchemaValidationError."""
+        if version.__class__ is not int or version:  # the common call (latest) skips the check
+            version = check_int("version", version, 0, 2**32 - 1)
         return self._transport.produce_with_schema(
             topic, self._checked_value(topic, data), check_str("schema name", schema_name),
-            version=check_int("version", version, 0, 2**32 - 1))
+            version=version)
 
     # --- read -----------------------------------------------------------------------------
     def _attach(self, message: ConsumedMessage) -> ConsumedMessage:

@@ -78,6 +78,7 @@ class SchemaOperations:
 
     def produce_with_schema(self, topic: str, value: bytes, schema_name: str, *,
                             version: int = 0) -> RecordMetadata:
-        """Append ``value`` (unkeyed) once it matches ``schema_name`` (latest or ``version``)."""
-        self.check_schema(schema_name, value, version)
+        """Append ``value`` (unkeyed) once it matches ``schema_name`` (latest or ``version``);
+        ``produce`` then checks the broker is open."""
+        self._schemas.validate(schema_name, value, version)
         return self.produce(topic, value)  # type: ignore[attr-defined]

@@ -240,7 +240,10 @@ class SchemaRegistry:
 
     def validate(self, subject: str, value: bytes, version: int = 0) -> None:
         """SchemaValidationError naming each failing path and rule, unless ``value`` matches."""
-        compiled = self.compiled(subject, version)
+        # the latest version's validator without a lock or a call: the produce hot path
+        compiled = self.latest.get(subject) if not version else None
+        if compiled is None:
+            compiled = self.compiled(subject, version)
         if not compiled.valid(value):  # the errors are worked out only for invalid data
             raise SchemaValidationError(subject, compiled.errors(value))
 

@@ -132,3 +132,23 @@ def test_json_serde_sends_objects_validated_by_the_broker(new_client):
     client.set_serde("json")                             # back to plain JSON: no validation
     client.produce_object("users", {"id": "seven"})
     assert len(client.fetch("users", 0, 0, 10).messages) == 2
+
+
+def test_upstream_example_07_flow_runs_twice(new_client):
+    """Example 07 registers its schemas on every run and reads list entries and dicts."""
+    user = {"type": "object", "required": ["user_id", "name", "email"], "properties": {
+        "user_id": {"type": "integer"}, "name": {"type": "string"},
+        "email": {"type": "string", "format": "email"},
+        "age": {"type": "integer", "minimum": 0, "maximum": 150}}}
+    for run in range(2):
+        client = new_client()
+        assert client.register_schema("user-schema", "json", json.dumps(user)) == 1
+        client.create_topic("users", partitions=1)
+        good = json.dumps({"user_id": 1, "name": "Alice", "email": "alice@example.com",
+                           "age": 30}).encode()
+        assert client.produce_with_schema("users", good, "user-schema").offset == run
+        with pytest.raises(SchemaValidationError, match="email"):
+            client.produce_with_schema("users", b'{"user_id": 2, "name": "Bob"}',
+                                       "user-schema")
+        assert client.get_schema("user-schema").get("type") == "json"
+        assert [s["name"] for s in client.list_schemas()] == ["user-schema"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from flymq.broker import TopicConfig
 from flymq.errors import InvalidRequestError, SchemaNotFoundError, SchemaValidationError
 
 ORDER = {"type": "object", "properties": {"id": {"type": "integer"},
@@ -113,3 +114,12 @@ def test_unbound_topics_are_untouched(client):
     client.produce("free", b"anything")
     client.append_batch("free", [(None, b"\xff", -1)])
     assert len(client.fetch("free", 0, 0, 10).messages) == 2
+
+
+def test_check_topic_schema_for_deferred_paths(flymq_broker):
+    flymq_broker.register_schema("order", "json", b'{"required": ["id"]}')
+    flymq_broker.create_topic("orders", config=TopicConfig(schema="order"))
+    flymq_broker.check_topic_schema("orders", [b'{"id": 1}'])
+    flymq_broker.check_topic_schema("unbound-or-missing", [b"anything"])
+    with pytest.raises(SchemaValidationError, match="#1"):
+        flymq_broker.check_topic_schema("orders", [b'{"id": 1}', b"{}"])

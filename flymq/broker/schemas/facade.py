@@ -4,7 +4,7 @@ doors call, through a session, for the schema opcodes and the client's schema me
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from flymq.models import Compatibility, RecordMetadata, SchemaInfo, SchemaType
 
@@ -75,6 +75,14 @@ class SchemaOperations:
         """[ext] Set the mode of ``name`` (the global one for ``""``); durable; returns it."""
         self._check_open()
         return self._schemas.set_compatibility(mode, name)
+
+    def check_topic_schema(self, topic: str, values: Sequence[bytes]) -> None:
+        """Validate ``values`` against the schema ``topic`` is bound to (nothing to do when
+        it has none): for a path that accepts records now and appends them later, such as
+        delayed delivery, so that a record the append would refuse is refused up front."""
+        t = self._by_name.get(topic)  # type: ignore[attr-defined]
+        if t is not None and t.config.schema is not None:
+            self._schemas.validate_all(t.config.schema, values)
 
     def produce_with_schema(self, topic: str, value: bytes, schema_name: str, *,
                             version: int = 0) -> RecordMetadata:

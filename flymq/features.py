@@ -9,7 +9,7 @@ from flymq.errors import UnsupportedOperationError
 KNOWN = ("delayed", "ttl", "schemas", "transactions", "dlq", "auth", "cluster", "idempotence")
 
 #: What this flymq broker serves today; a coordinator adds its name here when it lands.
-SERVED: frozenset[str] = frozenset({"idempotence", "schemas"})
+SERVED: frozenset[str] = frozenset({"idempotence", "transactions", "schemas"})
 
 
 def not_supported(feature: str) -> UnsupportedOperationError:

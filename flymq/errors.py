@@ -24,8 +24,10 @@ __all__ = [
     "UnsupportedOperationError", "TopicError", "TopicNotFoundError", "TopicAlreadyExistsError",
     "InvalidTopicNameError", "PartitionNotFoundError", "ProducerError", "MessageTooLargeError", "OutOfOrderSequenceError",
     "ConsumerError", "OffsetOutOfRangeError", "ConsumerGroupError",
-    "ConsumerGroupNotFoundError", "TransactionError", "TransactionNotActiveError",
-    "TransactionTimeoutError", "TransactionNotFoundError", "TransactionRefusedError", "SchemaError", "SchemaNotFoundError", "SchemaValidationError",
+    "ConsumerGroupNotFoundError", "GroupMembershipError", "UnknownMemberIdError",
+    "IllegalGenerationError", "RebalanceInProgressError", "InconsistentGroupProtocolError",
+    "PartitionNotAssignedError", "GroupNotEmptyError", "TransactionError", "TransactionNotActiveError",
+    "TransactionTimeoutError", "SchemaError", "SchemaNotFoundError", "SchemaValidationError",
     "InvalidSchemaError", "SchemaCompatibilityError",
     "ClusterError", "NotLeaderError", "NoAvailableServerError", "CryptoError",
     "EncryptionError", "DecryptionError", "InvalidKeyError", "TimeoutError", "StorageError",
@@ -251,6 +253,71 @@ class ConsumerGroupNotFoundError(ConsumerGroupError, ServerError):
         ServerError.__init__(self, text, hint=hint, wire=text)
 
 
+class GroupMembershipError(ConsumerGroupError, ServerError):
+    """A request of the group membership protocol (join, sync, heartbeat, leave, generation
+    commit) that the coordinator refused; docs/consumers.md says what a member does next."""
+
+
+class UnknownMemberIdError(GroupMembershipError):
+    default_hint = ("The member left or its session expired (no heartbeat within "
+                    "session_timeout_ms): join the group again with an empty member id.")
+
+    def __init__(self, group_id: str, member_id: str, *, hint: str | None = None):
+        self.group_id, self.member_id = group_id, member_id
+        text = f"unknown member id: {member_id} in group {group_id}"
+        ServerError.__init__(self, text, hint=hint, wire=text)
+
+
+class IllegalGenerationError(GroupMembershipError):
+    default_hint = ("The group rebalanced since this member joined: its partitions may belong "
+                    "to another member now. Join again; do not commit for the old generation.")
+
+    def __init__(self, group_id: str, generation: int, current: int, *, hint: str | None = None):
+        self.group_id, self.generation, self.current = group_id, generation, current
+        text = f"illegal generation: {generation} in group {group_id} (current {current})"
+        ServerError.__init__(self, text, hint=hint, wire=text)
+
+
+class RebalanceInProgressError(GroupMembershipError):
+    default_hint = "Commit what was processed, then join the group again to get an assignment."
+
+    def __init__(self, group_id: str, *, hint: str | None = None):
+        self.group_id = group_id
+        text = f"rebalance in progress: group {group_id}"
+        ServerError.__init__(self, text, hint=hint, wire=text)
+
+
+class InconsistentGroupProtocolError(GroupMembershipError):
+    default_hint = ("Every member of a group must offer at least one assignment strategy that "
+                    "all the others offer too (range, roundrobin, sticky).")
+
+    def __init__(self, group_id: str, offered: str, *, hint: str | None = None):
+        self.group_id, self.offered = group_id, offered
+        text = f"inconsistent group protocol: group {group_id} shares none of {offered}"
+        ServerError.__init__(self, text, hint=hint, wire=text)
+
+
+class PartitionNotAssignedError(GroupMembershipError):
+    default_hint = "Commit only partitions assigned to this member in the current generation."
+
+    def __init__(self, group_id: str, member_id: str, topic: str, partition: int, *,
+                 hint: str | None = None):
+        self.group_id, self.member_id = group_id, member_id
+        self.topic, self.partition = topic, partition
+        text = (f"partition not assigned: {topic}/{partition} is not assigned to {member_id} "
+                f"in group {group_id}")
+        ServerError.__init__(self, text, hint=hint, wire=text)
+
+
+class GroupNotEmptyError(GroupMembershipError):
+    default_hint = "Stop (close) every consumer of the group first, as Kafka requires."
+
+    def __init__(self, group_id: str, members: int, *, hint: str | None = None):
+        self.group_id, self.members = group_id, members
+        text = f"group not empty: {group_id} has {members} active member(s)"
+        ServerError.__init__(self, text, hint=hint, wire=text)
+
+
 class TransactionError(FlyMQError):
     pass
 
@@ -259,38 +326,6 @@ class TransactionNotActiveError(TransactionError):
     default_hint = "Start a new transaction with begin_transaction()."
 
     def __init__(self, message: str = "Transaction is not active", *, hint: str | None = None):
-        super().__init__(message, hint=hint)
-
-
-class TransactionNotFoundError(TransactionNotActiveError):
-    """No transaction has this id (never begun here, or forgotten long after it ended)."""
-
-    default_hint = "Begin a transaction with begin_transaction() and use the id it returns."
-
-    def __init__(self, txn_id: str, *, hint: str | None = None):
-        self.txn_id = txn_id
-        super().__init__(f"transaction not found: {txn_id}", hint=hint)
-
-
-class TransactionRefusedError(TransactionError):
-    """The broker refused a transaction operation: a limit, or another session's id. The
-    hint follows from the text, so it is the same embedded and over TCP."""
-
-    HINTS = (
-        ("transaction limit reached", "Commit or roll back open transactions first, or raise "
-                                      "max_open_transactions in the broker config."),
-        ("transaction too large", "Split the work into smaller transactions, or raise "
-                                  "max_transaction_bytes in the broker config."),
-        ("transaction buffer full", "Commit or roll back open transactions, or raise "
-                                    "transaction_buffer_bytes in the broker config."),
-        ("belongs to another session", "A transaction can only be used by the connection or "
-                                       "client that began it."),
-        ("transaction offsets", "Send fewer offsets per transaction."),
-    )
-
-    def __init__(self, message: str, *, hint: str | None = None):
-        if hint is None:
-            hint = next((h for needle, h in self.HINTS if needle in message), None)
         super().__init__(message, hint=hint)
 
 
@@ -515,14 +550,22 @@ _WIRE_PATTERNS: list[tuple[re.Pattern[str], Callable[[re.Match[str], dict], FlyM
     (re.compile(r"^out of order sequence: producer (?P<id>-?\d+) on (?P<w>.*) expected "
                 r"sequence (?P<e>-?\d+), got (?P<r>-?\d+)$", re.S),
      lambda m, c: OutOfOrderSequenceError(_int(m["id"]), m["w"], _int(m["e"]), _int(m["r"]))),
-    (re.compile(r"^transaction not found: (?P<id>.*)$", re.S),
-     lambda m, c: TransactionNotFoundError(m["id"])),
-    (re.compile(r"^transaction is not active\b"),
-     lambda m, c: TransactionNotActiveError(m.string)),
-    (re.compile(r"^transaction "),
-     lambda m, c: TransactionRefusedError(m.string)),
     (re.compile(r"^consumer group not found: (?P<t>[^:]*):(?P<g>.*)$", re.S),
      lambda m, c: ConsumerGroupNotFoundError(m["t"], m["g"])),
+    (re.compile(r"^unknown member id: (?P<m>.*) in group (?P<g>.*)$", re.S),
+     lambda m, c: UnknownMemberIdError(m["g"], m["m"])),
+    (re.compile(r"^illegal generation: (?P<n>-?\d+) in group (?P<g>.*) \(current (?P<c>-?\d+)\)$",
+                re.S),
+     lambda m, c: IllegalGenerationError(m["g"], _int(m["n"]), _int(m["c"]))),
+    (re.compile(r"^rebalance in progress: group (?P<g>.*)$", re.S),
+     lambda m, c: RebalanceInProgressError(m["g"])),
+    (re.compile(r"^inconsistent group protocol: group (?P<g>.*) shares none of (?P<o>.*)$", re.S),
+     lambda m, c: InconsistentGroupProtocolError(m["g"], m["o"])),
+    (re.compile(r"^partition not assigned: (?P<t>.*)/(?P<p>\d+) is not assigned to (?P<m>.*) "
+                r"in group (?P<g>.*)$", re.S),
+     lambda m, c: PartitionNotAssignedError(m["g"], m["m"], m["t"], _int(m["p"]))),
+    (re.compile(r"^group not empty: (?P<g>.*) has (?P<n>\d+) active member\(s\)$", re.S),
+     lambda m, c: GroupNotEmptyError(m["g"], _int(m["n"]))),
     # upstream's unknown-opcode text, and what flymq's server says for features it lacks yet
     (re.compile(r"^unknown opcode: \d+$|^[\w ]+ is not supported yet by this flymq server$"),
      lambda m, c: UnsupportedOperationError(m.string)),

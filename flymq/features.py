@@ -6,10 +6,11 @@ from __future__ import annotations
 from flymq.errors import UnsupportedOperationError
 
 #: Every feature name a client may ask about (``FlyMQClient.supports``).
-KNOWN = ("delayed", "ttl", "schemas", "transactions", "dlq", "auth", "cluster", "idempotence")
+KNOWN = ("delayed", "ttl", "schemas", "transactions", "dlq", "auth", "cluster", "idempotence",
+         "groups")
 
 #: What this flymq broker serves today; a coordinator adds its name here when it lands.
-SERVED: frozenset[str] = frozenset({"idempotence", "transactions", "schemas"})
+SERVED: frozenset[str] = frozenset({"idempotence", "schemas", "groups"})
 
 
 def not_supported(feature: str) -> UnsupportedOperationError:

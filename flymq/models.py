@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, NamedTuple, Sequence
 
 from flymq.lazy_list import LazyList
 
@@ -491,3 +491,17 @@ class AuditQueryResult:
     events: list[AuditEvent]
     total_count: int
     has_more: bool
+
+
+class JoinResult(NamedTuple):
+    """[ext] The answer to joining a consumer group (``FlyMQClient.join_group``)."""
+
+    member_id: str
+    generation: int
+    """The generation the member belongs to; −1 while the rebalance it joined still waits for
+    other members (join again shortly)."""
+    protocol: str
+    """The assignment strategy the group uses (``range``, ``roundrobin``, ``sticky``)."""
+    leader: str
+    state: str
+    """``Stable``, ``PreparingRebalance`` or ``Empty``."""

@@ -24,7 +24,10 @@ VALUES: dict[str, object] = {
     "leader_id": "node-2", "leader_addr": "10.0.0.2:9092", "servers": ["a:9092", "b:9092"],
     "log": "orders-0", "detail": "EIO", "path": "/data/orders-0/0.log", "position": 128,
     "wire": "custom wire text", "hint": "a custom hint",
+    "delay_id": "dly-7", "state": "not found", "what": " at offset 4",
     "problems": ["$.id: type narrowed"], "version": 2,
+    "member_id": "billing-1", "generation": 3, "current": 4, "offered": "range, sticky",
+    "members": 2,
 }
 
 EXCEPTIONS = [obj for name in E.__all__

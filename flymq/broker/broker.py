@@ -23,7 +23,8 @@ from flymq.broker.appends import (DURABLE, NOT_WAITING, WAITING, AppendRequest, 
                                   Durability, RecordTuple, new_request)
 from flymq.broker.config import BrokerConfig, TopicConfig
 from flymq.broker.filter import compile_filter
-from flymq.broker.groups import GroupCoordinator
+from flymq.broker.groups import GroupCoordinator, OffsetCommit
+from flymq.broker.membership import Limits
 from flymq.broker.messages import encode_headers, to_messages
 from flymq.broker.partition import SCAN_LIMIT, PartitionLeader
 from flymq.broker.partitioner import choose_partition
@@ -31,17 +32,18 @@ from flymq.broker.producers import ProducerIds
 from flymq.broker.schemas.facade import SchemaOperations
 from flymq.broker.schemas.registry import SchemaRegistry
 from flymq.broker.session import Session
-from flymq.broker.storage import BatchRun, Flusher, LogConfig, Record
+from flymq.broker.storage import BatchRun, Flusher, Record
 from flymq.broker.storage.files import raise_open_file_limit
 from flymq.broker.topics import Topic, TopicRegistry, log_config_for
-from flymq.broker.transactions import TransactionCoordinator
 from flymq.clock import SYSTEM_CLOCK, Clock
 from flymq.features import SERVED, not_supported
 from flymq.errors import (
-    BrokerClosedError, InvalidRequestError, MessageTooLargeError, PartitionNotFoundError,
-    StorageError, TopicNotFoundError,
+    BrokerClosedError, ConsumerGroupNotFoundError, FlyMQError, InvalidRequestError,
+    MessageTooLargeError, PartitionNotFoundError, StorageError, TopicNotFoundError,
 )
-from flymq.models import FetchResult, RecordMetadata, RecordMetadataList, TopicMetadata
+from flymq.matcher import resolve
+from flymq.models import (FetchResult, JoinResult, RecordMetadata, RecordMetadataList,
+                          TopicMetadata)
 from flymq.timers import TimerService
 from flymq.topic_names import validate_topic_name
 
@@ -137,7 +139,6 @@ class Broker(SchemaOperations):
         self.timers = TimerService(self.clock)  # coordinators schedule on the broker's clock
         self._topics: TopicRegistry | None = None
         self._groups: GroupCoordinator | None = None
-        self._transactions: TransactionCoordinator | None = None
         self._schemas: SchemaRegistry | None = None
         self._producer_ids = ProducerIds(self.data_dir / "producer-ids")
         try:
@@ -154,13 +155,16 @@ class Broker(SchemaOperations):
             # the coordinator compacts its own log; retention would drop live commits
             group_log = dataclasses.replace(log_config_for(self.config, TopicConfig()),
                                             retention_ms=None, retention_bytes=None)
-            self._groups = GroupCoordinator(self.data_dir / "groups", group_log,
-                                            clock=self.clock, flusher=self._flusher)
+            self._groups = GroupCoordinator(
+                self.data_dir / "groups", group_log, clock=self.clock, flusher=self._flusher,
+                timers=self.timers, resolve=self._subscribed_topics,
+                limits=Limits(self.config.group_min_session_timeout_ms,
+                              self.config.group_max_session_timeout_ms))
+            self._arm_group_refresh()
             self._schemas = SchemaRegistry(
                 self.data_dir / "schemas", group_log, clock=self.clock, flusher=self._flusher,
                 max_schema_bytes=self.config.max_schema_bytes,
                 default_compatibility=self.config.schema_compatibility)
-            self._transactions = self._open_transactions(group_log)
             if name is not None:
                 self._register(name)
             self._arm_retention()
@@ -223,8 +227,7 @@ class Broker(SchemaOperations):
             with Broker._registry_lock:
                 if Broker._registry.get(self.name) is self:
                     del Broker._registry[self.name]
-        for part in (self._transactions, self._schemas, self._topics, self._groups,
-                     self._flusher):
+        for part in (self._schemas, self._topics, self._groups, self._flusher):
             if part is not None:
                 part.close()
         if self._lock_fd is not None:
@@ -307,7 +310,7 @@ class Broker(SchemaOperations):
         if self.closed:
             raise BrokerClosedError()
         if request.transaction_id is not None:
-            return self._append_transactional(request, None)
+            raise not_supported("transactions")
         producer = request.producer
         if producer is not None and producer[0] < 0:  # "no producer id": a plain append
             request = request._replace(producer=None)
@@ -467,86 +470,6 @@ class Broker(SchemaOperations):
         self._check_open()
         return self._producer_ids.next(), 0
 
-    # --- transactions (flymq/broker/transactions.py; docs/transactions.md) ----------------------
-    def _open_transactions(self, log_config: LogConfig) -> TransactionCoordinator:
-        """The transaction coordinator, recovered from its log before any read is served."""
-        c = self.config
-        return TransactionCoordinator(
-            self.data_dir / "transactions", log_config, clock=self.clock, flusher=self._flusher,
-            timers=self.timers, topics=self._topics.by_name,
-            commit_offset=lambda topic, group, partition, offset: self._groups.commit(
-                topic, group, partition, offset),
-            timeout_ms=c.transaction_timeout_ms, max_timeout_ms=c.transaction_max_timeout_ms,
-            max_open=c.max_open_transactions, max_bytes=c.max_transaction_bytes,
-            buffer_bytes=c.transaction_buffer_bytes)
-
-    def begin_transaction(self, *, owner: object = None, timeout_ms: int | None = None) -> str:
-        """A new transaction id. Only ``owner`` (a session; None: any caller) may use it;
-        it is aborted when idle for ``timeout_ms`` (default ``transaction_timeout_ms``)."""
-        self._check_open()
-        return self._transactions.begin(owner, timeout_ms)
-
-    def produce_transactional(self, txn_id: str, topic: str, value: bytes, *,
-                              owner: object = None) -> RecordMetadata:
-        """Add a record to the transaction (invisible until it commits). As upstream, the
-        metadata is a placeholder (partition 0, offset 0): offsets are assigned at commit."""
-        result = self._append_transactional(
-            AppendRequest(topic, ((None, value, -1),), transaction_id=txn_id), owner)
-        return RecordMetadata(topic, 0, 0, result.timestamp, -1, len(value))
-
-    def _append_transactional(self, request: AppendRequest, owner: object) -> AppendResult:
-        """:meth:`append` of a request with a transaction id: the records are checked, given
-        their partitions and buffered in the transaction until it commits."""
-        self._check_open()
-        txn_id, topic = request.transaction_id, request.topic
-        self._transactions.check(txn_id, owner)  # a dead transaction creates no topic
-        checked, _ = self._checked_records(request.records)
-        now = self._now_ms()
-        if not checked:
-            return AppendResult(now, [])
-        highest = max(map(_partition_of, checked))
-        t = self._topic_to_write(topic, highest)
-        count = len(t.partitions)
-        if highest >= count:
-            raise PartitionNotFoundError(topic, highest, style="out of range")
-        if t.config.schema is not None:
-            self._schemas.validate_all(t.config.schema, list(map(_value_of, checked)))
-        buffered = []
-        for record in checked:
-            key, value, partition = record[0], record[1], record[2]
-            headers, timestamp = (record[3], record[4]) if len(record) > 3 else ((), None)
-            if partition < 0:
-                partition = choose_partition(key, count, t.round_robin)
-            buffered.append((topic, partition, _new_record(
-                (value, key, now if timestamp is None else timestamp, headers,
-                 request.expire_at))))
-        self._transactions.add(txn_id, buffered, owner)
-        return AppendResult(now, [(0, 0)] * len(buffered))
-
-    def send_offsets_to_transaction(self, txn_id: str, group_id: str,
-                                    offsets: Sequence[tuple[str, int, int]], *,
-                                    owner: object = None) -> None:
-        """Commit ``(topic, partition, next offset)`` for ``group_id`` if and only if the
-        transaction commits: consume-transform-produce exactly once."""
-        self._check_open()
-        self._transactions.add_offsets(txn_id, group_id, offsets, owner)
-
-    def commit_transaction(self, txn_id: str, *, owner: object = None) -> None:
-        """Make every record of the transaction visible at once; returns when the decision
-        and the data are durable. A failed commit leaves it open for a rollback."""
-        self._check_open()
-        self._transactions.commit(txn_id, owner)
-
-    def abort_transaction(self, txn_id: str, *, owner: object = None) -> None:
-        """Discard the transaction."""
-        self._check_open()
-        self._transactions.abort(txn_id, owner)
-
-    def transactions_owner_left(self, owner: object) -> None:
-        """A session closed: abort the transactions it left open."""
-        if not self.closed:
-            self._transactions.owner_left(owner)
-
     # --- read ---------------------------------------------------------------------------------
     def _leader(self, topic: str, partition: int) -> PartitionLeader:
         """The leader for a read path: ``topic not found: <t>`` / ``partition <n> not found``."""
@@ -571,7 +494,7 @@ class Broker(SchemaOperations):
 
     def fetch(self, topic: str, partition: int = 0, offset: int = 0, max_messages: int = 10,
               filter: str = "", *, max_bytes: int | None = None,
-              max_wait_ms: int = 0, read_uncommitted: bool = False) -> FetchResult:
+              max_wait_ms: int = 0) -> FetchResult:
         """Up to ``max_messages`` records from ``offset`` (wire spec §7.6), whose values fit
         ``max_bytes`` (at least one record).
 
@@ -579,18 +502,15 @@ class Broker(SchemaOperations):
         ``max_messages`` asks for: ``fetch(..., max_messages=10_000)`` is the fast way to read
         in bulk. ``next_offset`` is the first offset not examined; at the end of the log the
         result is empty and ``next_offset == offset``. With ``max_wait_ms`` > 0 an empty read
-        waits that long for new records before answering. Only committed records are read,
-        unless ``read_uncommitted`` (for debugging: open and aborted transactions' records).
+        waits that long for new records before answering.
         """
         runs, next_offset = self.fetch_runs(topic, partition, offset, max_messages, filter,
-                                            max_bytes=max_bytes, max_wait_ms=max_wait_ms,
-                                            read_uncommitted=read_uncommitted)
+                                            max_bytes=max_bytes, max_wait_ms=max_wait_ms)
         return FetchResult(to_messages(topic, partition, runs), next_offset)
 
     def fetch_runs(self, topic: str, partition: int, offset: int, max_messages: int,
                    filter: str = "", *, max_bytes: int | None = None, max_wait_ms: int = 0,
-                   scan_limit: int | None = None, read_uncommitted: bool = False
-                   ) -> tuple[list[BatchRun], int]:
+                   scan_limit: int | None = None) -> tuple[list[BatchRun], int]:
         """:meth:`fetch` as runs of stored columns, for the TCP server to encode replies from
         without building messages; ``scan_limit`` caps the records examined (standard FETCH:
         1,000; default: ``max(1000, max_messages)``)."""
@@ -604,15 +524,13 @@ class Broker(SchemaOperations):
         predicate = compile_filter(filter) if filter else None
         budget = max_bytes if max_bytes is not None and max_bytes > 0 else \
             self.config.fetch_max_bytes
-        committed = not read_uncommitted
         runs, next_offset = leader.scan(offset, max_messages, predicate, self.clock.now_ms(),
-                                        budget, scan_limit, committed=committed)
+                                        budget, scan_limit)
         if not runs and next_offset == offset and max_wait_ms > 0:
             leader.wait_for_data(offset, max_wait_ms / 1000.0)
             if not self.closed:
                 runs, next_offset = leader.scan(offset, max_messages, predicate,
-                                                self.clock.now_ms(), budget, scan_limit,
-                                                committed=committed)
+                                                self.clock.now_ms(), budget, scan_limit)
         return runs, next_offset
 
     def watch(self, topic: str, partition: int, offset: int,
@@ -636,39 +554,44 @@ class Broker(SchemaOperations):
         return leader.offsets()[1] if found is None else found
 
     # --- consumer groups ------------------------------------------------------------------------
+    # A group is a group_id across topics (flymq/broker/groups.py); the per-topic methods are
+    # upstream's view of it, the group methods its membership protocol (membership.py).
     def subscribe(self, topic: str, group_id: str, partition: int = 0, mode: str = "latest", *,
                   member: str | None = None) -> int:
         """The offset a consumer should read next; a non-empty group gains ``member``."""
         self._check_open()
         mode = str(mode)
         if group_id:  # upstream registers membership before validating anything else
-            self._groups.join(topic, group_id, member)
+            self._groups.subscribe(topic, group_id, member)
         if mode not in SUBSCRIBE_MODES:
             raise InvalidRequestError(f"unknown subscribe mode: {mode}")
         start, end = self._leader(topic, partition).offsets()
         if mode == "earliest":
             return start
         if mode == "commit":
-            committed = self._groups.committed(topic, group_id, partition) \
-                if group_id and self._groups.exists(topic, group_id) else None
+            committed = self._groups.committed(topic, group_id, partition) if group_id else None
             return start if committed is None else committed
         return end  # "latest" and "": the log end offset (flymq deviation: 0 when empty)
 
     def commit_offset(self, topic: str, group_id: str, partition: int, offset: int) -> None:
         """Store the next offset the group reads; durable when this returns. As upstream, the
-        topic is not checked."""
+        topic is not checked; refused while the group has members (they commit with their
+        generation, :meth:`commit_group_offsets`)."""
         self._check_open()
         self._groups.commit(topic, group_id, partition, offset)
 
     def get_committed_offset(self, topic: str, group_id: str, partition: int = 0) -> int:
         """The committed offset; 0 when the group has none for this partition."""
         self._check_open()
+        if not self._groups.exists(topic, group_id):
+            raise ConsumerGroupNotFoundError(topic, group_id)
         committed = self._groups.committed(topic, group_id, partition)
         return 0 if committed is None else committed
 
     def reset_offset(self, topic: str, group_id: str, partition: int = 0,
                      mode: str = "earliest", offset: int | None = None) -> None:
-        """Commit the log start ("earliest"), end ("latest") or ``offset`` ("offset")."""
+        """Commit the log start ("earliest"), end ("latest") or ``offset`` ("offset");
+        refused while the group has members, as in Kafka."""
         self._check_open()
         mode = str(mode)
         if mode not in RESET_MODES:
@@ -689,7 +612,7 @@ class Broker(SchemaOperations):
                 "latest_offset": latest, "lag": max(0, latest - committed)}
 
     def list_consumer_groups(self, topic: str = "") -> list[dict]:
-        """Every group (of ``topic`` if given), sorted by (topic, group id)."""
+        """Every (topic, group) pair (of ``topic`` if given), sorted by topic and group id."""
         self._check_open()
         return self._groups.list(topic)
 
@@ -698,13 +621,96 @@ class Broker(SchemaOperations):
         return self._groups.describe(topic, group_id)
 
     def delete_consumer_group(self, topic: str, group_id: str) -> None:
+        """The group's offsets on ``topic``; refused while the group has members."""
         self._check_open()
         self._groups.delete(topic, group_id)
 
+    def join_group(self, group_id: str, member_id: str = "", *, owner: object,
+                   client_id: str = "", host: str = "", topics: Sequence[str] = (),
+                   strategies: Sequence[str] = ("range",), session_timeout_ms: int = 30_000,
+                   rebalance_timeout_ms: int = 300_000) -> JoinResult:
+        """Join ``group_id`` (member id "" for a new member) or join again during a rebalance;
+        ``owner`` is the calling session. Generation −1: wait for the others, join again."""
+        self._check_open()
+        return self._groups.join(group_id, member_id, owner, client_id=client_id, host=host,
+                                 topics=list(topics), strategies=list(strategies),
+                                 session_timeout_ms=session_timeout_ms,
+                                 rebalance_timeout_ms=rebalance_timeout_ms)
+
+    def sync_group(self, group_id: str, member_id: str, generation: int, *,
+                   owner: object) -> list[tuple[str, int]]:
+        """The member's partitions in ``generation``."""
+        self._check_open()
+        return self._groups.sync(group_id, member_id, generation, owner)
+
+    def heartbeat(self, group_id: str, member_id: str, generation: int, *, owner: object) -> None:
+        """Keep the member's session; RebalanceInProgressError: revoke and join again."""
+        self._check_open()
+        self._groups.heartbeat(group_id, member_id, generation, owner)
+
+    def leave_group(self, group_id: str, member_id: str, *, owner: object) -> None:
+        self._check_open()
+        self._groups.leave(group_id, member_id, owner)
+
+    def commit_group_offsets(self, group_id: str, offsets: Sequence[OffsetCommit], *,
+                             member_id: str = "", generation: int = -1,
+                             owner: object = None) -> None:
+        """Commit ``(topic, partition, offset)`` triples as one durable change, checked
+        against the member's generation and assignment (all or none)."""
+        self._check_open()
+        self._groups.commit_offsets(group_id, offsets, member_id=member_id,
+                                    generation=generation, owner=owner)
+
+    def fetch_group_offsets(self, group_id: str) -> dict[tuple[str, int], int]:
+        """Every committed offset of the group, by (topic, partition)."""
+        self._check_open()
+        return self._groups.committed_all(group_id)
+
+    def list_groups(self) -> list[str]:
+        """The ids of every group with committed offsets or members."""
+        self._check_open()
+        return self._groups.group_ids()
+
+    def describe_group(self, group_id: str) -> dict:
+        """The whole group: state, generation, protocol, leader, members (client id, host,
+        subscription, assignment) and, per partition, the committed offset, the log end and
+        the lag."""
+        self._check_open()
+        group = self._groups.describe_group(group_id)
+        for entry in group["offsets"]:
+            try:
+                latest = self._leader(entry["topic"], entry["partition"]).offsets()[1]
+            except FlyMQError:  # the topic was deleted after the commit
+                latest = entry["offset"]
+            entry["latest_offset"] = latest
+            entry["lag"] = max(0, latest - entry["offset"])
+        return group
+
+    def delete_group(self, group_id: str) -> None:
+        """Every committed offset of the group; refused while it has members."""
+        self._check_open()
+        self._groups.delete_group(group_id)
+
     def member_left(self, member: str) -> None:
-        """A connection closed: it no longer counts as a member of any group."""
+        """Session ``member`` went away: its SUBSCRIBE memberships end and the members it
+        joined leave their groups cleanly (called by Session.close)."""
         if not self.closed:
-            self._groups.member_left(member)
+            self._groups.session_closed(member)
+
+    def _subscribed_topics(self, subscription: Sequence[str]) -> dict[str, int]:
+        """Existing topics named or matched (MQTT-style patterns) by ``subscription``, with
+        their partition counts: what a group's members share."""
+        by_name = self._topics.by_name
+        names = resolve(list(subscription), self._topics.names())
+        return {t: by_name[t].partition_count for t in names if t in by_name}
+
+    def _arm_group_refresh(self) -> None:
+        """Every ``group_metadata_refresh_ms``: topics created or deleted since that match a
+        subscription start a rebalance of the group."""
+        def run() -> None:
+            self._arm_group_refresh()
+            self._groups.refresh_metadata()
+        self.timers.call_later(self.config.group_metadata_refresh_ms, run)
 
     def apply_retention(self) -> int:
         """Drop whole segments past each topic's retention limits (and with them expired TTL

@@ -55,20 +55,17 @@ class BrokerConfig:
     """Delete whole segments older than this; None keeps data forever (upstream default)."""
     retention_bytes: int | None = None
     """Delete the oldest segments while a partition is larger than this; None = no limit."""
+    group_min_session_timeout_ms: int = 6_000
+    """Shortest consumer session timeout a group member may ask for (Kafka's default)."""
+    group_max_session_timeout_ms: int = 1_800_000
+    """Longest consumer session timeout a group member may ask for (Kafka's default)."""
+    group_metadata_refresh_ms: int = 1_000
+    """How often (broker clock) groups look for created or deleted topics that match their
+    subscriptions (wildcards); a change starts a rebalance."""
     compression: str = "none"
     """Batch compression of appends: "none" or "lz4"."""
     retention_check_interval_ms: int = 60_000
     """How often (on the broker's clock) old segments are checked against retention limits."""
-    transaction_timeout_ms: int = 60_000
-    """A transaction idle this long is aborted (docs/transactions.md)."""
-    transaction_max_timeout_ms: int = 900_000
-    """The largest timeout a transaction may ask for."""
-    max_open_transactions: int = 10_000
-    """Open transactions the broker holds at once; BEGIN beyond it is refused."""
-    max_transaction_bytes: int = 16 * 1024 * 1024
-    """Bytes one transaction may buffer until it commits."""
-    transaction_buffer_bytes: int = 256 * 1024 * 1024
-    """Bytes all open transactions together may buffer in broker memory."""
 
     def __post_init__(self) -> None:
         if self.data_dir is not None:
@@ -88,10 +85,8 @@ class BrokerConfig:
         check_positive("segment_bytes", self.segment_bytes, minimum=MIN_SEGMENT_BYTES)
         for name in ("retention_ms", "retention_bytes"):
             check_positive(name, getattr(self, name), allow_none=True)
+        for name in ("group_min_session_timeout_ms", "group_max_session_timeout_ms",
+                     "group_metadata_refresh_ms"):
+            check_positive(name, getattr(self, name))
         if self.default_partitions > self.max_partitions_per_topic:
             raise ValueError("default_partitions must not exceed max_partitions_per_topic")
-        for name in ("transaction_timeout_ms", "transaction_max_timeout_ms",
-                     "max_open_transactions", "max_transaction_bytes", "transaction_buffer_bytes"):
-            check_positive(name, getattr(self, name))
-        if self.transaction_timeout_ms > self.transaction_max_timeout_ms:
-            raise ValueError("transaction_timeout_ms must not exceed transaction_max_timeout_ms")

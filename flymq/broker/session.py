@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import itertools
 import threading
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
-from flymq.models import AuthResponse, RecordMetadata, WhoAmIResponse
+from flymq.models import AuthResponse, WhoAmIResponse
 
 if TYPE_CHECKING:
     from flymq.broker.broker import Broker
+    from flymq.models import JoinResult
 
 _ids = itertools.count(1)
 
@@ -32,6 +33,7 @@ PASS_THROUGH = (
     "consume", "fetch", "fetch_runs", "watch", "offsets", "offset_for_timestamp",
     "commit_offset", "get_committed_offset", "reset_offset", "get_lag",
     "list_consumer_groups", "describe_consumer_group", "delete_consumer_group",
+    "fetch_group_offsets", "list_groups", "describe_group", "delete_group",
     "server_info",
 )
 
@@ -82,32 +84,39 @@ class Session:
                 self._groups.add((topic, group_id))
         return offset
 
-    # --- transactions: each belongs to the session that began it ----------------------------
-    def begin_transaction(self) -> str:
-        return self.broker.begin_transaction(owner=self)
+    # --- the group membership protocol -------------------------------------------------------
+    # A member belongs to the session that joined it (its owner is this session's member id):
+    # only this session can act as it, and closing the session is the member's clean leave.
+    def join_group(self, group_id: str, member_id: str = "", **member: object) -> "JoinResult":
+        member["client_id"] = member.get("client_id") or self.client_id
+        member["host"] = member.get("host") or self.client_id.rpartition(":")[0] or "local"
+        result = self.broker.join_group(group_id, member_id, owner=self.member_id, **member)
+        with self._lock:
+            self._groups.add(("", group_id))   # every topic of the group: close() leaves it
+        return result
 
-    def produce_transactional(self, txn_id: str, topic: str, value: bytes) -> RecordMetadata:
-        return self.broker.produce_transactional(txn_id, topic, value, owner=self)
+    def sync_group(self, group_id: str, member_id: str, generation: int) -> list[tuple[str, int]]:
+        return self.broker.sync_group(group_id, member_id, generation, owner=self.member_id)
 
-    def send_offsets_to_transaction(self, txn_id: str, group_id: str,
-                                    offsets: Sequence[tuple[str, int, int]]) -> None:
-        self.broker.send_offsets_to_transaction(txn_id, group_id, offsets, owner=self)
+    def heartbeat(self, group_id: str, member_id: str, generation: int) -> None:
+        self.broker.heartbeat(group_id, member_id, generation, owner=self.member_id)
 
-    def commit_transaction(self, txn_id: str) -> None:
-        self.broker.commit_transaction(txn_id, owner=self)
+    def leave_group(self, group_id: str, member_id: str) -> None:
+        self.broker.leave_group(group_id, member_id, owner=self.member_id)
 
-    def abort_transaction(self, txn_id: str) -> None:
-        self.broker.abort_transaction(txn_id, owner=self)
+    def commit_group_offsets(self, group_id: str, offsets: "Sequence[tuple[str, int, int]]", *,
+                             member_id: str = "", generation: int = -1) -> None:
+        self.broker.commit_group_offsets(group_id, offsets, member_id=member_id,
+                                         generation=generation, owner=self.member_id)
 
     # --- lifetime ---------------------------------------------------------------------------
     def close(self) -> None:
-        """The caller went away: abort its open transactions, leave every group it joined."""
+        """The caller went away: leave every group it joined."""
         with self._lock:
             if self.closed:
                 return
             self.closed = True
             joined, self._groups = self._groups, set()
-        self.broker.transactions_owner_left(self)
         if joined and not self.broker.closed:
             self.broker.member_left(self.member_id)
 

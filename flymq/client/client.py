@@ -21,7 +21,6 @@ import contextlib
 import dataclasses
 import json
 import threading
-from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
@@ -35,8 +34,8 @@ from flymq.errors import (
     NoAvailableServerError, TransactionError, UnsupportedOperationError,
 )
 from flymq.models import (
-    AuthResponse, ClusterMetadata, ConsumedMessage, DLQMessage, FetchResult, RecordMetadata,
-    WhoAmIResponse,
+    AuthResponse, ClusterMetadata, ConsumedMessage, DLQMessage, FetchResult, JoinResult,
+    RecordMetadata, WhoAmIResponse,
 )
 from flymq.models import Compatibility, SchemaInfo
 from flymq.serde import (BytesDeserializer, BytesSerializer, Deserializer, SerdeRegistry,
@@ -405,6 +404,59 @@ class FlyMQClient:
     def delete_consumer_group(self, topic: str, group_id: str) -> None:
         self._transport.delete_consumer_group(topic, group_id)
 
+    # --- [ext] group membership: what HighLevelConsumer builds on (docs/consumers.md) --------
+    def join_group(self, group_id: str, member_id: str = "", *, topics: Sequence[str],
+                   strategies: Sequence[str] = ("range",), session_timeout_ms: int = 30_000,
+                   rebalance_timeout_ms: int = 300_000) -> JoinResult:
+        """[ext] Join ``group_id`` as a new member (``member_id`` "") or join again during a
+        rebalance; ``topics`` are names and MQTT-style patterns. Generation −1: the rebalance
+        waits for other members, join again shortly. The member belongs to this client's
+        connection; closing the client is its clean leave. Needs the ``groups`` feature."""
+        return self._transport.join_group(
+            check_str("group id", group_id), check_str("member id", member_id),
+            client_id=self.config.client_id, topics=list(topics), strategies=list(strategies),
+            session_timeout_ms=check_int("session timeout", session_timeout_ms, 1, I32_MAX),
+            rebalance_timeout_ms=check_int("rebalance timeout", rebalance_timeout_ms, 1,
+                                           I32_MAX))
+
+    def sync_group(self, group_id: str, member_id: str, generation: int) -> list[tuple[str, int]]:
+        """[ext] The ``(topic, partition)`` pairs assigned to the member in ``generation``."""
+        return self._transport.sync_group(group_id, member_id, generation)
+
+    def heartbeat(self, group_id: str, member_id: str, generation: int) -> None:
+        """[ext] Keep the member's session alive; ``RebalanceInProgressError`` says: revoke
+        (commit first) and join again."""
+        self._transport.heartbeat(group_id, member_id, generation)
+
+    def leave_group(self, group_id: str, member_id: str) -> None:
+        """[ext] Leave cleanly: the others rebalance at once instead of after a timeout."""
+        self._transport.leave_group(group_id, member_id)
+
+    def commit_group_offsets(self, group_id: str, offsets: Sequence[tuple[str, int, int]], *,
+                             member_id: str = "", generation: int = -1) -> None:
+        """[ext] Commit ``(topic, partition, next offset)`` triples, all or none, as
+        ``member_id`` of ``generation`` (refused for a stale generation, an unknown member or a
+        partition the member does not own)."""
+        self._transport.commit_group_offsets(group_id, [tuple(o) for o in offsets],
+                                             member_id=member_id, generation=generation)
+
+    def fetch_group_offsets(self, group_id: str) -> dict[tuple[str, int], int]:
+        """[ext] Every committed offset of the group, by ``(topic, partition)``."""
+        return self._transport.fetch_group_offsets(group_id)
+
+    def list_groups(self) -> list[str]:
+        """[ext] The ids of every group (a group spans topics)."""
+        return self._transport.list_groups()
+
+    def describe_group(self, group_id: str) -> dict[str, Any]:
+        """[ext] State, generation, protocol, members (client id, host, assignment) and the
+        committed offsets with their lag, of the whole group."""
+        return self._transport.describe_group(group_id)
+
+    def delete_group(self, group_id: str) -> None:
+        """[ext] Every committed offset of the group; refused while it has members."""
+        self._transport.delete_group(group_id)
+
     # --- transactions ---------------------------------------------------------------------
     def begin_transaction(self) -> Transaction:
         txn_id = self._transport.begin_transaction()
@@ -561,16 +613,6 @@ class FlyMQClient:
         """[ext] Discard every record of transaction ``txn_id``."""
         self._transport.abort_transaction(txn_id)
 
-    def send_offsets_to_transaction(self, txn_id: str, group_id: str,
-                                    offsets: Mapping[tuple[str, int], int]
-                                    | Iterable[tuple[str, int, int]]) -> None:
-        """[ext] Commit consumer offsets for ``group_id`` if and only if transaction
-        ``txn_id`` commits (Kafka's ``send_offsets_to_transaction``): ``{(topic,
-        partition): next offset}`` or ``(topic, partition, next offset)`` triples."""
-        items = [(t, p, o) for (t, p), o in offsets.items()] if isinstance(offsets, Mapping) \
-            else [tuple(entry) for entry in offsets]
-        self._transport.send_offsets_to_transaction(txn_id, group_id, items)
-
     # --- high-level factories -------------------------------------------------------------
     def producer(self, **kwargs: Any) -> "HighLevelProducer":
         """A batching producer; ``max_retries=`` is accepted as ``retries=``."""
@@ -584,19 +626,29 @@ class FlyMQClient:
                  auto_offset_reset: str = _UNSET, enable_auto_commit: bool = True,
                  auto_commit_interval_ms: int = 5000, max_poll_records: int = 500,
                  auto_commit: bool | None = None, filter: str | None = None,
-                 session_timeout_ms: int = 30000) -> "HighLevelConsumer":
-        """A consumer of every partition of ``topics`` (patterns allowed) for ``group_id``.
+                 session_timeout_ms: int = 30000, heartbeat_interval_ms: int = 3000,
+                 max_poll_interval_ms: int = 300000,
+                 partition_assignment_strategy: str | list[str] = "range",
+                 on_assign: Any = None, on_revoke: Any = None,
+                 on_lost: Any = None) -> "HighLevelConsumer":
+        """A member of ``group_id`` consuming ``topics`` (patterns allowed): the group's
+        members share the partitions (docs/consumers.md).
 
         A group with no committed offset starts at the earliest record unless
         ``auto_offset_reset="latest"`` is passed explicitly (what upstream users observe).
+        ``on_assign``/``on_revoke``/``on_lost`` [ext] take a list of ``(topic, partition)``.
         """
         config = ConsumerConfig(
             group_id=group_id,
             auto_offset_reset="earliest" if auto_offset_reset is _UNSET else auto_offset_reset,
             enable_auto_commit=enable_auto_commit if auto_commit is None else auto_commit,
             auto_commit_interval_ms=auto_commit_interval_ms, max_poll_records=max_poll_records,
-            message_filter=filter, session_timeout_ms=session_timeout_ms)
-        return HighLevelConsumer(self, topics, group_id, config)
+            message_filter=filter, session_timeout_ms=session_timeout_ms,
+            heartbeat_interval_ms=heartbeat_interval_ms,
+            max_poll_interval_ms=max_poll_interval_ms,
+            partition_assignment_strategy=partition_assignment_strategy)
+        return HighLevelConsumer(self, topics, group_id, config, on_assign=on_assign,
+                                 on_revoke=on_revoke, on_lost=on_lost)
 
 
 def connect(servers: str | list[str] = "localhost:9092", *, username: str | None = None,

@@ -119,6 +119,13 @@ class ConsumerConfig:
     session_timeout_ms: int = 30000
     heartbeat_interval_ms: int = 3000
     message_filter: str | None = None
+    max_poll_interval_ms: int = 300000
+    """[ext] Longest gap between polls before the consumer leaves its group (Kafka's)."""
+    partition_assignment_strategy: str | list[str] = "range"
+    """[ext] ``range``, ``roundrobin`` or ``sticky``, or a list in order of preference."""
+    metadata_max_age_ms: int = 5000
+    """[ext] Single-member mode (an upstream server): how often topic patterns are resolved
+    again. With a flymq broker the group's coordinator does it (docs/consumers.md)."""
 
     def __post_init__(self) -> None:
         mode = SubscribeMode(self.auto_offset_reset)
@@ -127,3 +134,8 @@ class ConsumerConfig:
         self.auto_offset_reset = mode.value
         _check_range(self, "auto_commit_interval_ms", 100)
         _check_range(self, "max_poll_records", 1)
+        for name in ("session_timeout_ms", "heartbeat_interval_ms", "max_poll_interval_ms",
+                     "metadata_max_age_ms"):
+            _check_range(self, name, 1)
+        if self.heartbeat_interval_ms >= self.session_timeout_ms:
+            raise ValueError("heartbeat_interval_ms must be lower than session_timeout_ms")

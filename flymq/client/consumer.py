@@ -6,7 +6,10 @@
 - :class:`Consumer`: one topic-partition with a manual position.
 - :class:`ConsumerGroup`: a background thread driving one ``Consumer`` per partition.
 
-No group rebalancing yet: each consumer reads every partition it is given.
+A ``HighLevelConsumer`` is a member of its group where the broker serves ``groups`` (its
+partitions come from the group's coordinator, :mod:`flymq.client.assignment`); against an
+upstream server it reads every partition of its topics alone. ``Consumer`` and
+``ConsumerGroup`` are upstream's and take part in no rebalancing.
 """
 
 from __future__ import annotations
@@ -18,10 +21,11 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
+from flymq.client.assignment import AllPartitions, GroupMember
 from flymq.client.config import ConsumerConfig
 from flymq.clock import SYSTEM_CLOCK, Clock
-from flymq.errors import (BrokerClosedError, ConsumerError, ConsumerGroupNotFoundError,
-                          FlyMQError)
+from flymq.errors import (BrokerClosedError, ConsumerError, FlyMQError,
+                          GroupMembershipError)
 from flymq.matcher import is_pattern, resolve
 from flymq.models import ConsumedMessage
 
@@ -35,7 +39,9 @@ __all__ = ["HighLevelConsumer", "Consumer", "ConsumerGroup"]
 log = logging.getLogger("flymq.consumer")
 
 IDLE_BACKOFF_S = 0.1  # how long an endless iterator waits after an empty poll
+REJOIN_STEP_S = 0.005  # how often a member joins again while its group rebalances
 TopicPartition = tuple[str, int]
+Listener = Callable[[list[TopicPartition]], Any]
 
 
 def _resolve_topics(client: "FlyMQClient", topics: str | list[str]) -> list[str]:
@@ -80,50 +86,90 @@ def _gone(client: "FlyMQClient", exc: FlyMQError) -> bool:
 
 
 class HighLevelConsumer:
-    """All partitions of ``topics`` for ``group_id``; see the module docstring."""
+    """The partitions of ``topics`` this member of ``group_id`` is assigned; see the module
+    docstring and docs/consumers.md.
+
+    ``on_assign(partitions)``, ``on_revoke(partitions)`` and ``on_lost(partitions)`` are called
+    in the polling thread with ``(topic, partition)`` lists: on_revoke before a rebalance takes
+    partitions away (commit there; auto-commit already did when enabled), on_lost when the
+    member's session ended and they may belong to another member already (do not commit).
+    """
 
     def __init__(self, client: "FlyMQClient", topics: str | list[str], group_id: str,
-                 config: ConsumerConfig | None = None, *, clock: Clock = SYSTEM_CLOCK):
+                 config: ConsumerConfig | None = None, *, clock: Clock = SYSTEM_CLOCK,
+                 on_assign: Listener | None = None, on_revoke: Listener | None = None,
+                 on_lost: Listener | None = None):
         self._client = client
         self._group_id = group_id
         self._config = config or ConsumerConfig(group_id=group_id, auto_offset_reset="earliest")
         self._clock = clock
+        self._on_assign, self._on_revoke, self._on_lost = on_assign, on_revoke, on_lost
         self._closed = threading.Event()
         self._wake = threading.Event()   # set by close() and, embedded, by new records
-        self._topics = _resolve_topics(client, topics)
+        patterns = [topics] if isinstance(topics, str) else list(topics)
+        source = GroupMember if client.supports("groups") else AllPartitions
+        self._members = source(client, group_id, patterns, self._config, clock, self._wake)
         self._fetched: dict[TopicPartition, int] = {}    # where the next fetch starts
         self._consumed: dict[TopicPartition, int] = {}   # next offset the user has not seen
         self._committed: dict[TopicPartition, int] = {}
-        for topic in self._topics:
-            committed = self._committed_offsets(topic)
-            for p in _partitions(client, topic):
-                mode = "commit" if p in committed else self._config.auto_offset_reset
-                self._fetched[(topic, p)] = client.subscribe(topic, group_id, p, mode)
-                if p in committed:
-                    self._committed[(topic, p)] = committed[p]
-        self._consumed.update(self._fetched)
         self._checked_at: dict[TopicPartition, int] = {}  # empty positions checked vs the log
-        self._order = list(self._fetched)  # round-robin start rotates through this
+        self._order: list[TopicPartition] = []  # assigned; round-robin start rotates
+        self._paused: set[TopicPartition] = set()
         self._seeks = 0
         self._last_commit = clock.monotonic()
-
-    def _committed_offsets(self, topic: str) -> dict[int, int]:
-        try:
-            group = self._client.describe_consumer_group(topic, self._group_id)
-        except ConsumerGroupNotFoundError:
-            return {}
-        return {o["partition"]: o["offset"] for o in group.get("offsets", [])}
+        self._coordinate()
 
     @property
     def topics(self) -> list[str]:
-        return list(self._topics)
+        return list(self._members.topics)
 
     @property
     def group_id(self) -> str:
         return self._group_id
 
     def assignment(self) -> list[TopicPartition]:
+        """[ext] The ``(topic, partition)`` pairs this consumer owns now."""
         return list(self._order)
+
+    # --- membership ----------------------------------------------------------------------
+    def _coordinate(self) -> None:
+        """Heartbeat when due; act on a rebalance (revoke, join again); take new partitions."""
+        assigned = self._members.update(self._revoke)
+        if assigned:
+            self._assign(assigned)
+
+    def _assign(self, partitions: list[TopicPartition]) -> None:
+        """Start each new partition at the group's committed offset, else by
+        ``auto_offset_reset`` ("latest" on an empty partition is 0)."""
+        committed = self._members.committed()
+        for tp in partitions:
+            if tp in committed:
+                position = self._committed[tp] = committed[tp]
+            else:
+                start, end = self._client.partition_offsets(*tp)
+                position = start if self._config.auto_offset_reset == "earliest" else end
+            self._fetched[tp] = self._consumed[tp] = position
+            self._order.append(tp)
+        if self._on_assign is not None:
+            self._on_assign(list(partitions))
+
+    def _revoke(self, partitions: list[TopicPartition], lost: bool) -> None:
+        """Give ``partitions`` up: commit them first (auto-commit) unless they are lost."""
+        if lost:
+            if self._on_lost is not None:
+                self._on_lost(list(partitions))
+        else:
+            if self._config.enable_auto_commit:
+                self._commit_positions(partitions)
+            if self._on_revoke is not None:
+                self._on_revoke(list(partitions))
+        gone = set(partitions)
+        self._order = [tp for tp in self._order if tp not in gone]
+        for tp in partitions:
+            for table in (self._fetched, self._consumed, self._committed, self._checked_at):
+                table.pop(tp, None)
+        self._paused -= gone
+        self._seeks += 1   # an iteration drops what it fetched for them
 
     # --- reading -------------------------------------------------------------------------
     def _fetch_round(self, budget: int) -> tuple[list[ConsumedMessage], dict[TopicPartition, int]]:
@@ -133,6 +179,8 @@ class HighLevelConsumer:
         for tp in self._order:
             if len(messages) >= budget:
                 break
+            if tp in self._paused:
+                continue
             position = self._fetched[tp]
             try:
                 result = self._client.fetch(tp[0], tp[1], position, budget - len(messages),
@@ -149,7 +197,8 @@ class HighLevelConsumer:
                 if _gone(self._client, exc):
                     raise
                 continue  # one bad partition must not stop the others
-        self._order.append(self._order.pop(0))
+        if self._order:
+            self._order.append(self._order.pop(0))
         return messages, ends
 
     def poll(self, timeout_ms: int = 1000, max_records: int | None = None
@@ -159,6 +208,7 @@ class HighLevelConsumer:
         while True:
             if self._closed.is_set():
                 raise ConsumerError("Consumer is closed")
+            self._coordinate()
             messages, ends = self._fetch_round(max_records or self._config.max_poll_records)
             self._consumed.update(ends)
             remaining = deadline - time.monotonic()
@@ -169,6 +219,7 @@ class HighLevelConsumer:
     def __iter__(self) -> Iterator[ConsumedMessage]:
         """Endless: yield each message, auto-commit on the interval; ends on ``close()``."""
         while not self._closed.is_set():
+            self._coordinate()
             seeks = self._seeks
             messages, ends = self._fetch_round(self._config.max_poll_records)
             for message in messages:
@@ -186,11 +237,15 @@ class HighLevelConsumer:
     def _idle(self, seconds: float) -> None:
         """Wait up to ``seconds`` for a record past the position of any assigned partition
         (embedded: woken by the first one; over TCP: by long-polls from a second connection,
-        see :mod:`flymq.client.record_watch`)."""
+        see :mod:`flymq.client.record_watch`); during a rebalance only briefly."""
         self._wake.clear()
         if self._closed.is_set():
             return
-        positions = [(tp[0], tp[1], self._fetched[tp]) for tp in self._order]
+        if self._members.waiting:
+            self._wake.wait(min(seconds, REJOIN_STEP_S))
+            return
+        positions = [(tp[0], tp[1], self._fetched[tp]) for tp in self._order
+                     if tp not in self._paused]
         try:
             self._client.wait_for_records(positions, seconds, self._wake)
         except FlyMQError:  # e.g. a topic deleted meanwhile: the next fetch round reports it
@@ -204,29 +259,29 @@ class HighLevelConsumer:
             self.commit()
 
     # --- committing ----------------------------------------------------------------------
-    def _commit(self) -> tuple[dict[TopicPartition, int], BaseException | None]:
-        error = None
-        for tp, offset in self._consumed.items():
-            if self._committed.get(tp) == offset:
-                continue
-            try:
-                self._client.commit_offset(tp[0], self._group_id, tp[1], offset)
-                self._committed[tp] = offset
-            except FlyMQError as exc:
-                if _gone(self._client, exc):
-                    raise
-                error = error or exc
-        return dict(self._committed), error
+    def _commit_positions(self, partitions: list[TopicPartition] | None = None
+                          ) -> BaseException | None:
+        """Commit the positions of ``partitions`` (None: all owned) that moved."""
+        pending = {tp: self._consumed[tp] for tp in (self._order if partitions is None
+                                                      else partitions)
+                   if tp in self._consumed and self._committed.get(tp) != self._consumed[tp]}
+        done, error = self._members.commit(pending)
+        self._committed.update(done)
+        return error
 
     def commit(self) -> None:
-        """Commit the position of every partition (best effort)."""
-        self._commit()
+        """Commit the position of every assigned partition. Raises a
+        :class:`~flymq.errors.GroupMembershipError` when the group refused it (the partitions
+        were reassigned: a stale generation); other failures are best effort, as upstream."""
+        error = self._commit_positions()
+        if isinstance(error, GroupMembershipError):
+            raise error
 
     def commit_async(self, callback: Callable[..., Any] | None = None) -> None:
         """Commit, then ``callback(offsets, error)`` or ``callback(error)`` by its arity."""
-        offsets, error = self._commit()
+        error = self._commit_positions()
         if callback is not None:
-            _notify(callback, offsets, error)
+            _notify(callback, dict(self._committed), error)
 
     # --- positions -----------------------------------------------------------------------
     def _matching(self, partition: int | None, topic: str | None) -> list[TopicPartition]:
@@ -243,10 +298,6 @@ class HighLevelConsumer:
         """Read ``partition`` (of ``topic``, or of every topic) from ``offset`` next."""
         self._move(self._matching(partition, topic), lambda tp: int(offset))
 
-    def _seek_mode(self, partition: int | None, topic: str | None, mode: str) -> None:
-        self._move(self._matching(partition, topic),
-                   lambda tp: self._client.subscribe(tp[0], self._group_id, tp[1], mode))
-
     def seek_to_timestamp(self, timestamp: "int | datetime", partition: int | None = None, *,
                           topic: str | None = None) -> None:
         """[ext] Read from the first record at or after ``timestamp`` (datetime or ms since the
@@ -256,32 +307,50 @@ class HighLevelConsumer:
 
     def seek_to_beginning(self, partition: int | None = None, *,
                           topic: str | None = None) -> None:
-        self._seek_mode(partition, topic, "earliest")
+        self._move(self._matching(partition, topic),
+                   lambda tp: self._client.partition_offsets(*tp)[0])
 
     def seek_to_end(self, partition: int | None = None, *, topic: str | None = None) -> None:
-        self._seek_mode(partition, topic, "latest")
+        self._move(self._matching(partition, topic),
+                   lambda tp: self._client.partition_offsets(*tp)[1])
 
     def position(self, partition: int = 0, *, topic: str | None = None) -> int:
         """Next offset to read on ``partition`` (of ``topic``, default the first topic)."""
-        tp = (topic or self._topics[0], partition)
+        tp = (topic or (self.topics or [""])[0], partition)
         if tp not in self._consumed:
             raise ConsumerError(f"partition {partition} of {tp[0]} is not assigned")
         return self._consumed[tp]
 
+    def pause(self, partition: int | None = None, *, topic: str | None = None) -> None:
+        """[ext] Stop fetching ``partition`` (None: all) of ``topic`` (None: all) until
+        :meth:`resume`; the consumer stays in its group (heartbeats go on)."""
+        self._paused.update(self._matching(partition, topic))
+
+    def resume(self, partition: int | None = None, *, topic: str | None = None) -> None:
+        """[ext] Fetch paused partitions again."""
+        self._paused.difference_update(self._matching(partition, topic))
+
+    def paused(self) -> list[TopicPartition]:
+        """[ext] The paused ``(topic, partition)`` pairs."""
+        return [tp for tp in self._order if tp in self._paused]
+
     # --- lifecycle -----------------------------------------------------------------------
     def close(self) -> None:
-        """Commit (only with auto-commit on) and stop; idempotent. A final commit that fails is
-        logged, not raised."""
+        """Commit (only with auto-commit on), call on_revoke and leave the group; idempotent.
+        A final commit that fails is logged, not raised."""
         if self._closed.is_set():
             return
         try:
-            if self._config.enable_auto_commit:
-                self.commit()
+            self._members.close(self._close_assignment)
         except FlyMQError as exc:  # as Kafka's consumers do: the close itself still succeeds
             log.warning("consumer %s: final commit failed: %s", self._group_id, exc)
         finally:
             self._closed.set()
             self._wake.set()
+
+    def _close_assignment(self) -> None:
+        if self._order:
+            self._revoke(list(self._order), False)
 
     def __enter__(self) -> "HighLevelConsumer":
         return self

@@ -4,9 +4,10 @@ A TCP client has one connection, which serves one request at a time: a long-poll
 would hold every other thread's requests for the whole wait. So an idle consumer's wait is
 served by a :class:`RecordWatch`: a thread with a second connection that long-polls (FETCH_EX
 with ``max_wait_ms``) the positions idle consumers wait on, and sets a consumer's wake-up event
-as soon as a record is there. With one position the wake-up is immediate; with several, the
-thread watches them in turn, so a record is seen within a few steps, never later than the
-consumer's own polling would see it.
+as soon as a record is there. On a flymq server one WAIT_RECORDS request covers every
+position of every waiter, so a record on any partition wakes its waiter at once; otherwise
+(FETCH_EX only) the thread watches the positions in turn, so a record is seen within a few
+steps, never later than the consumer's own polling would see it.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ class RecordWatch:
             with self._cond:
                 if self._watches.get(wake) is positions:
                     del self._watches[wake]
+                    self._cond.notify_all()
 
     def close(self) -> None:
         with self._cond:
@@ -107,7 +109,38 @@ class RecordWatch:
         transport.close()
         return None
 
+    def _all(self) -> list[tuple[threading.Event, Position]] | None:
+        """Every watched position with its watch; None once closed."""
+        with self._cond:
+            while not self._closed and not self._watches:
+                self._cond.wait()
+            if self._closed:
+                return None
+            return [(wake, p) for wake, positions in self._watches.items() for p in positions]
+
+    def _run_together(self, transport: "TcpTransport") -> bool:
+        """Long-poll every position in one WAIT_RECORDS request at a time (a flymq server):
+        a record on any partition wakes its waiter at once. False if the server lacks it."""
+        while (jobs := self._all()) is not None:
+            ready = transport.wait_records([p for _, p in jobs], LONG_POLL_MS)
+            if ready is None:
+                return False
+            woken = {jobs[i][0] for i in ready if 0 <= i < len(jobs)}
+            for wake in woken:
+                wake.set()
+            with self._cond:  # until the woken waiters are gone (they come back with new
+                # positions): asking again before would only answer their old ones again
+                self._cond.wait_for(lambda: self._closed or not woken & self._watches.keys(),
+                                    TURN_MS / 1000)
+        return True
+
     def _run(self) -> None:
+        try:
+            transport = self._connected()
+            if transport is None or self._run_together(transport):
+                return
+        except (FlyMQError, OSError):
+            pass  # the position-by-position loop below retries and pauses
         while (job := self._next()) is not None:
             wake, (topic, partition, offset), wait_ms = job
             try:

@@ -30,15 +30,13 @@ from flymq.bulk import gc_paused
 from flymq.client.config import ClientConfig
 from flymq.client.record_watch import RecordWatch
 from flymq.client.transport import Transport
-from flymq.features import not_supported
 from flymq.errors import (AuthenticationError, ConnectionClosedError, ConnectionError,
                           FlyMQError, NoAvailableServerError, ProtocolError, TimeoutError,
-                          TransactionError, TransactionNotActiveError,
-                          UnsupportedOperationError, error_from_wire)
+                          TransactionError, UnsupportedOperationError, error_from_wire)
 from flymq.message_list import MessageColumns, MessageList
 from flymq.models import (AuthResponse, ClusterMetadata, ConsumedMessage, DLQMessage,
-                          FetchResult, PartitionInfo, RecordMetadata, RecordMetadataList,
-                          TopicMetadata, TopicPartitionInfo, WhoAmIResponse)
+                          FetchResult, JoinResult, PartitionInfo, RecordMetadata,
+                          RecordMetadataList, TopicMetadata, TopicPartitionInfo, WhoAmIResponse)
 from flymq import protocol as m
 from flymq.models import Compatibility, SchemaInfo, SchemaType
 from flymq.protocol import (FLAG_BINARY, FLAG_GZIP, HEADER, HEADER_SIZE, MAGIC, VERSION, Frame,
@@ -534,6 +532,24 @@ class TcpTransport(Transport):
             watch = self._watch
         watch.wait(positions, timeout_s, wake)
 
+    def wait_records(self, positions: Sequence[tuple[str, int, int]],
+                     max_wait_ms: int) -> list[int] | None:
+        """Long-poll every ``(topic, partition, offset)`` position in one request (flymq's
+        WAIT_RECORDS): the indexes of those with a record at or past them, as soon as there
+        is one, or [] after ``max_wait_ms``. None when the server lacks it."""
+        if not self._has(Op.WAIT_RECORDS):
+            return None
+        req = m.WaitRecordsRequest(max_wait_ms, [m.WaitPosition(*p) for p in positions])
+        with self._lock:
+            self._ensure()
+            _set_timeout(self._sock, (self.config.request_timeout_ms + max_wait_ms) / 1000.0)
+            try:
+                frame = self._exchange(Op.WAIT_RECORDS, req.encode())
+            finally:
+                if self._sock is not None:
+                    _set_timeout(self._sock, self.config.request_timeout_ms / 1000.0)
+        return m.WaitRecordsResponse.decode(_reply(Op.WAIT_RECORDS, frame, {})).ready
+
     def _second_connection(self) -> "TcpTransport":
         """Another connection to the server this one reached, logged in as the same user."""
         other = TcpTransport([self.servers[self._index]], self.config)
@@ -592,6 +608,52 @@ class TcpTransport(Transport):
 
     def delete_consumer_group(self, topic: str, group_id: str) -> None:
         self._call(Op.DELETE_GROUP, m.GroupRequest(topic, group_id), topic=topic)
+
+    # --- [ext] group membership (0xC9-0xD1; "groups" in HELLO's features) -------------------
+    def _group_call(self, op: Op, req: m.WireMessage) -> Any:
+        self._extension(op, "consumer-group membership")
+        return self._call(op, req)
+
+    def join_group(self, group_id: str, member_id: str = "", *, client_id: str = "",
+                   topics: Sequence[str] = (), strategies: Sequence[str] = ("range",),
+                   session_timeout_ms: int = 30_000,
+                   rebalance_timeout_ms: int = 300_000) -> JoinResult:
+        reply = self._group_call(Op.GROUP_JOIN, m.GroupJoinRequest(
+            group_id, member_id, client_id or self.config.client_id, list(topics),
+            list(strategies), session_timeout_ms, rebalance_timeout_ms))
+        return JoinResult(reply.member_id, reply.generation, reply.protocol, reply.leader,
+                          reply.state)
+
+    def sync_group(self, group_id: str, member_id: str,
+                   generation: int) -> list[tuple[str, int]]:
+        reply = self._group_call(Op.GROUP_SYNC,
+                                 m.GroupMemberRequest(group_id, member_id, generation))
+        return [(tp.topic, tp.partition) for tp in reply.partitions]
+
+    def heartbeat(self, group_id: str, member_id: str, generation: int) -> None:
+        self._group_call(Op.GROUP_HEARTBEAT, m.GroupMemberRequest(group_id, member_id,
+                                                                  generation))
+
+    def leave_group(self, group_id: str, member_id: str) -> None:
+        self._group_call(Op.GROUP_LEAVE, m.GroupMemberRequest(group_id, member_id))
+
+    def commit_group_offsets(self, group_id: str, offsets: Sequence[tuple[str, int, int]], *,
+                             member_id: str = "", generation: int = -1) -> None:
+        self._group_call(Op.GROUP_COMMIT, m.GroupCommitRequest(
+            group_id, member_id, generation, [m.GroupOffset(*o) for o in offsets]))
+
+    def fetch_group_offsets(self, group_id: str) -> dict[tuple[str, int], int]:
+        reply = self._group_call(Op.GROUP_FETCH_OFFSETS, m.GroupIdRequest(group_id))
+        return {(o.topic, o.partition): o.offset for o in reply.offsets}
+
+    def list_groups(self) -> list[str]:
+        return self._group_call(Op.GROUP_LIST, m.EmptyRequest()).group_ids
+
+    def describe_group(self, group_id: str) -> dict:
+        return self._group_call(Op.GROUP_DESCRIBE, m.GroupIdRequest(group_id)).group
+
+    def delete_group(self, group_id: str) -> None:
+        self._group_call(Op.GROUP_DELETE, m.GroupIdRequest(group_id))
 
     def server_info(self) -> dict:
         if self._has(Op.SERVER_INFO):
@@ -663,18 +725,8 @@ class TcpTransport(Transport):
         self._end_transaction(Op.ABORT_TX, txn_id, "aborted")
 
     def _end_transaction(self, op: Op, txn_id: str, what: str) -> None:
-        """The server answers an unknown or finished id with success 0 (wire spec §5.5)."""
         if not self._call(op, m.TxnRequest(txn_id)).success:
-            raise TransactionNotActiveError(
-                f"transaction {txn_id} could not be {what}: the server does not know it or "
-                "it is no longer active")
-
-    def send_offsets_to_transaction(self, txn_id: str, group_id: str,
-                                    offsets: Sequence[tuple[str, int, int]]) -> None:
-        if not self._has(Op.TXN_OFFSET_COMMIT):
-            raise not_supported("transactional offset commits")
-        self._call(Op.TXN_OFFSET_COMMIT, m.TxnOffsetCommitRequest(
-            txn_id, group_id, [m.TxnOffset(t, p, o) for t, p, o in offsets]))
+            raise TransactionError(f"transaction {txn_id} could not be {what}")
 
     # --- dead-letter queue ----------------------------------------------------------------------------
     def fetch_dlq(self, topic: str, max_messages: int = 10) -> list[DLQMessage]:

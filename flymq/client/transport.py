@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from flymq.features import not_supported
 from flymq.models import (
-    AuthResponse, ClusterMetadata, ConsumedMessage, DLQMessage, FetchResult, PartitionInfo,
-    RecordMetadata, TopicMetadata, TopicPartitionInfo, WhoAmIResponse,
+    AuthResponse, ClusterMetadata, ConsumedMessage, DLQMessage, FetchResult, JoinResult,
+    PartitionInfo, RecordMetadata, TopicMetadata, TopicPartitionInfo, WhoAmIResponse,
 )
 
 if TYPE_CHECKING:
@@ -141,6 +141,39 @@ class Transport(abc.ABC):
     @abc.abstractmethod
     def server_info(self) -> dict: ...
 
+    # --- [ext] group membership ("groups": join, sync, heartbeat, leave, generations) ------
+    def join_group(self, group_id: str, member_id: str = "", *, client_id: str = "",
+                   topics: Sequence[str] = (), strategies: Sequence[str] = ("range",),
+                   session_timeout_ms: int = 30_000,
+                   rebalance_timeout_ms: int = 300_000) -> JoinResult:
+        raise not_supported("groups")
+
+    def sync_group(self, group_id: str, member_id: str,
+                   generation: int) -> list[tuple[str, int]]:
+        raise not_supported("groups")
+
+    def heartbeat(self, group_id: str, member_id: str, generation: int) -> None:
+        raise not_supported("groups")
+
+    def leave_group(self, group_id: str, member_id: str) -> None:
+        raise not_supported("groups")
+
+    def commit_group_offsets(self, group_id: str, offsets: Sequence[tuple[str, int, int]], *,
+                             member_id: str = "", generation: int = -1) -> None:
+        raise not_supported("groups")
+
+    def fetch_group_offsets(self, group_id: str) -> dict[tuple[str, int], int]:
+        raise not_supported("groups")
+
+    def list_groups(self) -> list[str]:
+        raise not_supported("groups")
+
+    def describe_group(self, group_id: str) -> dict:
+        raise not_supported("groups")
+
+    def delete_group(self, group_id: str) -> None:
+        raise not_supported("groups")
+
     # --- cluster: one node unless a transport knows better -------------------------------
     def cluster_metadata(self, topic: str = "") -> ClusterMetadata:
         """Partition leaders; a single broker leads every partition itself."""
@@ -210,10 +243,6 @@ class Transport(abc.ABC):
         raise not_supported("transactions")
 
     def produce_transactional(self, txn_id: str, topic: str, value: bytes) -> RecordMetadata:
-        raise not_supported("transactions")
-
-    def send_offsets_to_transaction(self, txn_id: str, group_id: str,
-                                    offsets: Sequence[tuple[str, int, int]]) -> None:
         raise not_supported("transactions")
 
     def fetch_dlq(self, topic: str, max_messages: int = 10) -> list[DLQMessage]:

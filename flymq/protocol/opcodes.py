@@ -87,7 +87,18 @@ class Op(IntEnum):
     LIST_OFFSETS = 0xC5
     CREATE_TOPIC_EX = 0xC6
     INIT_PRODUCER_ID = 0xC7
-    TXN_OFFSET_COMMIT = 0xC8
+
+    # consumer-group membership (docs/protocol-extensions.md)
+    GROUP_JOIN = 0xC9
+    GROUP_SYNC = 0xCA
+    GROUP_HEARTBEAT = 0xCB
+    GROUP_LEAVE = 0xCC
+    GROUP_COMMIT = 0xCD
+    GROUP_FETCH_OFFSETS = 0xCE
+    GROUP_LIST = 0xCF
+    GROUP_DESCRIBE = 0xD0
+    GROUP_DELETE = 0xD1
+    WAIT_RECORDS = 0xDA             # a consumer's long-poll over all its partitions
 
     # schema registry (docs/protocol-extensions.md)
     SCHEMA_DESCRIBE = 0xD2

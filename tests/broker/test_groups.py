@@ -15,6 +15,14 @@ from flymq.errors import (
     ConsumerGroupNotFoundError, InvalidRequestError, PartitionNotFoundError, TopicNotFoundError,
 )
 from flymq.models import SubscribeMode
+from flymq.timers import TimerService
+
+
+def _coordinator(directory: Path, cfg: LogConfig, clock: ManualClock,
+                 **kwargs) -> GroupCoordinator:
+    """A coordinator alone, with timers of its own and no topics to subscribe to."""
+    return GroupCoordinator(directory, cfg, clock=clock, flusher=None,
+                            timers=TimerService(clock), resolve=lambda topics: {}, **kwargs)
 
 
 @pytest.fixture
@@ -142,14 +150,14 @@ def test_offsets_survive_reopen_and_topic_deletion(data_dir: Path) -> None:
 def test_compaction_keeps_only_live_offsets(tmp_path: Path) -> None:
     clock = ManualClock()
     cfg = LogConfig(fsync="never", segment_bytes=4096)
-    groups = GroupCoordinator(tmp_path, cfg, clock=clock, flusher=None, compact_min_records=50)
+    groups = _coordinator(tmp_path, cfg, clock, compact_min_records=50)
     for i in range(500):
         groups.commit("t", f"g{i % 3}", i % 2, i)
     groups.commit("t", "doomed", 0, 1)
     groups.delete("t", "doomed")
     before = groups.list()
     groups.close()
-    reopened = GroupCoordinator(tmp_path, cfg, clock=clock, flusher=None)
+    reopened = _coordinator(tmp_path, cfg, clock)
     assert reopened.list() == before
     assert reopened._log.end_offset < 100  # compacted, not 502 records
     reopened.close()
@@ -159,11 +167,11 @@ def test_compaction_keeps_only_live_offsets(tmp_path: Path) -> None:
 def test_interrupted_compaction_is_finished_on_open(tmp_path: Path) -> None:
     clock = ManualClock()
     cfg = LogConfig(fsync="never")
-    groups = GroupCoordinator(tmp_path, cfg, clock=clock, flusher=None)
+    groups = _coordinator(tmp_path, cfg, clock)
     groups.commit("t", "g", 0, 7)
     groups.close()
     os.rename(tmp_path / "offsets", tmp_path / "offsets.new")  # crash between the renames
     (tmp_path / "offsets.old").mkdir()
-    reopened = GroupCoordinator(tmp_path, cfg, clock=clock, flusher=None)
+    reopened = _coordinator(tmp_path, cfg, clock)
     assert reopened.committed("t", "g", 0) == 7
     reopened.close()

@@ -27,7 +27,7 @@ __all__ = [
     "ConsumerGroupNotFoundError", "GroupMembershipError", "UnknownMemberIdError",
     "IllegalGenerationError", "RebalanceInProgressError", "InconsistentGroupProtocolError",
     "PartitionNotAssignedError", "GroupNotEmptyError", "TransactionError", "TransactionNotActiveError",
-    "TransactionTimeoutError", "SchemaError", "SchemaNotFoundError", "SchemaValidationError",
+    "TransactionTimeoutError", "TransactionNotFoundError", "TransactionRefusedError", "SchemaError", "SchemaNotFoundError", "SchemaValidationError",
     "InvalidSchemaError", "SchemaCompatibilityError",
     "ClusterError", "NotLeaderError", "NoAvailableServerError", "CryptoError",
     "EncryptionError", "DecryptionError", "InvalidKeyError", "TimeoutError", "StorageError",
@@ -329,6 +329,38 @@ class TransactionNotActiveError(TransactionError):
         super().__init__(message, hint=hint)
 
 
+class TransactionNotFoundError(TransactionNotActiveError):
+    """No transaction has this id (never begun here, or forgotten long after it ended)."""
+
+    default_hint = "Begin a transaction with begin_transaction() and use the id it returns."
+
+    def __init__(self, txn_id: str, *, hint: str | None = None):
+        self.txn_id = txn_id
+        super().__init__(f"transaction not found: {txn_id}", hint=hint)
+
+
+class TransactionRefusedError(TransactionError):
+    """The broker refused a transaction operation: a limit, or another session's id. The
+    hint follows from the text, so it is the same embedded and over TCP."""
+
+    HINTS = (
+        ("transaction limit reached", "Commit or roll back open transactions first, or raise "
+                                      "max_open_transactions in the broker config."),
+        ("transaction too large", "Split the work into smaller transactions, or raise "
+                                  "max_transaction_bytes in the broker config."),
+        ("transaction buffer full", "Commit or roll back open transactions, or raise "
+                                    "transaction_buffer_bytes in the broker config."),
+        ("belongs to another session", "A transaction can only be used by the connection or "
+                                       "client that began it."),
+        ("transaction offsets", "Send fewer offsets per transaction."),
+    )
+
+    def __init__(self, message: str, *, hint: str | None = None):
+        if hint is None:
+            hint = next((h for needle, h in self.HINTS if needle in message), None)
+        super().__init__(message, hint=hint)
+
+
 class TransactionTimeoutError(TransactionError):
     default_hint = "Use a longer transaction timeout or a smaller transaction."
 
@@ -550,6 +582,12 @@ _WIRE_PATTERNS: list[tuple[re.Pattern[str], Callable[[re.Match[str], dict], FlyM
     (re.compile(r"^out of order sequence: producer (?P<id>-?\d+) on (?P<w>.*) expected "
                 r"sequence (?P<e>-?\d+), got (?P<r>-?\d+)$", re.S),
      lambda m, c: OutOfOrderSequenceError(_int(m["id"]), m["w"], _int(m["e"]), _int(m["r"]))),
+    (re.compile(r"^transaction not found: (?P<id>.*)$", re.S),
+     lambda m, c: TransactionNotFoundError(m["id"])),
+    (re.compile(r"^transaction is not active\b"),
+     lambda m, c: TransactionNotActiveError(m.string)),
+    (re.compile(r"^transaction "),
+     lambda m, c: TransactionRefusedError(m.string)),
     (re.compile(r"^consumer group not found: (?P<t>[^:]*):(?P<g>.*)$", re.S),
      lambda m, c: ConsumerGroupNotFoundError(m["t"], m["g"])),
     (re.compile(r"^unknown member id: (?P<m>.*) in group (?P<g>.*)$", re.S),

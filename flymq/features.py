@@ -10,7 +10,7 @@ KNOWN = ("delayed", "ttl", "schemas", "transactions", "dlq", "auth", "cluster", 
          "groups")
 
 #: What this flymq broker serves today; a coordinator adds its name here when it lands.
-SERVED: frozenset[str] = frozenset({"idempotence", "schemas", "groups"})
+SERVED: frozenset[str] = frozenset({"idempotence", "transactions", "schemas", "groups"})
 
 
 def not_supported(feature: str) -> UnsupportedOperationError:

@@ -33,7 +33,6 @@ SEED = _SHARED if _SHARED.exists() else _DATA_COPY
 
 # substring of a snippet -> (the later feature it needs, how it fails until then)
 LATER_FEATURES = {
-    "transaction": ("transactions", UnsupportedOperationError),
     "produce_with_ttl": ("TTL messages", UnsupportedOperationError),
     "produce_delayed": ("delayed messages", UnsupportedOperationError),
 }
@@ -96,6 +95,13 @@ EFFECTS = {
         f"Message {i}".encode() for i in range(1000)),
     "retry-with-exponential-backoff": lambda c: _values(c, "retry-topic") == [b"x"],
     "handling-specific-errors": lambda c: _values(c, "topic") == [b"payload"],
+    "using-transactions-for-atomicity": lambda c: _values(c, "batch-topic") == [
+        b"item-1", b"item-2", b"item-3"],
+    "multi-topic-atomic-writes": lambda c: (
+        _values(c, "orders"), _values(c, "payments"), _values(c, "notifications")) == (
+        [b'{"order": 1}'], [b'{"payment": 1}'], [b'{"notify": 1}']),
+    "manual-transaction-control": lambda c: (_values(c, "topic1"), _values(c, "topic2")) == (
+        [b"message1"], [b"message2"]),
     "schema-validation": lambda c: _values(c, "users") == [b'{"id": 1, "name": "Ada"}'],
 }
 

@@ -32,9 +32,10 @@ from flymq.broker.producers import ProducerIds
 from flymq.broker.schemas.facade import SchemaOperations
 from flymq.broker.schemas.registry import SchemaRegistry
 from flymq.broker.session import Session
-from flymq.broker.storage import BatchRun, Flusher, Record
+from flymq.broker.storage import BatchRun, Flusher, LogConfig, Record
 from flymq.broker.storage.files import raise_open_file_limit
 from flymq.broker.topics import Topic, TopicRegistry, log_config_for
+from flymq.broker.transactions import TransactionCoordinator
 from flymq.clock import SYSTEM_CLOCK, Clock
 from flymq.features import SERVED, not_supported
 from flymq.errors import (
@@ -139,6 +140,7 @@ class Broker(SchemaOperations):
         self.timers = TimerService(self.clock)  # coordinators schedule on the broker's clock
         self._topics: TopicRegistry | None = None
         self._groups: GroupCoordinator | None = None
+        self._transactions: TransactionCoordinator | None = None
         self._schemas: SchemaRegistry | None = None
         self._producer_ids = ProducerIds(self.data_dir / "producer-ids")
         try:
@@ -165,6 +167,7 @@ class Broker(SchemaOperations):
                 self.data_dir / "schemas", group_log, clock=self.clock, flusher=self._flusher,
                 max_schema_bytes=self.config.max_schema_bytes,
                 default_compatibility=self.config.schema_compatibility)
+            self._transactions = self._open_transactions(group_log)
             if name is not None:
                 self._register(name)
             self._arm_retention()
@@ -227,7 +230,8 @@ class Broker(SchemaOperations):
             with Broker._registry_lock:
                 if Broker._registry.get(self.name) is self:
                     del Broker._registry[self.name]
-        for part in (self._schemas, self._topics, self._groups, self._flusher):
+        for part in (self._transactions, self._schemas, self._topics, self._groups,
+                     self._flusher):
             if part is not None:
                 part.close()
         if self._lock_fd is not None:
@@ -310,7 +314,7 @@ class Broker(SchemaOperations):
         if self.closed:
             raise BrokerClosedError()
         if request.transaction_id is not None:
-            raise not_supported("transactions")
+            return self._append_transactional(request, None)
         producer = request.producer
         if producer is not None and producer[0] < 0:  # "no producer id": a plain append
             request = request._replace(producer=None)
@@ -470,6 +474,86 @@ class Broker(SchemaOperations):
         self._check_open()
         return self._producer_ids.next(), 0
 
+    # --- transactions (flymq/broker/transactions.py; docs/transactions.md) ----------------------
+    def _open_transactions(self, log_config: LogConfig) -> TransactionCoordinator:
+        """The transaction coordinator, recovered from its log before any read is served."""
+        c = self.config
+        return TransactionCoordinator(
+            self.data_dir / "transactions", log_config, clock=self.clock, flusher=self._flusher,
+            timers=self.timers, topics=self._topics.by_name,
+            commit_offset=lambda topic, group, partition, offset: self._groups.commit(
+                topic, group, partition, offset),
+            timeout_ms=c.transaction_timeout_ms, max_timeout_ms=c.transaction_max_timeout_ms,
+            max_open=c.max_open_transactions, max_bytes=c.max_transaction_bytes,
+            buffer_bytes=c.transaction_buffer_bytes)
+
+    def begin_transaction(self, *, owner: object = None, timeout_ms: int | None = None) -> str:
+        """A new transaction id. Only ``owner`` (a session; None: any caller) may use it;
+        it is aborted when idle for ``timeout_ms`` (default ``transaction_timeout_ms``)."""
+        self._check_open()
+        return self._transactions.begin(owner, timeout_ms)
+
+    def produce_transactional(self, txn_id: str, topic: str, value: bytes, *,
+                              owner: object = None) -> RecordMetadata:
+        """Add a record to the transaction (invisible until it commits). As upstream, the
+        metadata is a placeholder (partition 0, offset 0): offsets are assigned at commit."""
+        result = self._append_transactional(
+            AppendRequest(topic, ((None, value, -1),), transaction_id=txn_id), owner)
+        return RecordMetadata(topic, 0, 0, result.timestamp, -1, len(value))
+
+    def _append_transactional(self, request: AppendRequest, owner: object) -> AppendResult:
+        """:meth:`append` of a request with a transaction id: the records are checked, given
+        their partitions and buffered in the transaction until it commits."""
+        self._check_open()
+        txn_id, topic = request.transaction_id, request.topic
+        self._transactions.check(txn_id, owner)  # a dead transaction creates no topic
+        checked, _ = self._checked_records(request.records)
+        now = self._now_ms()
+        if not checked:
+            return AppendResult(now, [])
+        highest = max(map(_partition_of, checked))
+        t = self._topic_to_write(topic, highest)
+        count = len(t.partitions)
+        if highest >= count:
+            raise PartitionNotFoundError(topic, highest, style="out of range")
+        if t.config.schema is not None:
+            self._schemas.validate_all(t.config.schema, list(map(_value_of, checked)))
+        buffered = []
+        for record in checked:
+            key, value, partition = record[0], record[1], record[2]
+            headers, timestamp = (record[3], record[4]) if len(record) > 3 else ((), None)
+            if partition < 0:
+                partition = choose_partition(key, count, t.round_robin)
+            buffered.append((topic, partition, _new_record(
+                (value, key, now if timestamp is None else timestamp, headers,
+                 request.expire_at))))
+        self._transactions.add(txn_id, buffered, owner)
+        return AppendResult(now, [(0, 0)] * len(buffered))
+
+    def send_offsets_to_transaction(self, txn_id: str, group_id: str,
+                                    offsets: Sequence[tuple[str, int, int]], *,
+                                    owner: object = None) -> None:
+        """Commit ``(topic, partition, next offset)`` for ``group_id`` if and only if the
+        transaction commits: consume-transform-produce exactly once."""
+        self._check_open()
+        self._transactions.add_offsets(txn_id, group_id, offsets, owner)
+
+    def commit_transaction(self, txn_id: str, *, owner: object = None) -> None:
+        """Make every record of the transaction visible at once; returns when the decision
+        and the data are durable. A failed commit leaves it open for a rollback."""
+        self._check_open()
+        self._transactions.commit(txn_id, owner)
+
+    def abort_transaction(self, txn_id: str, *, owner: object = None) -> None:
+        """Discard the transaction."""
+        self._check_open()
+        self._transactions.abort(txn_id, owner)
+
+    def transactions_owner_left(self, owner: object) -> None:
+        """A session closed: abort the transactions it left open."""
+        if not self.closed:
+            self._transactions.owner_left(owner)
+
     # --- read ---------------------------------------------------------------------------------
     def _leader(self, topic: str, partition: int) -> PartitionLeader:
         """The leader for a read path: ``topic not found: <t>`` / ``partition <n> not found``."""
@@ -494,7 +578,7 @@ class Broker(SchemaOperations):
 
     def fetch(self, topic: str, partition: int = 0, offset: int = 0, max_messages: int = 10,
               filter: str = "", *, max_bytes: int | None = None,
-              max_wait_ms: int = 0) -> FetchResult:
+              max_wait_ms: int = 0, read_uncommitted: bool = False) -> FetchResult:
         """Up to ``max_messages`` records from ``offset`` (wire spec §7.6), whose values fit
         ``max_bytes`` (at least one record).
 
@@ -502,15 +586,18 @@ class Broker(SchemaOperations):
         ``max_messages`` asks for: ``fetch(..., max_messages=10_000)`` is the fast way to read
         in bulk. ``next_offset`` is the first offset not examined; at the end of the log the
         result is empty and ``next_offset == offset``. With ``max_wait_ms`` > 0 an empty read
-        waits that long for new records before answering.
+        waits that long for new records before answering. Only committed records are read,
+        unless ``read_uncommitted`` (for debugging: open and aborted transactions' records).
         """
         runs, next_offset = self.fetch_runs(topic, partition, offset, max_messages, filter,
-                                            max_bytes=max_bytes, max_wait_ms=max_wait_ms)
+                                            max_bytes=max_bytes, max_wait_ms=max_wait_ms,
+                                            read_uncommitted=read_uncommitted)
         return FetchResult(to_messages(topic, partition, runs), next_offset)
 
     def fetch_runs(self, topic: str, partition: int, offset: int, max_messages: int,
                    filter: str = "", *, max_bytes: int | None = None, max_wait_ms: int = 0,
-                   scan_limit: int | None = None) -> tuple[list[BatchRun], int]:
+                   scan_limit: int | None = None, read_uncommitted: bool = False
+                   ) -> tuple[list[BatchRun], int]:
         """:meth:`fetch` as runs of stored columns, for the TCP server to encode replies from
         without building messages; ``scan_limit`` caps the records examined (standard FETCH:
         1,000; default: ``max(1000, max_messages)``)."""
@@ -524,13 +611,15 @@ class Broker(SchemaOperations):
         predicate = compile_filter(filter) if filter else None
         budget = max_bytes if max_bytes is not None and max_bytes > 0 else \
             self.config.fetch_max_bytes
+        committed = not read_uncommitted
         runs, next_offset = leader.scan(offset, max_messages, predicate, self.clock.now_ms(),
-                                        budget, scan_limit)
+                                        budget, scan_limit, committed=committed)
         if not runs and next_offset == offset and max_wait_ms > 0:
             leader.wait_for_data(offset, max_wait_ms / 1000.0)
             if not self.closed:
                 runs, next_offset = leader.scan(offset, max_messages, predicate,
-                                                self.clock.now_ms(), budget, scan_limit)
+                                                self.clock.now_ms(), budget, scan_limit,
+                                                committed=committed)
         return runs, next_offset
 
     def watch(self, topic: str, partition: int, offset: int,

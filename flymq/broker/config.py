@@ -66,6 +66,16 @@ class BrokerConfig:
     """Batch compression of appends: "none" or "lz4"."""
     retention_check_interval_ms: int = 60_000
     """How often (on the broker's clock) old segments are checked against retention limits."""
+    transaction_timeout_ms: int = 60_000
+    """A transaction idle this long is aborted (docs/transactions.md)."""
+    transaction_max_timeout_ms: int = 900_000
+    """The largest timeout a transaction may ask for."""
+    max_open_transactions: int = 10_000
+    """Open transactions the broker holds at once; BEGIN beyond it is refused."""
+    max_transaction_bytes: int = 16 * 1024 * 1024
+    """Bytes one transaction may buffer until it commits."""
+    transaction_buffer_bytes: int = 256 * 1024 * 1024
+    """Bytes all open transactions together may buffer in broker memory."""
 
     def __post_init__(self) -> None:
         if self.data_dir is not None:
@@ -90,3 +100,8 @@ class BrokerConfig:
             check_positive(name, getattr(self, name))
         if self.default_partitions > self.max_partitions_per_topic:
             raise ValueError("default_partitions must not exceed max_partitions_per_topic")
+        for name in ("transaction_timeout_ms", "transaction_max_timeout_ms",
+                     "max_open_transactions", "max_transaction_bytes", "transaction_buffer_bytes"):
+            check_positive(name, getattr(self, name))
+        if self.transaction_timeout_ms > self.transaction_max_timeout_ms:
+            raise ValueError("transaction_timeout_ms must not exceed transaction_max_timeout_ms")

@@ -21,6 +21,7 @@ from flymq.broker.filter import Predicate
 from flymq.broker.producers import ProducerTable
 from flymq.broker.storage import (BatchRun, DecodedBatch, Flusher, LogConfig, PartitionLog,
                                   Record)
+from flymq.broker.txn_state import PartitionTxns
 from flymq.clock import Clock
 from flymq.errors import OffsetOutOfRangeError, TopicNotFoundError
 
@@ -51,6 +52,7 @@ class PartitionLeader:
         self._closed = False
         self._producers: ProducerTable | None = None   # rebuilt from the log tail when needed
         self._producers_lock = threading.Lock()
+        self.txns = PartitionTxns()   # the last stable offset and aborted data (transactions)
 
     # --- lifecycle ------------------------------------------------------------------------
     @property
@@ -95,9 +97,9 @@ class PartitionLeader:
     # --- writing ----------------------------------------------------------------------------
     @property
     def high_watermark(self) -> int:
-        """One past the last offset readers may see: the log end offset, until transactions
-        bring a last stable offset below it."""
-        return self._opened().end_offset
+        """One past the last offset readers may see: the last stable offset, which is the
+        log end offset unless a transaction's commit is in flight (:mod:`txn_state`)."""
+        return self.txns.stable_end(self._opened().end_offset)
 
     def append(self, request: AppendRequest, records: Sequence, timestamp: int | None = None
                ) -> int:
@@ -148,6 +150,39 @@ class PartitionLeader:
         if fresh and (self._blocked or self._watchers):
             self._wake(base + len(records))
         return base
+
+    # --- transactions (called by the coordinator, flymq/broker/transactions.py) ----------------
+    def begin_transactional(self, producer_id: int) -> int:
+        """Hold readers below the current log end until :meth:`end_transactional`; returns
+        that offset, the first one this producer's data can take."""
+        first = self._opened().end_offset
+        self.txns.pending[producer_id] = first
+        return first
+
+    def append_transactional(self, records: Sequence[Record], producer_id: int,
+                             epoch: int) -> int:
+        """Append a transaction's records as one transactional batch (not waiting for an
+        fsync: the coordinator waits on :meth:`wait_durable`); returns the end offset."""
+        base = self._opened().append(records, producer_id=producer_id, producer_epoch=epoch,
+                                     transactional=True, wait=False)
+        return base + len(records)
+
+    def end_transactional(self, producer_id: int, epoch: int, commit: bool, *,
+                          marker: bool = True) -> None:
+        """The transaction's outcome is decided: write its commit or abort marker (a control
+        batch, as Kafka does), remember aborted data, release readers and wake waiters."""
+        first = self.txns.pending.get(producer_id)
+        try:
+            if marker:
+                self._opened().append((TXN_COMMIT_MARKER if commit else TXN_ABORT_MARKER,),
+                                      producer_id=producer_id, producer_epoch=epoch,
+                                      transactional=True, control=True, wait=False)
+        finally:
+            if not commit and first is not None:
+                self.txns.aborted[producer_id] = first
+            self.txns.pending.pop(producer_id, None)
+            if self._log is not None and (self._blocked or self._watchers):
+                self._wake(self._log.end_offset)
 
     def durability(self, end_offset: int) -> Durability:
         """The handle an appender with ``wait=False`` waits on for offsets below
@@ -224,19 +259,24 @@ class PartitionLeader:
                 runs = log.read_runs(offset, 1)
             except OffsetOutOfRangeError:  # retention removed it meanwhile
                 runs = []
-            if runs and is_live(runs[0].batch, runs[0].start, now_ms):
+            if runs and is_live(runs[0].batch, runs[0].start, now_ms) and \
+                    not self._hidden(runs[0].batch, committed=True):
                 return runs[0]
         raise OffsetOutOfRangeError(self.topic, offset, partition=self.index, start=start,
                                     end=end)
 
     def scan(self, offset: int, max_messages: int, predicate: Predicate | None, now_ms: int,
-             max_bytes: int, scan_limit: int = SCAN_LIMIT) -> tuple[list[BatchRun], int]:
+             max_bytes: int, scan_limit: int = SCAN_LIMIT, *, committed: bool = True
+             ) -> tuple[list[BatchRun], int]:
         """FETCH's loop (wire spec §7.6): up to ``max_messages`` live, matching records from
         ``offset`` whose values fit ``max_bytes`` (at least one), examining at most
         ``scan_limit``; returns them as runs and the first offset not examined. Nothing
-        readable at ``offset`` gives ``([], offset)``."""
+        readable at ``offset`` gives ``([], offset)``. ``committed`` (read-committed, the
+        default) stops at the last stable offset and skips aborted transactional data;
+        False reads up to the log end (read-uncommitted, for debugging). Transaction
+        markers are never delivered."""
         log = self._opened()
-        end = self.high_watermark
+        end = self.high_watermark if committed else log.end_offset
         if offset >= end or offset < log.start_offset:
             return [], offset
         found: list[BatchRun] = []
@@ -253,6 +293,11 @@ class PartitionLeader:
                 break
             examined = 0
             for batch, start, stop in runs:
+                if (batch.control or batch.transactional) and \
+                        self._hidden(batch, committed):
+                    examined += stop - start
+                    pos = batch.base + stop
+                    continue
                 spans = ((start, stop),) if batch.expire_at is None and predicate is None \
                     else _deliverable(batch, start, stop, predicate, now_ms, cutoff)
                 for a, b in spans:
@@ -279,6 +324,17 @@ class PartitionLeader:
             if examined < want and predicate is None:  # the byte budget ended the read
                 break  # (a filter's misses fill no reply: it reads on, up to the scan limit)
         return found, pos
+
+
+    def _hidden(self, batch: DecodedBatch, committed: bool) -> bool:
+        """Whether a transactional or control ``batch`` is kept from this reader: markers
+        always, aborted data unless it reads uncommitted."""
+        return self.txns.hides(batch) if committed else batch.control
+
+
+#: The value of a commit / abort control record (Kafka's marker types: 0 abort, 1 commit).
+TXN_ABORT_MARKER = Record(b"\x00\x00\x00\x00", key=b"\x00\x00\x00\x00")
+TXN_COMMIT_MARKER = Record(b"\x00\x00\x00\x00", key=b"\x00\x00\x00\x01")
 
 
 def is_live(batch: DecodedBatch, i: int, now_ms: int) -> bool:

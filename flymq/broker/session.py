@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import itertools
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
-from flymq.models import AuthResponse, WhoAmIResponse
+from flymq.models import AuthResponse, RecordMetadata, WhoAmIResponse
 
 if TYPE_CHECKING:
     from flymq.broker.broker import Broker
@@ -84,6 +84,23 @@ class Session:
                 self._groups.add((topic, group_id))
         return offset
 
+    # --- transactions: each belongs to the session that began it ----------------------------
+    def begin_transaction(self) -> str:
+        return self.broker.begin_transaction(owner=self)
+
+    def produce_transactional(self, txn_id: str, topic: str, value: bytes) -> RecordMetadata:
+        return self.broker.produce_transactional(txn_id, topic, value, owner=self)
+
+    def send_offsets_to_transaction(self, txn_id: str, group_id: str,
+                                    offsets: Sequence[tuple[str, int, int]]) -> None:
+        self.broker.send_offsets_to_transaction(txn_id, group_id, offsets, owner=self)
+
+    def commit_transaction(self, txn_id: str) -> None:
+        self.broker.commit_transaction(txn_id, owner=self)
+
+    def abort_transaction(self, txn_id: str) -> None:
+        self.broker.abort_transaction(txn_id, owner=self)
+
     # --- the group membership protocol -------------------------------------------------------
     # A member belongs to the session that joined it (its owner is this session's member id):
     # only this session can act as it, and closing the session is the member's clean leave.
@@ -111,12 +128,13 @@ class Session:
 
     # --- lifetime ---------------------------------------------------------------------------
     def close(self) -> None:
-        """The caller went away: leave every group it joined."""
+        """The caller went away: abort its open transactions, leave every group it joined."""
         with self._lock:
             if self.closed:
                 return
             self.closed = True
             joined, self._groups = self._groups, set()
+        self.broker.transactions_owner_left(self)
         if joined and not self.broker.closed:
             self.broker.member_left(self.member_id)
 

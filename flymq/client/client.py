@@ -21,6 +21,7 @@ import contextlib
 import dataclasses
 import json
 import threading
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
@@ -612,6 +613,16 @@ class FlyMQClient:
     def abort_transaction(self, txn_id: str) -> None:
         """[ext] Discard every record of transaction ``txn_id``."""
         self._transport.abort_transaction(txn_id)
+
+    def send_offsets_to_transaction(self, txn_id: str, group_id: str,
+                                    offsets: Mapping[tuple[str, int], int]
+                                    | Iterable[tuple[str, int, int]]) -> None:
+        """[ext] Commit consumer offsets for ``group_id`` if and only if transaction
+        ``txn_id`` commits (Kafka's ``send_offsets_to_transaction``): ``{(topic,
+        partition): next offset}`` or ``(topic, partition, next offset)`` triples."""
+        items = [(t, p, o) for (t, p), o in offsets.items()] if isinstance(offsets, Mapping) \
+            else [tuple(entry) for entry in offsets]
+        self._transport.send_offsets_to_transaction(txn_id, group_id, items)
 
     # --- high-level factories -------------------------------------------------------------
     def producer(self, **kwargs: Any) -> "HighLevelProducer":

@@ -30,9 +30,11 @@ from flymq.bulk import gc_paused
 from flymq.client.config import ClientConfig
 from flymq.client.record_watch import RecordWatch
 from flymq.client.transport import Transport
+from flymq.features import not_supported
 from flymq.errors import (AuthenticationError, ConnectionClosedError, ConnectionError,
                           FlyMQError, NoAvailableServerError, ProtocolError, TimeoutError,
-                          TransactionError, UnsupportedOperationError, error_from_wire)
+                          TransactionError, TransactionNotActiveError,
+                          UnsupportedOperationError, error_from_wire)
 from flymq.message_list import MessageColumns, MessageList
 from flymq.models import (AuthResponse, ClusterMetadata, ConsumedMessage, DLQMessage,
                           FetchResult, JoinResult, PartitionInfo, RecordMetadata,
@@ -725,8 +727,18 @@ class TcpTransport(Transport):
         self._end_transaction(Op.ABORT_TX, txn_id, "aborted")
 
     def _end_transaction(self, op: Op, txn_id: str, what: str) -> None:
+        """The server answers an unknown or finished id with success 0 (wire spec §5.5)."""
         if not self._call(op, m.TxnRequest(txn_id)).success:
-            raise TransactionError(f"transaction {txn_id} could not be {what}")
+            raise TransactionNotActiveError(
+                f"transaction {txn_id} could not be {what}: the server does not know it or "
+                "it is no longer active")
+
+    def send_offsets_to_transaction(self, txn_id: str, group_id: str,
+                                    offsets: Sequence[tuple[str, int, int]]) -> None:
+        if not self._has(Op.TXN_OFFSET_COMMIT):
+            raise not_supported("transactional offset commits")
+        self._call(Op.TXN_OFFSET_COMMIT, m.TxnOffsetCommitRequest(
+            txn_id, group_id, [m.TxnOffset(t, p, o) for t, p, o in offsets]))
 
     # --- dead-letter queue ----------------------------------------------------------------------------
     def fetch_dlq(self, topic: str, max_messages: int = 10) -> list[DLQMessage]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable, Mapping
 
 from flymq.errors import TransactionNotActiveError
 from flymq.models import RecordMetadata
@@ -12,7 +12,8 @@ if TYPE_CHECKING:
 
 
 class Transaction:
-    """Writes buffered by the broker until :meth:`commit`; :meth:`rollback` discards them.
+    """Writes held by the broker until :meth:`commit` makes them all visible at once;
+    :meth:`rollback` discards them (docs/transactions.md).
 
     It stays active until a commit or rollback *succeeds*, so a failed commit can still be
     rolled back.
@@ -41,6 +42,13 @@ class Transaction:
     def produce(self, topic: str, data: bytes | str) -> RecordMetadata:
         self._check_active()
         return self._client.produce_transactional(self._txn_id, topic, data)
+
+    def send_offsets_to_transaction(self, offsets: Mapping[tuple[str, int], int]
+                                    | Iterable[tuple[str, int, int]], group_id: str) -> None:
+        """[ext] Commit ``{(topic, partition): next offset}`` for consumer group ``group_id``
+        with this transaction: both or neither (consume-transform-produce exactly once)."""
+        self._check_active()
+        self._client.send_offsets_to_transaction(self._txn_id, group_id, offsets)
 
     def commit(self) -> None:
         self._check_active()

@@ -245,6 +245,10 @@ class Transport(abc.ABC):
     def produce_transactional(self, txn_id: str, topic: str, value: bytes) -> RecordMetadata:
         raise not_supported("transactions")
 
+    def send_offsets_to_transaction(self, txn_id: str, group_id: str,
+                                    offsets: Sequence[tuple[str, int, int]]) -> None:
+        raise not_supported("transactions")
+
     def fetch_dlq(self, topic: str, max_messages: int = 10) -> list[DLQMessage]:
         raise not_supported("dlq")
 

@@ -14,7 +14,8 @@ from flymq.protocol.codec import (BOOL, BUFFER_TOO_SMALL, BYTES32, I32, I64, INV
                                   REST, STR8, STR16, U32, FieldType, List16, List32, Map16, Map32, Message, Nested,
                                   Optional, Reader, Sized, Writer, decode_error_prefix, field,
                                   message)
-from flymq.protocol.messages import RecordMetadataResponse, TopicRequest, request, response
+from flymq.protocol.messages import (AckResponse, RecordMetadataResponse, TopicRequest,
+                                     request, response)
 from flymq.protocol.opcodes import Op
 
 __all__ = [
@@ -25,7 +26,7 @@ __all__ = [
     "SchemaCompatibilityResponse", "ProduceWithSchemaExRequest",
     "SuccessResponse", "FetchDLQRequest", "DLQEntry", "FetchDLQResponse", "ReplayDLQRequest",
     "ReInjectDLQResponse", "ProduceDelayedRequest", "ProduceWithTTLRequest", "TxnRequest",
-    "TxnResponse", "ProduceTxRequest", "AuthRequest", "AuthResponse", "WhoAmIResponse",
+    "TxnResponse", "ProduceTxRequest", "TxnOffset", "TxnOffsetCommitRequest", "AuthRequest", "AuthResponse", "WhoAmIResponse",
     "UserRequest", "UserInfo", "UsernameRequest", "UserListResponse", "AclSetRequest",
     "AclResult", "AclInfo", "AclListEntry", "AclListResponse", "RoleInfo", "RoleListResponse",
     "AuditQueryRequest", "AuditEvent", "AuditQueryResponse", "AuditExportRequest",
@@ -337,6 +338,27 @@ class ProduceTxRequest(Message):
     txn_id: str = field(STR16)
     topic: str = field(STR16)
     data: bytes = field(BYTES32, b"")
+
+
+@message
+class TxnOffset(Message):
+    topic: str = field(STR16)
+    partition: int = field(I32)
+    offset: int = field(I64)
+
+
+@request(Op.TXN_OFFSET_COMMIT)
+@message
+class TxnOffsetCommitRequest(Message):
+    """flymq extension 0xC8: consumer offsets committed with a transaction."""
+
+    txn_id: str = field(STR16)
+    group_id: str = field(STR16)
+    offsets: list[TxnOffset] = field(List32(Nested(TxnOffset)), [])
+
+
+response(Op.TXN_OFFSET_COMMIT)(AckResponse)
+
 
 
 # --- authentication (0x70-0x72) ----------------------------------------------------------------------

@@ -87,6 +87,7 @@ class Op(IntEnum):
     LIST_OFFSETS = 0xC5
     CREATE_TOPIC_EX = 0xC6
     INIT_PRODUCER_ID = 0xC7
+    TXN_OFFSET_COMMIT = 0xC8
 
     # consumer-group membership (docs/protocol-extensions.md)
     GROUP_JOIN = 0xC9

@@ -13,7 +13,7 @@ from flymq.broker.config import TopicConfig
 from flymq.broker.messages import columns
 from flymq.broker.partition import SCAN_LIMIT
 from flymq.broker.roles import ROLES
-from flymq.errors import InvalidRequestError
+from flymq.errors import InvalidRequestError, TransactionNotActiveError, TransactionNotFoundError
 from flymq.protocol import Op
 from flymq.server.long_poll import LongPoll
 from flymq.server.ops import OpTable, Produced
@@ -30,7 +30,6 @@ op = OPS.op
 OPS.later("dlq", Op.FETCH_DLQ, Op.REPLAY_DLQ, Op.PURGE_DLQ)
 OPS.later("delayed", Op.PRODUCE_DELAYED)
 OPS.later("ttl", Op.PRODUCE_WITH_TTL)
-OPS.later("transactions", Op.BEGIN_TX, Op.COMMIT_TX, Op.ABORT_TX, Op.PRODUCE_TX)
 OPS.later("audit", Op.AUDIT_QUERY, Op.AUDIT_EXPORT)
 # User and ACL management with authentication disabled (wire-protocol.md §6.9).
 OPS.later("auth", *range(Op.USER_CREATE, Op.PASSWORD_CHANGE + 1),
@@ -86,6 +85,47 @@ def _produce_batch(d: "FlyMQv1", conn: "Connection", req: _BatchRequest) -> Prod
 @op(Op.INIT_PRODUCER_ID, m.EmptyRequest, disk=True, feature="idempotence")
 def _init_producer_id(d: "FlyMQv1", conn: "Connection", req: Any) -> Any:
     return m.InitProducerIdResponse(*conn.session.init_producer_id())
+
+
+# --- transactions (wire spec §6.5, §7.11; docs/transactions.md) --------------------------------
+
+@op(Op.BEGIN_TX, m.EmptyRequest, feature="transactions")
+def _begin_tx(d: "FlyMQv1", conn: "Connection", req: Any) -> Any:
+    return m.TxnResponse(conn.session.begin_transaction(), True)
+
+
+@op(Op.PRODUCE_TX, m.ProduceTxRequest, feature="transactions")
+def _produce_tx(d: "FlyMQv1", conn: "Connection", req: m.ProduceTxRequest) -> Any:
+    md = conn.session.produce_transactional(req.txn_id, req.topic, req.data)
+    return m.RecordMetadataResponse(md.topic, md.partition, md.offset, md.timestamp, -1,
+                                    len(req.data))
+
+
+def _end_tx(end: Any, txn_id: str) -> Any:
+    """COMMIT_TX / ABORT_TX: an unknown or finished id is upstream's soft failure (success
+    0, §5.5); every other failure is an ERROR with its reason."""
+    try:
+        end(txn_id)
+    except (TransactionNotFoundError, TransactionNotActiveError):
+        return m.TxnResponse(txn_id, False)
+    return m.TxnResponse(txn_id, True)
+
+
+@op(Op.COMMIT_TX, m.TxnRequest, disk=True, feature="transactions")
+def _commit_tx(d: "FlyMQv1", conn: "Connection", req: m.TxnRequest) -> Any:
+    return _end_tx(conn.session.commit_transaction, req.txn_id)
+
+
+@op(Op.ABORT_TX, m.TxnRequest, feature="transactions")
+def _abort_tx(d: "FlyMQv1", conn: "Connection", req: m.TxnRequest) -> Any:
+    return _end_tx(conn.session.abort_transaction, req.txn_id)
+
+
+@op(Op.TXN_OFFSET_COMMIT, m.TxnOffsetCommitRequest, feature="transactions")
+def _txn_offset_commit(d: "FlyMQv1", conn: "Connection", req: m.TxnOffsetCommitRequest) -> Any:
+    conn.session.send_offsets_to_transaction(
+        req.txn_id, req.group_id, [(o.topic, o.partition, o.offset) for o in req.offsets])
+    return m.AckResponse()
 
 
 # --- read ---------------------------------------------------------------------------------------

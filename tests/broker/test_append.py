@@ -7,7 +7,7 @@ import pytest
 from flymq.broker import Broker, BrokerConfig
 from flymq.broker.appends import DURABLE, AppendRequest
 from flymq.errors import (InvalidRequestError, MessageTooLargeError, PartitionNotFoundError,
-                          UnsupportedOperationError)
+                          TransactionNotFoundError)
 
 
 def _read(broker: Broker, topic: str, partition: int = 0) -> list:
@@ -50,7 +50,7 @@ def test_bad_requests_write_nothing(broker):
                                           (None, b"x" * (broker.config.max_message_bytes + 1), 0)]))
     with pytest.raises(InvalidRequestError, match="same partition"):
         broker.append(AppendRequest("t", [(None, b"a", 0), (None, b"b", 1)], producer=(1, 0, 0)))
-    with pytest.raises(UnsupportedOperationError, match="transactions"):
+    with pytest.raises(TransactionNotFoundError):
         broker.append(AppendRequest("t", [(None, b"a", 0)], transaction_id="tx"))
     assert broker.offsets("t", 0) == broker.offsets("t", 1) == (0, 0)
 

@@ -68,9 +68,6 @@ LATER = [
     (0x22, s16("t")),                                           # PURGE_DLQ
     (0x30, s16("t") + b32(b"d") + struct.pack(">Q", 1000)),     # PRODUCE_DELAYED
     (0x35, s16("t") + b32(b"d") + struct.pack(">Q", 1000)),     # PRODUCE_WITH_TTL
-    (0x40, b""),                                                # BEGIN_TX
-    (0x41, s16("txn")), (0x42, s16("txn")),                     # COMMIT_TX / ABORT_TX
-    (0x43, s16("txn") + s16("t") + b32(b"d")),                  # PRODUCE_TX
 ]
 
 

@@ -111,3 +111,14 @@ def test_modes_are_per_subject_with_a_global_default(client):
     with pytest.raises(InvalidRequestError, match="invalid compatibility mode"):
         client.set_schema_compatibility("sideways", "loose")
     assert client.describe_schema("loose").compatibility.value == "none"
+
+
+def test_references_it_cannot_follow_are_reported_not_assumed_safe(client):
+    v1 = {"$defs": {"id": {"$id": "urn:ids", "type": "integer"}},
+          "properties": {"id": {"$ref": "urn:ids"}}}
+    client.register_schema("refs", "json", v1)
+    v2 = {"$defs": {"id": {"$id": "urn:ids", "type": "string"}},
+          "properties": {"id": {"$ref": "urn:ids"}}}
+    with pytest.raises(SchemaCompatibilityError, match=r"\$.id: \$ref 'urn:ids' is not followed"):
+        client.register_schema("refs", "json", v2)
+    assert client.register_schema("refs", "json", v1) == 1   # unchanged: nothing to compare

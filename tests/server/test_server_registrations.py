@@ -46,7 +46,7 @@ def test_disk_and_produce_flags():
     assert {op for op in SERVED_OPS if OPS[op].disk} == {
         Op.CREATE_TOPIC, Op.CREATE_TOPIC_EX, Op.DELETE_TOPIC, Op.COMMIT, Op.RESET_OFFSET,
         Op.DELETE_GROUP, Op.INIT_PRODUCER_ID} | {
-        Op.REGISTER_SCHEMA, Op.DELETE_SCHEMA, Op.SCHEMA_COMPATIBILITY} | {
+        Op.REGISTER_SCHEMA, Op.DELETE_SCHEMA, Op.SCHEMA_COMPATIBILITY} | {Op.COMMIT_TX} | {
         Op.GROUP_COMMIT, Op.GROUP_DELETE}
     assert {op for op in SERVED_OPS if OPS[op].produce} == {
         Op.PRODUCE, Op.PRODUCE_EX, Op.PRODUCE_BATCH} | {

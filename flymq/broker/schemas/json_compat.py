@@ -21,6 +21,8 @@ from flymq.broker.schemas.kinds import ITEMS, path_text
 LOWER_BOUNDS = ("minimum", "exclusiveMinimum", "minLength", "minItems", "minProperties")
 UPPER_BOUNDS = ("maximum", "exclusiveMaximum", "maxLength", "maxItems", "maxProperties")
 EXACT = ("pattern", "format", "multipleOf")
+#: References left after resolving local pointers: what they point at is not compared.
+REFERENCES = ("$ref", "$dynamicRef", "$recursiveRef")
 _MAX_REF_CHAIN = 32
 
 
@@ -103,6 +105,11 @@ class _Compare:
             self.active.discard(key)
 
     def _compare(self, r: dict, w: dict, path: list) -> list[str]:
+        for side in (r, w):
+            for keyword in REFERENCES:
+                if keyword in side and (r != w or self.roots[0] != self.roots[1]):
+                    return [f"{path_text(path)}: {keyword} {side[keyword]!r} is not followed "
+                            "by the compatibility check (only local #/... references are)"]
         for combinator in ("anyOf", "oneOf"):
             if isinstance(w.get(combinator), list):   # each writer choice must be readable
                 rest = _without(w, combinator)

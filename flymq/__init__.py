@@ -1,7 +1,7 @@
 """flymq: an embeddable pure-Python message broker and a pyflymq-compatible client.
 
-``import flymq`` needs only the runtime dependencies. The broker, the producers, the protocol
-enum and the optional extras (crypto, reactive) load on first use.
+``import flymq`` needs only the runtime dependencies. The broker, the producers and the protocol
+enum load on first use.
 """
 
 from __future__ import annotations
@@ -49,24 +49,27 @@ __all__ = [
 # name -> module that defines it, imported on first access
 _LAZY = {
     "Broker": "flymq.broker",
+    "BrokerConfig": "flymq.broker.config",
     "Producer": "flymq.client.producer",
     "AsyncProducer": "flymq.client.producer",
     "HighLevelProducer": "flymq.client.producer",
     "ProduceFuture": "flymq.client.producer",
 }
 
-# optional extras: name -> extra that provides it
-_EXTRAS = {
+# upstream pyflymq names flymq does not implement yet: name -> pyflymq module that has it
+_NOT_IMPLEMENTED = {
     "Encryptor": "crypto", "generate_key": "crypto", "validate_key": "crypto",
     "ReactiveConsumer": "reactive", "ReactiveProducer": "reactive",
     "AsyncReactiveConsumer": "reactive", "from_consumer": "reactive", "to_producer": "reactive",
 }
 
 
-def missing_extra(extra: str) -> ImportError:
-    """The error for a feature of an optional extra that is not available."""
-    return ImportError(f"this feature needs the optional extra: pip install 'flymq[{extra}]' "
-                       f"(flymq's {extra} support is not implemented yet)")
+def not_implemented(module: str, name: str = "") -> str:
+    """What to say about a name of upstream pyflymq's ``module`` (crypto, reactive) that
+    flymq does not implement: no extra or install provides it."""
+    what = f"{name} (pyflymq.{module})" if name else f"pyflymq.{module}"
+    return (f"{what} is not implemented by flymq yet; no install or extra provides it. "
+            f"Use the consumers and producers of flymq.FlyMQClient instead.")
 
 
 def __getattr__(name: str) -> Any:
@@ -74,6 +77,6 @@ def __getattr__(name: str) -> Any:
         return getattr(importlib.import_module(_LAZY[name]), name)
     if name == "OpCode":
         return importlib.import_module("flymq.protocol.opcodes").Op
-    if name in _EXTRAS:
-        raise missing_extra(_EXTRAS[name])
+    if name in _NOT_IMPLEMENTED:  # AttributeError, so hasattr() answers False
+        raise AttributeError(not_implemented(_NOT_IMPLEMENTED[name], name))
     raise AttributeError(f"module 'flymq' has no attribute {name!r}")

@@ -28,13 +28,13 @@ def __getattr__(name: str) -> Any:
     name resolves in flymq (lazy names such as Broker, Producer, OpCode).
 
     Submodules come first: flymq has modules of the same name (``flymq.models``) that are not
-    the ``pyflymq`` ones. An extra that is not installed (``crypto``, ``reactive``) is a
+    the ``pyflymq`` ones. A module flymq does not implement (``crypto``, ``reactive``) is a
     missing attribute whose message names it; ``import pyflymq.crypto`` raises the ImportError.
     """
     if name in _SUBMODULES:
         try:
             return importlib.import_module(f"{__name__}.{name}")
-        except ImportError as exc:  # an extra not installed: hasattr() must stay False
+        except ImportError as exc:  # not implemented: hasattr() must stay False
             raise AttributeError(f"module {__name__!r} has no attribute {name!r}: {exc}") \
                 from exc
     return getattr(flymq, name)

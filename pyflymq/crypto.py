@@ -1,5 +1,5 @@
-"""``pyflymq.crypto``: AES-GCM helpers of the optional ``crypto`` extra (not available yet)."""
+"""``pyflymq.crypto``: upstream's AES-GCM helpers, not implemented by flymq yet."""
 
-from flymq import missing_extra
+from flymq import not_implemented
 
-raise missing_extra("crypto")
+raise ImportError(not_implemented("crypto"))

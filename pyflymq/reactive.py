@@ -1,5 +1,5 @@
-"""``pyflymq.reactive``: Rx helpers of the optional ``reactive`` extra (not available yet)."""
+"""``pyflymq.reactive``: upstream's Rx helpers, not implemented by flymq yet."""
 
-from flymq import missing_extra
+from flymq import not_implemented
 
-raise missing_extra("reactive")
+raise ImportError(not_implemented("reactive"))

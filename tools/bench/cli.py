@@ -11,6 +11,7 @@ from pathlib import Path
 
 from tools.bench import report
 from tools.bench.machine import machine_info
+from tools.bench.procs import exit_on_sigterm
 from tools.bench.progress import Progress
 from tools.bench.registry import Context
 from tools.bench.results import Results
@@ -26,8 +27,9 @@ def build_parser(names: list[str]) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m tools.bench",
         description="flymq benchmarks (B1-B6, storage), verified and side by side with peers.")
-    p.add_argument("scenarios", nargs="*", default=["all"], metavar="SCENARIO",
-                   help=f"'all', 'list', or any of: {', '.join(names)}")
+    p.add_argument("scenarios", nargs="*", default=["list"], metavar="SCENARIO",
+                   help=f"'list' (the default: what each costs), 'all', or any of: "
+                        f"{', '.join(names)}")
     p.add_argument("--fsync", choices=sorted(FSYNC_CHOICES), default=None,
                    help="durability mode(s) for flymq and peers (default: both = never and "
                         "interval; --quick: interval)")
@@ -50,13 +52,32 @@ def build_parser(names: list[str]) -> argparse.ArgumentParser:
     return p
 
 
+def print_list(registry: dict) -> None:
+    """Each scenario with what it costs, and how to run them."""
+    print(f"{'SCENARIO':10} {'FULL':>8} {'--quick':>8}  WHAT")
+    for sc in registry.values():
+        print(f"{sc.name:10} {sc.cost[0]:>8} {sc.cost[1]:>8}  {sc.title}")
+    print("\nrun: python -m tools.bench NAME... [--quick]  (or `flymq bench NAME...`); "
+          "'all' runs every scenario.\nCosts are wall-clock estimates on a 2-core machine; "
+          "peers that are not installed are skipped.")
+
+
 def main(argv: list[str] | None = None) -> int:
+    exit_on_sigterm()  # SIGTERM stops the servers this run started and removes its temp dirs
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("\nbenchmark interrupted; its servers were stopped and temp dirs removed",
+              file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
     registry = load_scenarios()
     parser = build_parser(list(registry))
     args = parser.parse_args(argv)
     if args.scenarios == ["list"]:
-        for sc in registry.values():
-            print(f"{sc.name:10} {sc.title}")
+        print_list(registry)
         return 0
     names = list(registry) if "all" in args.scenarios else args.scenarios
     unknown = [n for n in names if n not in registry]

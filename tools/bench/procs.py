@@ -14,7 +14,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -129,8 +128,56 @@ def find_executable(name: str) -> str | None:
     return str(beside) if beside.exists() else None
 
 
+def exit_on_sigterm() -> None:
+    """Make SIGTERM unwind the program as Ctrl-C does, so every ``with Child``/``TempDir``
+    block stops its server and removes its directory (by default SIGTERM ends a Python
+    process on the spot, orphaning both). A second SIGTERM during that cleanup is ignored."""
+    signal.signal(signal.SIGTERM, _terminated)
+
+
+def _terminated(signum: int, frame: Any) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise SystemExit(128 + signum)
+
+
+def _call_and_send(conn: Any, fn: Callable[..., Any], args: tuple) -> None:
+    """The body of a :func:`run_isolated` child: the result (or error) goes back on ``conn``."""
+    exit_on_sigterm()
+    try:
+        conn.send((True, fn(*args)))
+    except Exception as exc:  # noqa: BLE001 - re-raised in the parent
+        conn.send((False, exc))
+    finally:
+        conn.close()
+
+
 def run_isolated(fn: Callable[..., Any], *args: Any, timeout: float = 600.0) -> Any:
-    """Call a module-level ``fn(*args)`` in a fresh spawned process (clean RSS, own GIL)."""
+    """Call a module-level ``fn(*args)`` in a fresh spawned process (clean RSS, own GIL).
+
+    If the caller is interrupted (Ctrl-C, SIGTERM) or the call times out, the child gets
+    SIGTERM, which unwinds its own ``with`` blocks, and is killed if it does not end."""
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
-        return pool.submit(fn, *args).result(timeout=timeout)
+    receive, send = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_call_and_send, args=(send, fn, args), daemon=True)
+    child.start()
+    send.close()
+    answered = False
+    try:
+        if not receive.poll(timeout):
+            raise TimeoutError(f"{fn.__name__}{args} took more than {timeout:.0f} s")
+        ok, value = receive.recv()
+        answered = True
+    except EOFError:
+        raise RuntimeError(f"{fn.__name__}{args} died (exit code {child.exitcode})") from None
+    finally:
+        receive.close()
+        child.join(10 if answered else 0)  # an answered child is on its way out
+        if child.is_alive():
+            child.terminate()
+            child.join(10)
+        if child.is_alive():
+            child.kill()
+            child.join()
+    if not ok:
+        raise value
+    return value

@@ -51,17 +51,21 @@ class Scenario:
     title: str
     run: Callable[[Context], None]
     steps: Callable[[Context], int]
+    cost: tuple[str, str] = ("?", "?")
+    """About how long a full and a --quick run take (``python -m tools.bench list``)."""
 
 
 SCENARIOS: dict[str, Scenario] = {}
 
 
-def scenario(name: str, title: str, steps: Callable[[Context], int] = lambda ctx: 1
+def scenario(name: str, title: str, steps: Callable[[Context], int] = lambda ctx: 1, *,
+             cost: tuple[str, str] = ("?", "?")
              ) -> Callable[[Callable[[Context], None]], Callable[[Context], None]]:
-    """Register ``fn(ctx)`` as scenario ``name``; ``steps(ctx)`` sizes its progress bar."""
+    """Register ``fn(ctx)`` as scenario ``name``; ``steps(ctx)`` sizes its progress bar;
+    ``cost`` says about how long a full and a --quick run take."""
     def register(fn: Callable[[Context], None]) -> Callable[[Context], None]:
         if name in SCENARIOS:
             raise ValueError(f"duplicate benchmark scenario {name!r}")
-        SCENARIOS[name] = Scenario(name, title, fn, steps)
+        SCENARIOS[name] = Scenario(name, title, fn, steps, cost)
         return fn
     return register

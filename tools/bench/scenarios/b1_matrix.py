@@ -63,7 +63,8 @@ def _steps(ctx: Context) -> int:
     return len(ctx.fsync_modes) * len(ctx.workers) * (ctx.rounds * len(TESTS) + 1)
 
 
-@scenario("b1", "upstream matrix, one message per request over TCP", _steps)
+@scenario("b1", "upstream matrix, one message per request over TCP", _steps,
+          cost=("8 min", "40 s"))
 def b1(ctx: Context) -> None:
     for fsync in ctx.fsync_modes:
         with TempDir("b1") as tmp, flymq_server(tmp, fsync, ctx.server) as (address, _):

@@ -47,7 +47,8 @@ def _title(test: Test, batch: int, ctx: Context, fsync: str) -> str:
 
 
 @scenario("b2", "flymq vs Redis Streams and NATS JetStream (TCP)",
-          lambda ctx: len(ctx.fsync_modes) * 3 * 4)
+          lambda ctx: len(ctx.fsync_modes) * 3 * 4,
+          cost=("4 min", "30 s"))
 def b2(ctx: Context) -> None:
     for fsync in ctx.fsync_modes:
         rows: dict[str, list[tuple[str, Figure]]] = {}

@@ -65,7 +65,8 @@ def one_round(cls: type[EmbeddedQueue], payloads: list[bytes], fsync: str
 
 
 @scenario("b3", "embedded (in-process) produce and consume vs persist-queue, litequeue, file",
-          lambda ctx: len(ctx.fsync_modes) * len(SIZES) * len(QUEUES))
+          lambda ctx: len(ctx.fsync_modes) * len(SIZES) * len(QUEUES),
+          cost=("3 min", "20 s"))
 def b3(ctx: Context) -> None:
     count = ctx.count(1_000_000, 20_000)
     for fsync in ctx.fsync_modes:

@@ -77,7 +77,8 @@ def end_to_end(address: tuple[str, int], topic: str, seconds: float) -> dict[str
     return {f"{k} (at {RATE:,} msgs/s)": v for k, v in percentiles(latencies, (50, 99)).items()}
 
 
-@scenario("b4", "TCP batch fetch and batch produce; end-to-end latency", lambda ctx: 2)
+@scenario("b4", "TCP batch fetch and batch produce; end-to-end latency", lambda ctx: 2,
+          cost=("1 min", "10 s"))
 def b4(ctx: Context) -> None:
     count = ctx.count(1_000_000, 20_000)
     payloads = make_payloads(4, count, SIZE)

@@ -54,7 +54,8 @@ def broker_recovery(target_bytes: int) -> dict[str, float]:
     return {"seconds to ready": seconds, "partitions": float(len(acked))}
 
 
-@scenario("b5", "start-up and recovery", lambda ctx: 3)
+@scenario("b5", "start-up and recovery", lambda ctx: 3,
+          cost=("30 s", "15 s"))
 def b5(ctx: Context) -> None:
     broker_ready_ms()   # warm-up (imports)
     ctx.figure("start-up", "Broker(empty dir) to ready",

@@ -97,7 +97,8 @@ def _curve(ctx: Context, table: str, label: str, points: list[int], measure) -> 
 
 
 @scenario("b6", "growth: partitions, connections, retained messages (one round per point)",
-          lambda ctx: 11)
+          lambda ctx: 11,
+          cost=("3 min", "40 s"))
 def b6(ctx: Context) -> None:
     fsync = ctx.fsync_modes[-1]
     count = ctx.count(20_000, 2_000)

@@ -88,7 +88,8 @@ def _round(make_client: Callable[[], Any], send: Callable, count: int, round_no:
 
 
 @scenario("producers", "Producer / client.producer(), 100 B, vs Redis pipeline and NATS async",
-          lambda ctx: len(ctx.fsync_modes) * 6)
+          lambda ctx: len(ctx.fsync_modes) * 6,
+          cost=("2 min", "20 s"))
 def producers(ctx: Context) -> None:
     count = ctx.count(MESSAGES, MESSAGES // 20)
     for fsync in ctx.fsync_modes:

@@ -90,7 +90,8 @@ def reopen_after_kill(target_bytes: int) -> dict[str, float]:
 
 
 @scenario("storage", "PartitionLog append/read vs bare file; reopen after kill -9",
-          lambda ctx: 3)
+          lambda ctx: 3,
+          cost=("1 min", "15 s"))
 def storage(ctx: Context) -> None:
     record_cls = need("flymq.broker.storage", "Record")
     count = ctx.count(1_000_000, 50_000)

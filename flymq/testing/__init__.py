@@ -1,15 +1,8 @@
-"""pytest plugin and helpers for testing code that uses flymq.
+"""Helpers for testing code that uses flymq; none of them needs pytest.
 
-Installing flymq registers this plugin with pytest (a ``pytest11`` entry point), so the
-fixtures are available in every test session without any conftest line. Fixtures:
-
-- ``flymq_clock``: a :class:`~flymq.clock.ManualClock`; move time with ``advance(ms)``.
-- ``flymq_broker_config``: the :class:`~flymq.broker.BrokerConfig` of ``flymq_broker`` (the
-  defaults); a conftest that overrides it changes the settings for its directory of tests.
-- ``flymq_data_dir``: the directory of ``flymq_broker``, under ``tmp_path``.
-- ``flymq_broker``: a fresh embedded :class:`~flymq.broker.Broker` there, on that clock.
-- ``flymq_client``: a :class:`~flymq.FlyMQClient` bound to ``flymq_broker``.
-- ``flymq_server``: ``flymq_broker`` served over TCP on an ephemeral port; yields ``"host:port"``.
+The pytest fixtures (``flymq_broker``, ``flymq_client``, ``flymq_server``, ``flymq_faults``,
+``flymq_proxy``, ...) are in :mod:`flymq.testing.plugin`, which pytest loads by itself once
+flymq is installed. This package holds what works under any test runner or none:
 
 :func:`start_server` serves a broker over TCP for a ``with`` block, with any server settings
 (the fixtures' way too, so a test that needs other settings builds its server the same way).
@@ -22,6 +15,11 @@ says ``FlyMQClient("localhost:9092")`` can run unchanged in tests::
 
     with flymq.testing.redirect("localhost:9092", flymq_broker):
         app.main()
+
+:class:`~flymq.testing.faults.Faults` injects failures into a broker (the next N produces or
+fetches fail, a partition pauses, the disk fills up); ``Broker.crash()`` and
+``Broker.restart()`` simulate a kill -9 and a restart from disk;
+:class:`~flymq.testing.proxy.FaultyProxy` drops, delays or refuses TCP connections.
 """
 
 from __future__ import annotations
@@ -37,19 +35,30 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
-import pytest
-
 from flymq.client.client import ADDRESS_REDIRECTS, FlyMQClient
-from flymq.clock import ManualClock
 
 if TYPE_CHECKING:
-    from flymq.broker import Broker, BrokerConfig
+    from flymq.broker import Broker
     from flymq.server import Server
+    from flymq.testing.faults import Faults
+    from flymq.testing.proxy import FaultyProxy
 
-__all__ = ["redirect", "client_for", "start_server", "ServeProcess", "serve_env", "READY"]
+
+def __getattr__(name: str) -> Any:
+    """``Faults`` and ``FaultyProxy`` load on first use (the proxy brings asyncio)."""
+    if name == "Faults":
+        from flymq.testing.faults import Faults
+        return Faults
+    if name == "FaultyProxy":
+        from flymq.testing.proxy import FaultyProxy
+        return FaultyProxy
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+__all__ = ["redirect", "client_for", "start_server", "ServeProcess", "serve_env", "READY",
+           "Faults", "FaultyProxy"]
 
 #: The directory that holds this ``flymq`` package, so subprocesses import the same code.
-PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 #: Parses the line ``flymq serve`` prints when it accepts connections (``cli.READY_LINE``).
 READY = re.compile(r"^flymq listening on (?P<host>[^ ]+):(?P<port>\d+) "
                    r"\(data: (?P<data>.*), fsync: (?P<fsync>\w+)\)$")
@@ -91,53 +100,6 @@ def start_server(broker: "Broker", **config: Any) -> Iterator["Server"]:
         yield server
     finally:
         server.stop_in_thread()
-
-
-@pytest.fixture
-def flymq_clock() -> ManualClock:
-    """The clock of ``flymq_broker``: time stands still until the test advances it."""
-    return ManualClock()
-
-
-@pytest.fixture
-def flymq_broker_config() -> "BrokerConfig":
-    """The settings ``flymq_broker`` opens with: the defaults, unless a conftest overrides
-    this fixture (e.g. ``BrokerConfig(fsync="never")`` where no test needs power-loss
-    durability)."""
-    from flymq.broker import BrokerConfig
-
-    return BrokerConfig()
-
-
-@pytest.fixture
-def flymq_data_dir(tmp_path: Path) -> Path:
-    """Where ``flymq_broker`` keeps its data; a test may reopen a broker there once the
-    fixture's is closed."""
-    return tmp_path / "flymq-data"
-
-
-@pytest.fixture
-def flymq_broker(flymq_data_dir: Path, flymq_broker_config: "BrokerConfig",
-                 flymq_clock: ManualClock) -> Iterator["Broker"]:
-    """A fresh embedded broker, closed after the test."""
-    from flymq.broker import Broker
-
-    with Broker(flymq_data_dir, flymq_broker_config, clock=flymq_clock) as broker:
-        yield broker
-
-
-@pytest.fixture
-def flymq_client(flymq_broker: "Broker") -> Iterator[FlyMQClient]:
-    """A client of ``flymq_broker`` through the embedded transport."""
-    with FlyMQClient(broker=flymq_broker) as client:
-        yield client
-
-
-@pytest.fixture
-def flymq_server(flymq_broker: "Broker") -> Iterator[str]:
-    """``flymq_broker`` over TCP on a free port of 127.0.0.1; yields ``"host:port"``."""
-    with start_server(flymq_broker) as server:
-        yield "%s:%d" % server.address
 
 
 def serve_env(**extra: str) -> dict[str, str]:

@@ -1,9 +1,7 @@
-"""The ``flymq`` command: ``flymq serve``, ``flymq --version``.
+"""``flymq serve``: a broker behind a TCP port until SIGINT/SIGTERM.
 
 Start-up time matters (a test fixture or a developer waits for ``flymq serve``), so this
-module imports only argparse at import time; each subcommand imports what it needs.
-Subcommands are listed in ``COMMANDS``: add one there (``flymq bench`` goes next to
-``serve``) with a function that declares its arguments and one that runs it.
+module imports only argparse at import time; the broker and server load when it runs.
 """
 
 from __future__ import annotations
@@ -12,31 +10,34 @@ import argparse
 import dataclasses
 import os
 import sys
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping
 
-__all__ = ["main", "COMMANDS", "load_serve_configs"]
+__all__ = ["register", "load_serve_configs", "default_data_dir", "READY_LINE"]
 
 READY_LINE = "flymq listening on {addr} (data: {data}, fsync: {fsync})"
 
 
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
-    try:
-        return version("flymq")
-    except PackageNotFoundError:  # running from a source tree that is not installed
-        return "0.1.0+source"
+EXAMPLES = """examples:
+  flymq serve                                   127.0.0.1:9092, data in the user data dir
+  flymq serve --port 0 --data-dir /tmp/dev      any free port, throw-away data
+  flymq serve --fsync always --auto-create-topics false
+  FLYMQ_PORT=9093 flymq serve --config flymq.toml
 
-
-class _VersionAction(argparse.Action):
-    """``--version`` that looks the version up only when asked (it costs an import)."""
-
-    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
-        print(f"flymq {_version()}")
-        parser.exit()
+Booleans take true/false (also yes/no, on/off, 1/0); "none" clears an optional number.
+To start over with an empty broker: stop it and delete its data directory (the path is in
+the line `flymq serve` prints when ready), or use a fresh --data-dir.
+"""
 
 
-# --- flymq serve ---------------------------------------------------------------------------
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("serve", help="run a broker behind a TCP port",
+                            description="Run a broker behind a TCP port until SIGINT/SIGTERM.",
+                            epilog=EXAMPLES)
+    _add_serve_arguments(parser)
+    parser.set_defaults(run=_serve)
+
 
 def _config_classes() -> dict[str, type]:
     """TOML section name -> config dataclass, for everything ``flymq serve`` configures."""
@@ -46,7 +47,7 @@ def _config_classes() -> dict[str, type]:
     return {"server": ServerConfig, "broker": BrokerConfig}
 
 
-class _ConfigFieldHelp(argparse.HelpFormatter):
+class _ConfigFieldHelp(argparse.RawDescriptionHelpFormatter):
     """Describes each config flag by its dataclass field docstring and default, computed only
     when help is printed: reading the classes' source costs milliseconds every start would pay.
     """
@@ -71,7 +72,9 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = _ConfigFieldHelp
     parser.add_argument("--config", metavar="FILE.toml",
                         help="TOML file with [server] and [broker] tables")
-    parser.add_argument("--log-level", default="WARNING", help="logging level (default WARNING)")
+    parser.add_argument("--log-level", default="WARNING", type=str.upper, choices=LOG_LEVELS,
+                        metavar="LEVEL",
+                        help=f"logging level: {', '.join(LOG_LEVELS)} (default WARNING)")
     # One flag per config field (--data-dir, --fsync, --idle-timeout-s, ...); values are
     # converted and checked by flymq.config, so the dataclasses stay the one place per fact.
     for section, cls in _config_classes().items():
@@ -79,8 +82,21 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                                           "or FLYMQ_<NAME> environment variables)")
         for f in dataclasses.fields(cls):
             action = group.add_argument("--" + f.name.replace("_", "-"), dest=f.name,
-                                        default=None, metavar="VALUE", help="(see the field)")
+                                        default=None, metavar=_metavar(cls, f.name),
+                                        help="(see the field)")
             action.config_field = (cls, f)  # read by _ConfigFieldHelp
+
+
+def _metavar(cls: type, name: str) -> str:
+    """What a flag's value looks like, from the field's type: true|false, N, N|none, TEXT."""
+    import typing
+
+    hint = typing.get_type_hints(cls)[name]
+    options = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
+    shown = {bool: "true|false", int: "N", float: "SECONDS" if name.endswith("_s") else "X",
+             str: "DIR" if name.endswith("_dir") else "TEXT"}.get(options[0], "VALUE")
+    return shown + ("|none" if len(options) < len(typing.get_args(hint)) and shown != "DIR"
+                    else "")
 
 
 def load_serve_configs(toml_path: str | None, env: Mapping[str, str],
@@ -123,7 +139,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from flymq.config import ConfigError
 
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+    logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         configs = load_serve_configs(args.config, os.environ, vars(args))
@@ -165,57 +181,3 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-# --- command table -------------------------------------------------------------------------
-
-Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
-
-def _add_bench_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("bench_args", nargs=argparse.REMAINDER, metavar="ARGS",
-                        help="arguments of `python -m tools.bench` (see `flymq bench list` and "
-                             "`python -m tools.bench --help`)")
-
-
-def _bench(args: argparse.Namespace) -> int:
-    """Run the benchmarks (tools/bench of a flymq source checkout)."""
-    from pathlib import Path
-
-    # tools/ is not installed with the package: look beside the package and above the cwd.
-    roots = [Path(__file__).resolve().parents[1], *Path.cwd().resolve().parents, Path.cwd()]
-    root = next((r for r in roots if (r / "tools" / "bench" / "cli.py").is_file()), None)
-    if root is None:
-        print("flymq: `flymq bench` needs a flymq source checkout (tools/bench/ was not found "
-              "next to the flymq package or above the current directory); run it from the "
-              "repository, or use `python -m tools.bench` there", file=sys.stderr)
-        return 2
-    if str(root) not in sys.path:
-        sys.path.insert(0, str(root))
-    from tools.bench.cli import main as bench_main
-
-    return bench_main(args.bench_args)
-
-
-COMMANDS: list[Command] = [
-    ("serve", _add_serve_arguments, _serve),
-    ("bench", _add_bench_arguments, _bench),
-]
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="flymq", description="flymq message broker")
-    parser.add_argument("--version", action=_VersionAction, nargs=0,
-                        help="print the version and exit")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, add_arguments, run in COMMANDS:
-        p = sub.add_parser(name, help=(run.__doc__ or name).strip().splitlines()[0])
-        add_arguments(p)
-        p.set_defaults(run=run)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 2
-    return args.run(args)

@@ -122,3 +122,13 @@ def test_references_it_cannot_follow_are_reported_not_assumed_safe(client):
     with pytest.raises(SchemaCompatibilityError, match=r"\$.id: \$ref 'urn:ids' is not followed"):
         client.register_schema("refs", "json", v2)
     assert client.register_schema("refs", "json", v1) == 1   # unchanged: nothing to compare
+
+
+def test_an_exploding_comparison_is_cut_short(client):
+    def chain(leaf: dict, depth: int = 12) -> dict:
+        defs = {"d0": leaf} | {f"d{i}": {"anyOf": [{"$ref": f"#/$defs/d{i - 1}"}] * 4}
+                                for i in range(1, depth + 1)}
+        return {"$defs": defs, "$ref": f"#/$defs/d{depth}"}
+    client.register_schema("deep", "json", chain(INT))
+    with pytest.raises(SchemaCompatibilityError, match="too complex to compare"):
+        client.register_schema("deep", "json", chain(NUM))

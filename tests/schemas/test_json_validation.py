@@ -122,3 +122,16 @@ def test_an_explicit_version_is_validated_against(client):
         client.produce_with_schema("t", b'{"a": 1.5}', "evolving", version=1)
     meta = client.produce_with_schema("t", b'{"a": 2}', "evolving", version=1)
     assert meta.offset == 1
+
+
+def test_patterns_cannot_backtrack_for_ever(client):
+    client.register_schema("re", "json", {"properties": {"s": {"pattern": "^(a+)+$"}}})
+    data = json.dumps({"s": "a" * 100_000 + "!"}).encode()
+    with pytest.raises(SchemaValidationError, match=r"\$.s: .* \(pattern\)"):
+        client.produce_with_schema("t", data, "re")   # linear time: the test's timeout holds
+
+
+def test_lookaround_patterns_are_refused_at_registration(client):
+    from flymq.errors import InvalidSchemaError
+    with pytest.raises(InvalidSchemaError, match="regex"):
+        client.register_schema("re", "json", {"pattern": "(?=a)b"})

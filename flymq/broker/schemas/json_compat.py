@@ -26,9 +26,22 @@ REFERENCES = ("$ref", "$dynamicRef", "$recursiveRef")
 _MAX_REF_CHAIN = 32
 
 
+#: Subschema comparisons one check may make: nested combinators multiply them, and a schema
+#: built to explode must not hold a registration (and the registry's lock) for long.
+MAX_COMPARISONS = 20_000
+
+
+class _TooComplex(Exception):
+    pass
+
+
 def reader_problems(reader: Any, writer: Any) -> list[str]:
     """``"$.path: what breaks"`` items; empty when every writer instance is a reader one."""
-    return _Compare(reader, writer).problems(reader, writer, [])
+    try:
+        return _Compare(reader, writer).problems(reader, writer, [])
+    except _TooComplex:
+        return [f"$: the schemas are too complex to compare (more than {MAX_COMPARISONS:,} "
+                "subschema comparisons)"]
 
 
 def _pointer(root: Any, pointer: str) -> Any:
@@ -72,6 +85,7 @@ class _Compare:
     def __init__(self, reader_root: Any, writer_root: Any):
         self.roots = (reader_root, writer_root)
         self.active: set[tuple[int, int]] = set()   # pairs being compared: recursive schemas
+        self.budget = MAX_COMPARISONS
 
     def resolve(self, schema: Any, side: int) -> Any:
         for _ in range(_MAX_REF_CHAIN):
@@ -86,6 +100,9 @@ class _Compare:
         return schema
 
     def problems(self, r: Any, w: Any, path: list) -> list[str]:
+        self.budget -= 1
+        if self.budget < 0:
+            raise _TooComplex()
         r, w = self.resolve(r, 0), self.resolve(w, 1)
         if r is True or r == {} or w is False:
             return []

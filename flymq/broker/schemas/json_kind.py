@@ -1,7 +1,9 @@
 """JSON Schema subjects: drafts 4, 6, 7, 2019-09 and 2020-12 (chosen by ``$schema``, 2020-12
 when absent), validated by jsonschema-rs with ``format`` checks on.
 
-Remote ``$ref`` targets are never fetched (a broker must not reach out to the network because
+``pattern`` and ``patternProperties`` run on a linear-time regex engine (no lookaround or
+backreferences), so no schema can make validation backtrack for ever. Remote ``$ref`` targets
+are never fetched (a broker must not reach out to the network because
 a client registered a schema): a schema must be self-contained (local ``#/...`` and ``$defs``
 references, anchors, embedded ``$id`` resources).
 """
@@ -50,8 +52,10 @@ class JsonSchema:
                                      f"boolean, not {type(doc).__name__}")
         try:
             jsonschema_rs.meta.validate(doc)
-            self._validator = jsonschema_rs.validator_for(doc, validate_formats=True,
-                                                          retriever=_no_remote)
+            # RegexOptions: the linear-time engine, so no pattern can stall a produce
+            self._validator = jsonschema_rs.validator_for(
+                doc, validate_formats=True, retriever=_no_remote,
+                pattern_options=jsonschema_rs.RegexOptions())
         except (jsonschema_rs.ValidationError, jsonschema_rs.ReferencingError, ValueError) as exc:
             raise InvalidSchemaError(f"invalid JSON schema: {_error_text(exc)}") from None
         self.doc = doc

@@ -69,3 +69,17 @@ def test_serve_help_documents_booleans_and_metavars():
     assert "--auto-create-topics true|false" in run.stdout
     assert "Booleans take true/false" in run.stdout
     assert "VALUE" not in run.stdout
+
+
+def test_a_group_consumer_started_before_its_topic_waits_for_it(client, flymq_clock):
+    """As Kafka consumers do; the group notices new topics every group_metadata_refresh_ms
+    of the broker's clock."""
+    with client.consumer("later", group_id="g") as consumer:
+        assert consumer.poll(timeout_ms=50) == []
+        client.produce("later", b"x")
+        got: list = []
+        deadline = time.monotonic() + 20
+        while not got and time.monotonic() < deadline:
+            flymq_clock.advance(1000)
+            got = consumer.poll(timeout_ms=200)
+        assert [m.value for m in got] == [b"x"]

@@ -56,19 +56,26 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(command: str | None = "serve") -> argparse.ArgumentParser:
+    """The whole parser; ``command`` (the first argument) spares the other commands the
+    cost of ``serve``'s config flags."""
     parser = _Parser(prog="flymq", description=DESCRIPTION,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action=_VersionAction, nargs=0,
                         help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMANDS:
-        importlib.import_module(f"flymq.cli.{name}").register(sub)
+        module = importlib.import_module(f"flymq.cli.{name}")
+        if name == "serve":
+            module.register(sub, full=command == "serve")
+        else:
+            module.register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = _parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()

@@ -31,11 +31,15 @@ the line `flymq serve` prints when ready), or use a fresh --data-dir.
 """
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction, *, full: bool = True) -> None:
+    """``full``: declare one flag per config field, which imports the config classes (and
+    with them the broker and server packages, ~0.4 s); only ``flymq serve`` itself needs
+    them, so every other command registers the name alone."""
     parser = sub.add_parser("serve", help="run a broker behind a TCP port",
                             description="Run a broker behind a TCP port until SIGINT/SIGTERM.",
                             epilog=EXAMPLES)
-    _add_serve_arguments(parser)
+    if full:
+        _add_serve_arguments(parser)
     parser.set_defaults(run=_serve)
 
 

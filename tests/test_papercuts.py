@@ -83,3 +83,15 @@ def test_a_group_consumer_started_before_its_topic_waits_for_it(client, flymq_cl
             flymq_clock.advance(1000)
             got = consumer.poll(timeout_ms=200)
         assert [m.value for m in got] == [b"x"]
+
+
+def test_create_topic_keeps_an_existing_topic_unless_asked_for_an_error(client):
+    from flymq.errors import TopicAlreadyExistsError
+
+    client.create_topic("t", 2)
+    client.create_topic("t", 3)  # upstream behaviour: succeeds and changes nothing
+    assert client.partition_count("t") == 2
+    with pytest.raises(TopicAlreadyExistsError):
+        client.create_topic("t", 2, exist_ok=False)
+    client.create_topic("fresh", 2, exist_ok=False)
+    assert client.partition_count("fresh") == 2

@@ -1,4 +1,4 @@
-"""A live progress bar: tqdm or rich when installed, plain lines otherwise."""
+"""A live progress bar: tqdm on a terminal, plain lines otherwise (a pipe, a log, no tqdm)."""
 
 from __future__ import annotations
 
@@ -22,13 +22,15 @@ class Progress:
         self._started = time.perf_counter()
         if not self.enabled:
             return
-        try:
-            from tqdm import tqdm
-            self._bar = tqdm(total=total, desc=title, unit="step", file=sys.stderr,
-                             dynamic_ncols=True, leave=True)
-            return
-        except ImportError:
-            pass
+        if sys.stderr.isatty():  # a pipe or a log gets plain lines, not \r redraws
+            try:
+                from tqdm import tqdm
+            except ImportError:
+                pass
+            else:
+                self._bar = tqdm(total=total, desc=title, unit="step", file=sys.stderr,
+                                 dynamic_ncols=True, leave=True)
+                return
         self._plain_total, self._plain_done = total, 0
         print(f"[{title}] {total} steps", file=sys.stderr, flush=True)
 

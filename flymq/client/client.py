@@ -593,12 +593,14 @@ class FlyMQClient:
                                             compression_type=compression_type)
 
     def wait_for_records(self, positions: Sequence[tuple[str, int, int]], timeout_s: float,
-                         wake: threading.Event) -> None:
+                         wake: threading.Event) -> list[tuple[str, int]] | None:
         """[ext] Wait, at most ``timeout_s``, until ``wake`` is set: by another thread, or,
         embedded and against a flymq server, by a record at or past one of the ``(topic,
         partition, offset)`` positions. An idle consumer waits here instead of fetching in a
-        loop; wait in short steps and fetch after each, since a wait may also end early."""
-        self._transport.wait_for_records(positions, timeout_s, wake)
+        loop; wait in short steps and fetch after each, since a wait may also end early.
+        Returns the ``(topic, partition)`` pairs seen to have records (fetch those first), or
+        None when the transport cannot tell."""
+        return self._transport.wait_for_records(positions, timeout_s, wake)
 
     def produce_transactional(self, txn_id: str, topic: str, data: Any) -> RecordMetadata:
         """[ext] Buffer a record in transaction ``txn_id`` until it commits; what

@@ -115,6 +115,7 @@ class HighLevelConsumer:
         self._checked_at: dict[TopicPartition, int] = {}  # empty positions checked vs the log
         self._order: list[TopicPartition] = []  # assigned; round-robin start rotates
         self._paused: set[TopicPartition] = set()
+        self._hinted: set[TopicPartition] | None = None  # partitions an idle wait saw filled
         self._seeks = 0
         self._last_commit = clock.monotonic()
         self._coordinate()
@@ -173,10 +174,15 @@ class HighLevelConsumer:
 
     # --- reading -------------------------------------------------------------------------
     def _fetch_round(self, budget: int) -> tuple[list[ConsumedMessage], dict[TopicPartition, int]]:
-        """One fetch per partition until ``budget`` is used; messages and new positions."""
+        """One fetch per partition until ``budget`` is used; messages and new positions.
+        After an idle wait that saw which partitions have records, only those: it saves a
+        round trip per empty partition between a record's arrival and its delivery."""
         messages: list[ConsumedMessage] = []
+        first: list[ConsumedMessage] | None = None  # the one non-empty fetch, kept lazy
         ends: dict[TopicPartition, int] = {}
-        for tp in self._order:
+        hinted, self._hinted = self._hinted, None
+        for tp in (self._order if hinted is None else
+                   [tp for tp in self._order if tp in hinted]):
             if len(messages) >= budget:
                 break
             if tp in self._paused:
@@ -185,7 +191,15 @@ class HighLevelConsumer:
             try:
                 result = self._client.fetch(tp[0], tp[1], position, budget - len(messages),
                                             self._config.message_filter or "")
-                messages.extend(result.messages)
+                if result.messages:
+                    if first is None and not messages:
+                        # a busy partition fills the whole budget: its fetch is the answer,
+                        # whose messages are built only when read (flymq/message_list.py)
+                        first = messages = result.messages
+                    else:
+                        if messages is first:
+                            messages = list(first)
+                        messages.extend(result.messages)
                 ends[tp] = self._fetched[tp] = result.next_offset
                 if result.next_offset == position and self._checked_at.get(tp) != position:
                     self._checked_at[tp] = position  # nothing read: at the end, or outside?
@@ -247,9 +261,11 @@ class HighLevelConsumer:
         positions = [(tp[0], tp[1], self._fetched[tp]) for tp in self._order
                      if tp not in self._paused]
         try:
-            self._client.wait_for_records(positions, seconds, self._wake)
+            ready = self._client.wait_for_records(positions, seconds, self._wake)
         except FlyMQError:  # e.g. a topic deleted meanwhile: the next fetch round reports it
             self._wake.wait(seconds)
+        else:
+            self._hinted = set(ready) if ready else None
 
     def _maybe_auto_commit(self) -> None:
         now = self._clock.monotonic()

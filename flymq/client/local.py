@@ -66,16 +66,27 @@ class LocalTransport(Transport):
         return self.session.produce_with_schema(topic, value, schema_name, version=version)
 
     def wait_for_records(self, positions: Sequence[tuple[str, int, int]], timeout_s: float,
-                         wake: threading.Event) -> None:
-        """Watches every position at once: the first record on any of them ends the wait."""
+                         wake: threading.Event) -> list[tuple[str, int]] | None:
+        """Watches every position at once: the first record on any of them ends the wait;
+        returns the partitions whose watch fired."""
         cancels: list[Callable[[], None]] = []
+        ready: list[tuple[str, int]] = []
+
+        def fired(topic: str, partition: int) -> Callable[[], None]:
+            def callback() -> None:
+                ready.append((topic, partition))
+                wake.set()
+            return callback
+
         try:
             for topic, partition, offset in positions:
-                cancels.append(self.session.watch(topic, partition, offset, wake.set))
+                cancels.append(self.session.watch(topic, partition, offset,
+                                                  fired(topic, partition)))
             wake.wait(timeout_s)
         finally:
             for cancel in cancels:
                 cancel()
+        return list(ready)
 
     def _every_topic(self) -> list[str]:
         return self.session.list_topics(include_internal=True)  # as CLUSTER_METADATA (§6.6.4)

@@ -41,17 +41,19 @@ class RecordWatch:
         self._transport: TcpTransport | None = None
         self._cond = threading.Condition()
         self._watches: dict[threading.Event, Sequence[Position]] = {}
+        self._ready: dict[threading.Event, set[tuple[str, int]]] = {}  # seen with records
         self._thread: threading.Thread | None = None
         self._closed = False
         self._turn = 0
 
     def wait(self, positions: Sequence[Position], timeout_s: float,
-             wake: threading.Event) -> None:
+             wake: threading.Event) -> list[tuple[str, int]] | None:
         """Wait until ``wake`` is set, at most ``timeout_s``; it is also set when a record
-        exists at or past one of ``positions``."""
+        exists at or past one of ``positions``. Returns the ``(topic, partition)`` pairs seen
+        with records meanwhile (None: none seen)."""
         with self._cond:
             if self._closed:
-                return
+                return None
             self._watches[wake] = positions
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="flymq-record-watch",
@@ -65,6 +67,13 @@ class RecordWatch:
                 if self._watches.get(wake) is positions:
                     del self._watches[wake]
                     self._cond.notify_all()
+                ready = self._ready.pop(wake, None)
+        return sorted(ready) if ready else None
+
+    def _woke(self, wake: threading.Event, topic: str, partition: int) -> None:
+        with self._cond:
+            self._ready.setdefault(wake, set()).add((topic, partition))
+        wake.set()
 
     def close(self) -> None:
         with self._cond:
@@ -125,9 +134,12 @@ class RecordWatch:
             ready = transport.wait_records([p for _, p in jobs], LONG_POLL_MS)
             if ready is None:
                 return False
-            woken = {jobs[i][0] for i in ready if 0 <= i < len(jobs)}
-            for wake in woken:
-                wake.set()
+            woken = set()
+            for i in ready:
+                if 0 <= i < len(jobs):
+                    wake, (topic, partition, _) = jobs[i]
+                    self._woke(wake, topic, partition)
+                    woken.add(wake)
             with self._cond:  # until the woken waiters are gone (they come back with new
                 # positions): asking again before would only answer their old ones again
                 self._cond.wait_for(lambda: self._closed or not woken & self._watches.keys(),
@@ -156,4 +168,4 @@ class RecordWatch:
                     self._cond.wait(RETRY_PAUSE_S)
                 continue
             if result.messages or result.next_offset != offset:
-                wake.set()
+                self._woke(wake, topic, partition)

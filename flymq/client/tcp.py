@@ -520,19 +520,19 @@ class TcpTransport(Transport):
             reply.next_offset)
 
     def wait_for_records(self, positions: Sequence[tuple[str, int, int]], timeout_s: float,
-                         wake: threading.Event) -> None:
+                         wake: threading.Event) -> list[tuple[str, int]] | None:
         """On a flymq server, long-polls watch the positions from a second connection (see
         :mod:`flymq.client.record_watch`), so a record wakes the caller at once; against an
         upstream server (no long-poll) this only waits."""
         if not positions or not self._has(Op.FETCH_EX):
             wake.wait(timeout_s)
-            return
+            return None
         with self._lock:
             self._check_open()
             if self._watch is None:
                 self._watch = RecordWatch(self._second_connection)
             watch = self._watch
-        watch.wait(positions, timeout_s, wake)
+        return watch.wait(positions, timeout_s, wake)
 
     def wait_records(self, positions: Sequence[tuple[str, int, int]],
                      max_wait_ms: int) -> list[int] | None:

@@ -102,15 +102,17 @@ class Transport(abc.ABC):
               max_wait_ms: int = 0) -> FetchResult: ...
 
     def wait_for_records(self, positions: Sequence[tuple[str, int, int]], timeout_s: float,
-                         wake: threading.Event) -> None:
+                         wake: threading.Event) -> list[tuple[str, int]] | None:
         """Wait until ``wake`` is set, at most ``timeout_s``; a transport that can watch the
         ``(topic, partition, offset)`` positions also sets it when a record at or past one of
-        them exists. Callers wait in short steps.
+        them exists, and returns the ``(topic, partition)`` pairs it saw with records (None:
+        it cannot tell). Callers wait in short steps.
 
         This default only waits: a long-poll FETCH would hold a TCP client's one connection,
         and so delay every other thread's request on the same client, for the whole wait.
         """
         wake.wait(timeout_s)
+        return None
 
     @abc.abstractmethod
     def offsets(self, topic: str, partition: int) -> tuple[int, int]:

@@ -9,7 +9,7 @@ import threading
 import time
 from typing import Any
 
-from tools.bench.flymq_target import batch_producer, flymq_server, tcp_client
+from tools.bench.flymq_target import batch_producer, flymq_server, need, tcp_client
 from tools.bench.procs import TempDir
 from tools.bench.registry import Context, scenario
 from tools.bench.results import Stat, Target
@@ -164,6 +164,7 @@ def end_to_end(address: tuple[str, int], topic: str, seconds: float) -> dict[str
 def rebalance(address: tuple[str, int], topic: str) -> dict[str, float]:
     """Three polling members over 60 partitions; a fourth joins: the time until every member
     has its partitions of the new generation."""
+    ConsumerGroupNotFoundError = need("flymq.errors", "ConsumerGroupNotFoundError")  # noqa: N806
     admin = tcp_client(address)
     admin.create_topic(topic, REBALANCE_PARTITIONS)
     group = f"{topic}-g"
@@ -191,7 +192,10 @@ def rebalance(address: tuple[str, int], topic: str) -> dict[str, float]:
         thread.start()
 
     def settled(n: int) -> bool:
-        state = admin.describe_group(group)
+        try:
+            state = admin.describe_group(group)
+        except ConsumerGroupNotFoundError:   # nobody has joined yet
+            return False
         return state["state"] == "Stable" and len(state["members"]) == n and all(
             m["assignment"] for m in state["members"]) and len(assigned_at) == n
 

@@ -32,7 +32,8 @@ __all__ = [
     "InvalidSchemaError", "SchemaCompatibilityError",
     "ClusterError", "NotLeaderError", "NoAvailableServerError", "CryptoError",
     "EncryptionError", "DecryptionError", "InvalidKeyError", "TimeoutError", "StorageError",
-    "FsyncFailedError", "CorruptRecordError", "BrokerClosedError", "ProtocolError",
+    "FsyncFailedError", "CorruptRecordError", "BrokerClosedError", "DelayedMessageNotFoundError",
+    "DeadLetterNotFoundError", "ProtocolError",
     "InvalidMagicError", "InvalidVersionError", "FrameTooLargeError", "error_from_wire",
     "wire_text",
 ]
@@ -138,6 +139,30 @@ class UnsupportedOperationError(ServerError):
 class BrokerClosedError(ServerError):
     def __init__(self, message: str = "broker is closed", **kw):
         super().__init__(message, **kw)
+
+
+class DelayedMessageNotFoundError(ServerError):
+    """No pending delayed message has this id (unknown, or already delivered or cancelled)."""
+
+    default_hint = ("Only a pending delayed message can be cancelled; "
+                    "list_delayed(topic) shows the pending ones.")
+
+    def __init__(self, delay_id: str, state: str = "not found", *, hint: str | None = None):
+        self.delay_id, self.state = delay_id, state
+        text = f"delayed message {delay_id} {state}"
+        ServerError.__init__(self, text, hint=hint, wire=text)
+
+
+class DeadLetterNotFoundError(ServerError):
+    """No entry of the topic's dead-letter queue has this id or offset (never there, already
+    replayed, or purged). REPLAY_DLQ answers it as upstream's soft failure."""
+
+    default_hint = "fetch_dlq(topic) lists the entries that are still there, with their ids."
+
+    def __init__(self, topic: str, what: str, *, hint: str | None = None):
+        self.topic = topic
+        ServerError.__init__(self, f"message not found{what} in the dead-letter queue of "
+                                   f"{topic}", hint=hint, wire=f"message not found{what}")
 
 
 class TopicError(FlyMQError):
@@ -627,6 +652,11 @@ _WIRE_PATTERNS: list[tuple[re.Pattern[str], Callable[[re.Match[str], dict], FlyM
      lambda m, c: FsyncFailedError(m["l"], m["d"])),
     (re.compile(r"^(authentication required|unauthorized|user account is disabled)"),
      lambda m, c: AuthorizationError(m.string)),
+    (re.compile(r"^delayed message (?P<i>.*?) (?P<s>not found|was already delivered or "
+                r"cancelled)$", re.S),
+     lambda m, c: DelayedMessageNotFoundError(m["i"], m["s"])),
+    (re.compile(r"^delay \S+ exceeds maximum allowed delay \S+$"),
+     lambda m, c: InvalidRequestError(m.string)),
     (re.compile(r"^(buffer too small|invalid binary format|invalid |unknown (subscribe|reset) mode)"),
      lambda m, c: InvalidRequestError(m.string)),
 ]

@@ -10,7 +10,8 @@ KNOWN = ("delayed", "ttl", "schemas", "transactions", "dlq", "auth", "cluster", 
          "groups")
 
 #: What this flymq broker serves today; a coordinator adds its name here when it lands.
-SERVED: frozenset[str] = frozenset({"idempotence", "transactions", "schemas", "groups"})
+SERVED: frozenset[str] = frozenset({"idempotence", "transactions", "schemas", "groups",
+                                    "delayed", "ttl", "dlq"})
 
 
 def not_supported(feature: str) -> UnsupportedOperationError:

@@ -88,6 +88,27 @@ class RecordMetadata(int):
         return datetime.fromtimestamp(self.timestamp / 1000.0)
 
 
+class DelayedRecordMetadata(RecordMetadata):
+    """The reply of ``produce_delayed``: upstream's provisional metadata (``offset`` 0, the
+    real offset is assigned at delivery) plus ``delay_id``, which ``cancel_delayed`` takes,
+    and ``due_at``, the clock time (ms) of delivery."""
+
+    def __new__(cls, topic: str, partition: int, offset: int, timestamp: int = 0,
+                key_size: int = -1, value_size: int = 0, delay_id: str = "",
+                due_at: int = 0) -> "DelayedRecordMetadata":
+        self = RecordMetadata.__new__(cls, topic, partition, offset, timestamp, key_size,
+                                      value_size)
+        self.__dict__.update(delay_id=delay_id, due_at=due_at)
+        return self
+
+    def __reduce__(self):
+        return (DelayedRecordMetadata, dataclasses.astuple(self) + (self.delay_id, self.due_at))
+
+    def __repr__(self) -> str:
+        return (f"DelayedRecordMetadata(topic={self.topic!r}, partition={self.partition}, "
+                f"delay_id={self.delay_id!r}, due_at={self.due_at})")
+
+
 class RecordMetadataList(LazyList[RecordMetadata]):
     """The results of a batch produce, in record order, each built when it is read
     (:mod:`flymq.lazy_list`): a caller that ignores them does not pay for a thousand objects."""
@@ -169,6 +190,12 @@ class ConsumedMessage(tuple):
     def headers(self) -> dict[str, str]:
         headers = self[6]
         return {} if headers is None else headers
+
+    def with_retry_count(self, retry_count: int) -> "ConsumedMessage":
+        """This message as handed out again after ``retry_count`` failed attempts."""
+        if retry_count == self[7]:
+            return self
+        return tuple.__new__(type(self), self[:7] + (retry_count,) + self[8:])
 
     def with_deserializer(self, deserializer: Any) -> "ConsumedMessage":
         """This message decoding through ``deserializer`` (the client attaches its own)."""
@@ -319,6 +346,13 @@ class DLQMessage:
     retries: int
     timestamp: datetime = field(default_factory=_now)
     original_offset: int | None = None
+    # [ext] what a flymq broker also reports (docs/dead-letters.md)
+    offset: int | None = None
+    """Position of the entry in the dead-letter topic (``re_inject_dlq`` takes it)."""
+    original_partition: int | None = None
+    key: bytes | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    reason: str = ""
 
 
 @dataclass

@@ -48,13 +48,16 @@ class TopicConfig:
     """Roll to a new segment file after this many bytes."""
     segment_ms: int | None = None
     """Roll to a new segment file after this many milliseconds."""
+    ttl_ms: int | None = None
+    """Default time to live of records produced without their own TTL: they are never
+    delivered once older than this (docs/delayed-ttl.md)."""
     schema: str | None = None
     """Schema subject every record produced to the topic must match (docs/schemas.md)."""
 
     def __post_init__(self) -> None:
         check_choice("compression", self.compression, COMPRESSIONS)
         check_choice("fsync", self.fsync, FSYNC_POLICIES)
-        for name in ("retention_ms", "retention_bytes", "segment_ms"):
+        for name in ("retention_ms", "retention_bytes", "segment_ms", "ttl_ms"):
             check_positive(name, getattr(self, name), allow_none=True)
         check_positive("segment_bytes", self.segment_bytes, allow_none=True,
                        minimum=MIN_SEGMENT_BYTES)

@@ -33,8 +33,6 @@ SEED = _SHARED if _SHARED.exists() else _DATA_COPY
 
 # substring of a snippet -> (the later feature it needs, how it fails until then)
 LATER_FEATURES = {
-    "produce_with_ttl": ("TTL messages", UnsupportedOperationError),
-    "produce_delayed": ("delayed messages", UnsupportedOperationError),
 }
 
 USER_SCHEMA = json.dumps({
@@ -95,6 +93,9 @@ EFFECTS = {
         f"Message {i}".encode() for i in range(1000)),
     "retry-with-exponential-backoff": lambda c: _values(c, "retry-topic") == [b"x"],
     "handling-specific-errors": lambda c: _values(c, "topic") == [b"payload"],
+    "ttl-messages": lambda c: _values(c, "expiring-topic") == [b"Temporary data"],
+    "delayed-messages": lambda c: (_values(c, "scheduled-topic"),
+                                   c.count_delayed("scheduled-topic")) == ([], 1),
     "using-transactions-for-atomicity": lambda c: _values(c, "batch-topic") == [
         b"item-1", b"item-2", b"item-3"],
     "multi-topic-atomic-writes": lambda c: (

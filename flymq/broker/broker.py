@@ -30,6 +30,7 @@ from flymq.broker.partition import SCAN_LIMIT, PartitionLeader
 from flymq.broker.partitioner import choose_partition
 from flymq.broker.producers import ProducerIds
 from flymq.broker.schemas.facade import SchemaOperations
+from flymq.broker.delivery_ops import DeliveryOperations
 from flymq.broker.schemas.registry import SchemaRegistry
 from flymq.broker.session import Session
 from flymq.broker.storage import BatchRun, Flusher, LogConfig, Record
@@ -112,7 +113,7 @@ def _as_bytes(data: Any, what: str) -> bytes:
     raise TypeError(f"{what} must be bytes, not {type(data).__name__}")
 
 
-class Broker(SchemaOperations):
+class Broker(SchemaOperations, DeliveryOperations):
     """An embeddable FlyMQ broker over one data directory. Use as a context manager."""
 
     features: ClassVar[frozenset[str]] = SERVED
@@ -142,6 +143,7 @@ class Broker(SchemaOperations):
         self._groups: GroupCoordinator | None = None
         self._transactions: TransactionCoordinator | None = None
         self._schemas: SchemaRegistry | None = None
+        self._delays = self._dead_letters = None
         self._producer_ids = ProducerIds(self.data_dir / "producer-ids")
         try:
             raise_open_file_limit()  # every partition keeps its log file open
@@ -167,6 +169,7 @@ class Broker(SchemaOperations):
                 self.data_dir / "schemas", group_log, clock=self.clock, flusher=self._flusher,
                 max_schema_bytes=self.config.max_schema_bytes,
                 default_compatibility=self.config.schema_compatibility)
+            self._open_delivery(group_log)  # delayed messages, dead-letter queues
             self._transactions = self._open_transactions(group_log)
             if name is not None:
                 self._register(name)
@@ -178,6 +181,11 @@ class Broker(SchemaOperations):
         self._by_name = self._topics.by_name
         self._now_ms = self.clock.now_ms
         self.closed = False
+        try:
+            self._delays.start()  # delivers what came due while the broker was down
+        except BaseException:
+            self.close()
+            raise
 
     # --- lifecycle ----------------------------------------------------------------------------
     def _lock_directory(self) -> int:
@@ -230,7 +238,8 @@ class Broker(SchemaOperations):
             with Broker._registry_lock:
                 if Broker._registry.get(self.name) is self:
                     del Broker._registry[self.name]
-        for part in (self._transactions, self._schemas, self._topics, self._groups,
+        for part in (self._transactions, self._schemas, self._delays, self._dead_letters,
+                     self._topics, self._groups,
                      self._flusher):
             if part is not None:
                 part.close()
@@ -352,8 +361,11 @@ class Broker(SchemaOperations):
         elif chosen >= len(leaders):
             raise PartitionNotFoundError(topic, chosen, style="out of range")
         now = self._now_ms()
+        expire_at = request.expire_at
+        if expire_at is None and t.config.ttl_ms is not None:  # the topic's default TTL
+            expire_at = now + t.config.ttl_ms
         stored = _new_record((value, key or None, now if timestamp is None else timestamp,
-                              encode_headers(headers) if headers else (), request.expire_at))
+                              encode_headers(headers) if headers else (), expire_at))
         leader = leaders[chosen]
         try:
             offset = leader.append(request, (stored,))
@@ -376,6 +388,9 @@ class Broker(SchemaOperations):
         t = self._topic_to_write(topic, highest)
         if t.config.schema is not None:
             self._schemas.validate_all(t.config.schema, values or list(map(_value_of, checked)))
+        if request.expire_at is None and t.config.ttl_ms is not None:  # the topic's default TTL
+            request = request._replace(expire_at=self._now_ms() + t.config.ttl_ms)
+            values = None
         leaders = t.partitions
         if highest >= len(leaders):
             raise PartitionNotFoundError(topic, highest, style="out of range")
@@ -805,6 +820,8 @@ class Broker(SchemaOperations):
         """Drop whole segments past each topic's retention limits (and with them expired TTL
         records); returns how many segments went. For a periodic caller such as the server."""
         self._check_open()
+        self.remove_expired()
+        self._delays.delete_delivered()
         return sum(leader.apply_retention() for t in list(self._by_name.values())
                    for leader in t.partitions)
 

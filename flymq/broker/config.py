@@ -66,6 +66,10 @@ class BrokerConfig:
     """Batch compression of appends: "none" or "lz4"."""
     retention_check_interval_ms: int = 60_000
     """How often (on the broker's clock) old segments are checked against retention limits."""
+    max_delay_ms: int = 365 * 24 * 3600 * 1000
+    """Longest delay ``produce_delayed`` accepts (upstream: 24 h)."""
+    max_ttl_ms: int = 10 * 365 * 24 * 3600 * 1000
+    """Longest time to live ``produce_with_ttl`` and a topic's ``ttl_ms`` accept."""
     transaction_timeout_ms: int = 60_000
     """A transaction idle this long is aborted (docs/transactions.md)."""
     transaction_max_timeout_ms: int = 900_000
@@ -90,7 +94,7 @@ class BrokerConfig:
         check_choice("schema_compatibility", self.schema_compatibility, COMPATIBILITY_MODES)
         for name in ("default_partitions", "max_partitions_per_topic", "max_message_bytes",
                      "fetch_max_bytes", "fsync_interval_ms", "segment_ms",
-                     "retention_check_interval_ms"):
+                     "retention_check_interval_ms", "max_delay_ms", "max_ttl_ms"):
             check_positive(name, getattr(self, name))
         check_positive("segment_bytes", self.segment_bytes, minimum=MIN_SEGMENT_BYTES)
         for name in ("retention_ms", "retention_bytes"):

@@ -27,6 +27,8 @@ _ids = itertools.count(1)
 PASS_THROUGH = (
     "create_topic", "delete_topic", "list_topics", "topic_metadata", "partition_count",
     "append", "produce", "produce_batch", "init_producer_id",
+    "produce_with_ttl", "produce_delayed", "cancel_delayed", "list_delayed", "count_delayed",
+    "dead_letter", "fetch_dlq", "replay_dlq", "re_inject_dlq", "purge_dlq",
     "register_schema", "get_schema", "describe_schema", "list_schemas", "validate_schema",
     "schema_errors", "check_schema", "delete_schema", "get_schema_compatibility",
     "set_schema_compatibility", "produce_with_schema",

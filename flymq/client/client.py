@@ -285,13 +285,41 @@ class FlyMQClient:
                 raise MessageTooLargeError(size)
         return value
 
-    def produce_delayed(self, topic: str, data: Any, delay_ms: int) -> RecordMetadata:
-        """Append a record that consumers see only after ``delay_ms``."""
-        return self._transport.produce_delayed(topic, self._checked_value(topic, data), delay_ms)
+    def produce_delayed(self, topic: str, data: Any, delay_ms: int, *,
+                        key: bytes | str | None = None, partition: int | None = None,
+                        headers: dict[str, str] | None = None) -> RecordMetadata:
+        """Deliver a record to ``topic`` ``delay_ms`` from now, exactly once, as a produce at
+        that moment would (``key``, ``partition``, ``headers`` [ext]). From a flymq broker the
+        result is a ``DelayedRecordMetadata``: ``delay_id`` cancels it (docs/delayed-ttl.md)."""
+        delay_ms = check_int("delay_ms", delay_ms, -I64_MAX - 1)
+        key_bytes = _as_bytes(key)
+        value = self._checked_value(topic, data, key_bytes)
+        if key_bytes or headers or partition is not None:
+            return self._transport.produce_delayed(
+                topic, value, delay_ms, key=key_bytes or None, headers=headers or None,
+                partition=-1 if partition is None else check_partition(partition, produce=True))
+        return self._transport.produce_delayed(topic, value, delay_ms)
+
+    def cancel_delayed(self, delay_id: str) -> None:
+        """[ext] Make sure a pending delayed message is never delivered;
+        ``DelayedMessageNotFoundError`` once it was delivered or cancelled."""
+        self._transport.cancel_delayed(str(delay_id))
+
+    def list_delayed(self, topic: str, limit: int = 1000) -> list[dict[str, Any]]:
+        """[ext] Pending delayed messages of ``topic`` in due order: ``{"id", "topic",
+        "due_at"}`` (due time in ms since the epoch)."""
+        return self._transport.list_delayed(topic, check_int("limit", limit, 0, I32_MAX))[1]
+
+    def count_delayed(self, topic: str) -> int:
+        """[ext] How many delayed messages of ``topic`` are pending."""
+        return self._transport.list_delayed(topic, 0)[0]
 
     def produce_with_ttl(self, topic: str, data: Any, ttl_ms: int) -> RecordMetadata:
-        """Append a record that is no longer delivered ``ttl_ms`` after now."""
+        """Append a record that is no longer delivered ``ttl_ms`` after now (on any read
+        path of a flymq broker; an upstream server keeps delivering it)."""
+        ttl_ms = check_int("ttl_ms", ttl_ms, -I64_MAX - 1)
         return self._transport.produce_with_ttl(topic, self._checked_value(topic, data), ttl_ms)
+
 
     def produce_with_schema(self, topic: str, data: Any, schema_name: str, *,
                             version: int = 0) -> RecordMetadata:
@@ -514,8 +542,25 @@ class FlyMQClient:
         self._transport.delete_schema(topic, version)
 
     # --- dead-letter queues ---------------------------------------------------------------
-    def fetch_dlq(self, topic: str, max_messages: int = 10) -> list[DLQMessage]:
+    def fetch_dlq(self, topic: str, max_messages: int = 10, *, offset: int = 0
+                  ) -> list[DLQMessage]:
+        """Entries of ``topic``'s dead-letter queue from DLQ position ``offset`` [ext] (each
+        message's ``offset`` says where it is; fetch on from the last one + 1)."""
+        max_messages = check_int("max_messages", max_messages, -I32_MAX - 1, I32_MAX)
+        if offset:
+            return self._transport.fetch_dlq(topic, max_messages, check_int("offset", offset))
         return self._transport.fetch_dlq(topic, max_messages)
+
+    def dead_letter(self, topic: str, partition: int, offset: int, *,
+                    reason: str = "manual", error: str = "", retry_count: int = 0,
+                    first_failed_at: int | None = None) -> str:
+        """[ext] Copy the stored record at (topic, partition, offset) into ``topic``'s
+        dead-letter queue with why it failed; returns the entry id."""
+        return self._transport.dead_letter(
+            topic, check_partition(partition), check_int("offset", offset), reason=reason,
+            error=error, retry_count=check_int("retry_count", retry_count, 0, I32_MAX),
+            first_failed_at=first_failed_at)
+
 
     def replay_dlq(self, topic: str, message_id: str) -> None:
         self._transport.replay_dlq(topic, message_id)
@@ -639,8 +684,8 @@ class FlyMQClient:
                  auto_offset_reset: str = _UNSET, enable_auto_commit: bool = True,
                  auto_commit_interval_ms: int = 5000, max_poll_records: int = 500,
                  auto_commit: bool | None = None, filter: str | None = None,
-                 session_timeout_ms: int = 30000, heartbeat_interval_ms: int = 3000,
-                 max_poll_interval_ms: int = 300000,
+                 session_timeout_ms: int = 30000, max_retries: int = 3,
+                 heartbeat_interval_ms: int = 3000, max_poll_interval_ms: int = 300000,
                  partition_assignment_strategy: str | list[str] = "range",
                  on_assign: Any = None, on_revoke: Any = None,
                  on_lost: Any = None) -> "HighLevelConsumer":
@@ -657,7 +702,7 @@ class FlyMQClient:
             enable_auto_commit=enable_auto_commit if auto_commit is None else auto_commit,
             auto_commit_interval_ms=auto_commit_interval_ms, max_poll_records=max_poll_records,
             message_filter=filter, session_timeout_ms=session_timeout_ms,
-            heartbeat_interval_ms=heartbeat_interval_ms,
+            max_retries=max_retries, heartbeat_interval_ms=heartbeat_interval_ms,
             max_poll_interval_ms=max_poll_interval_ms,
             partition_assignment_strategy=partition_assignment_strategy)
         return HighLevelConsumer(self, topics, group_id, config, on_assign=on_assign,

@@ -115,6 +115,9 @@ class ConsumerConfig:
     fetch_min_bytes: int = 1
     fetch_max_bytes: int = 52428800
     fetch_max_wait_ms: int = 500
+    max_retries: int = 3
+    """[ext] Retries of a message whose processing failed before the high-level consumer
+    routes it to the dead-letter queue (docs/dead-letters.md)."""
     max_poll_records: int = 500
     session_timeout_ms: int = 30000
     heartbeat_interval_ms: int = 3000
@@ -133,6 +136,7 @@ class ConsumerConfig:
             raise ValueError("auto_offset_reset must be 'earliest' or 'latest'")
         self.auto_offset_reset = mode.value
         _check_range(self, "auto_commit_interval_ms", 100)
+        _check_range(self, "max_retries", 0)
         _check_range(self, "max_poll_records", 1)
         for name in ("session_timeout_ms", "heartbeat_interval_ms", "max_poll_interval_ms",
                      "metadata_max_age_ms"):

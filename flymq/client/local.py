@@ -88,6 +88,10 @@ class LocalTransport(Transport):
                 cancel()
         return list(ready)
 
+    def list_delayed(self, topic: str, limit: int = 1000) -> tuple[int, list[dict[str, Any]]]:
+        return (self.session.count_delayed(topic),
+                self.session.list_delayed(topic, limit))
+
     def _every_topic(self) -> list[str]:
         return self.session.list_topics(include_internal=True)  # as CLUSTER_METADATA (§6.6.4)
 
@@ -135,3 +139,11 @@ class LocalTransport(Transport):
     get_schema_compatibility = _forward("get_schema_compatibility")
     set_schema_compatibility = _forward("set_schema_compatibility")
     whoami = _forward("whoami")
+    produce_with_ttl = _forward("produce_with_ttl")
+    produce_delayed = _forward("produce_delayed")
+    cancel_delayed = _forward("cancel_delayed")
+    dead_letter = _forward("dead_letter")
+    fetch_dlq = _forward("fetch_dlq")
+    replay_dlq = _forward("replay_dlq")
+    re_inject_dlq = _forward("re_inject_dlq")
+    purge_dlq = _forward("purge_dlq")

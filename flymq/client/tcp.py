@@ -40,6 +40,9 @@ from flymq.models import (AuthResponse, ClusterMetadata, ConsumedMessage, DLQMes
                           FetchResult, JoinResult, PartitionInfo, RecordMetadata,
                           RecordMetadataList, TopicMetadata, TopicPartitionInfo, WhoAmIResponse)
 from flymq import protocol as m
+from flymq.dead_letter_records import local_time
+from flymq.errors import DeadLetterNotFoundError, ServerError
+from flymq.models import DelayedRecordMetadata
 from flymq.models import Compatibility, SchemaInfo, SchemaType
 from flymq.protocol import (FLAG_BINARY, FLAG_GZIP, HEADER, HEADER_SIZE, MAGIC, VERSION, Frame,
                             FrameDecoder, Op, encode_frame)
@@ -453,9 +456,30 @@ class TcpTransport(Transport):
         reply = self._call(Op.INIT_PRODUCER_ID, m.EmptyRequest())
         return reply.producer_id, reply.producer_epoch
 
-    def produce_delayed(self, topic: str, value: bytes, delay_ms: int) -> RecordMetadata:
-        return self._produce_like(Op.PRODUCE_DELAYED,
-                                  m.ProduceDelayedRequest(topic, value, delay_ms), topic)
+    def produce_delayed(self, topic: str, value: bytes, delay_ms: int, *,
+                        key: bytes | None = None, partition: int = -1,
+                        headers: dict[str, str] | None = None) -> RecordMetadata:
+        if not self._has(Op.PRODUCE_DELAYED_EX):
+            if key or headers or partition >= 0:
+                self._extension(Op.PRODUCE_DELAYED_EX, "produce_delayed with a key, headers "
+                                "or a partition")
+            return self._produce_like(Op.PRODUCE_DELAYED,
+                                      m.ProduceDelayedRequest(topic, value, delay_ms), topic)
+        r = self._call(Op.PRODUCE_DELAYED_EX, m.ProduceDelayedExRequest(
+            topic, key or b"", value, partition, delay_ms, headers or {}), topic=topic)
+        return DelayedRecordMetadata(r.topic, r.partition, r.offset, r.timestamp, r.key_size,
+                                     r.value_size, r.delay_id, r.due_at)
+
+    def cancel_delayed(self, delay_id: str) -> None:
+        self._extension(Op.CANCEL_DELAYED_EX, "cancel_delayed")
+        self._call(Op.CANCEL_DELAYED_EX, m.CancelDelayedRequest(delay_id))
+
+    def list_delayed(self, topic: str, limit: int = 1000) -> tuple[int, list[dict[str, Any]]]:
+        self._extension(Op.LIST_DELAYED, "list_delayed")
+        r = self._call(Op.LIST_DELAYED, m.ListDelayedRequest(topic, limit), topic=topic)
+        return r.pending, [{"id": e.delay_id, "topic": topic, "due_at": e.due_at}
+                           for e in r.entries]
+
 
     def produce_with_ttl(self, topic: str, value: bytes, ttl_ms: int) -> RecordMetadata:
         return self._produce_like(Op.PRODUCE_WITH_TTL,
@@ -741,13 +765,38 @@ class TcpTransport(Transport):
             txn_id, group_id, [m.TxnOffset(t, p, o) for t, p, o in offsets]))
 
     # --- dead-letter queue ----------------------------------------------------------------------------
-    def fetch_dlq(self, topic: str, max_messages: int = 10) -> list[DLQMessage]:
-        return [DLQMessage(e.id, topic, e.data, e.error, e.retries)
-                for e in self._call(Op.FETCH_DLQ, m.FetchDLQRequest(topic, max_messages),
-                                    topic=topic).messages]
+    def fetch_dlq(self, topic: str, max_messages: int = 10, offset: int = 0
+                  ) -> list[DLQMessage]:
+        if not self._has(Op.FETCH_DLQ_EX):   # upstream: always from the DLQ's offset 0
+            if offset:
+                self._extension(Op.FETCH_DLQ_EX, "fetch_dlq from an offset")
+            return [DLQMessage(e.id, topic, e.data, e.error, e.retries)
+                    for e in self._call(Op.FETCH_DLQ, m.FetchDLQRequest(topic, max_messages),
+                                        topic=topic).messages]
+        r = self._call(Op.FETCH_DLQ_EX, m.FetchDLQExRequest(topic, offset, max_messages),
+                       topic=topic)
+        return [DLQMessage(
+            e.id, e.original_topic, e.value, e.error, e.retries,
+            local_time(e.last_failed_at),
+            None if e.original_offset < 0 else e.original_offset, e.offset,
+            None if e.original_partition < 0 else e.original_partition, e.key or None,
+            dict(e.headers), e.reason) for e in r.entries]
+
+    def dead_letter(self, topic: str, partition: int, offset: int, *,
+                    reason: str = "processing_error", error: str = "", retry_count: int = 0,
+                    first_failed_at: int | None = None) -> str:
+        self._extension(Op.DEAD_LETTER, "dead_letter")
+        return self._call(Op.DEAD_LETTER, m.DeadLetterRequest(
+            topic, partition, offset, reason, error, retry_count, first_failed_at or 0),
+            topic=topic, partition=partition, offset=offset).id
 
     def replay_dlq(self, topic: str, message_id: str) -> None:
-        self._call(Op.REPLAY_DLQ, m.ReplayDLQRequest(topic, message_id), topic=topic)
+        r = self._call(Op.REPLAY_DLQ, m.ReplayDLQRequest(topic, message_id), topic=topic)
+        if not r.success:   # upstream's soft failure (wire spec §5.5)
+            if r.message.startswith("message not found"):
+                raise DeadLetterNotFoundError(topic, r.message[len("message not found"):])
+            raise ServerError(r.message)
+
 
     def re_inject_dlq(self, topic: str, offset: int) -> bool:
         if not self.is_flymq_server:   # an upstream server misreads form B (§6.3.2, §9)

@@ -196,8 +196,20 @@ class Transport(abc.ABC):
         raise not_supported("cluster")
 
     # --- later issues --------------------------------------------------------------------
-    def produce_delayed(self, topic: str, value: bytes, delay_ms: int) -> RecordMetadata:
+    def produce_delayed(self, topic: str, value: bytes, delay_ms: int, *,
+                        key: bytes | None = None, partition: int = -1,
+                        headers: dict[str, str] | None = None) -> RecordMetadata:
+        """A record delivered ``delay_ms`` from now; a flymq broker's result is a
+        ``DelayedRecordMetadata`` whose ``delay_id`` :meth:`cancel_delayed` takes."""
         raise not_supported("delayed")
+
+    def cancel_delayed(self, delay_id: str) -> None:
+        raise not_supported("delayed")
+
+    def list_delayed(self, topic: str, limit: int = 1000) -> tuple[int, list[dict[str, Any]]]:
+        """(pending count of ``topic``, up to ``limit`` pending entries in due order)."""
+        raise not_supported("delayed")
+
 
     def produce_with_ttl(self, topic: str, value: bytes, ttl_ms: int) -> RecordMetadata:
         raise not_supported("ttl")
@@ -251,8 +263,16 @@ class Transport(abc.ABC):
                                     offsets: Sequence[tuple[str, int, int]]) -> None:
         raise not_supported("transactions")
 
-    def fetch_dlq(self, topic: str, max_messages: int = 10) -> list[DLQMessage]:
+    def fetch_dlq(self, topic: str, max_messages: int = 10, offset: int = 0
+                  ) -> list[DLQMessage]:
         raise not_supported("dlq")
+
+    def dead_letter(self, topic: str, partition: int, offset: int, *,
+                    reason: str = "processing_error", error: str = "", retry_count: int = 0,
+                    first_failed_at: int | None = None) -> str:
+        """Copy a stored record into its topic's DLQ; the entry id."""
+        raise not_supported("dlq")
+
 
     def replay_dlq(self, topic: str, message_id: str) -> None:
         raise not_supported("dlq")

@@ -12,6 +12,7 @@ from flymq.protocol.codec import Message as WireMessage, Reader, Writer
 from flymq.protocol.messages import *  # noqa: F401,F403
 from flymq.protocol.messages import REQUESTS, RESPONSES, ErrorResponse
 from flymq.protocol.admin import *  # noqa: F401,F403
+from flymq.protocol.delivery import *  # noqa: F401,F403
 from flymq.protocol.groups import *  # noqa: F401,F403
 from flymq.protocol.compat import *  # noqa: F401,F403 - the pyflymq.protocol surface
 from flymq.protocol import compat as _compat

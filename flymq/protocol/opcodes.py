@@ -106,6 +106,13 @@ class Op(IntEnum):
     SCHEMA_COMPATIBILITY = 0xD3
     PRODUCE_WITH_SCHEMA_EX = 0xD4
 
+    # delayed delivery and dead-letter queues (docs/protocol-extensions.md)
+    PRODUCE_DELAYED_EX = 0xD5
+    CANCEL_DELAYED_EX = 0xD6
+    LIST_DELAYED = 0xD7
+    FETCH_DLQ_EX = 0xD8
+    DEAD_LETTER = 0xD9
+
     ERROR = 0xFF
 
     # upstream spellings (aliases)

@@ -27,9 +27,6 @@ OPS = OpTable()
 op = OPS.op
 
 # Opcodes of features from later issues: a clear error instead of "unknown opcode".
-OPS.later("dlq", Op.FETCH_DLQ, Op.REPLAY_DLQ, Op.PURGE_DLQ)
-OPS.later("delayed", Op.PRODUCE_DELAYED)
-OPS.later("ttl", Op.PRODUCE_WITH_TTL)
 OPS.later("audit", Op.AUDIT_QUERY, Op.AUDIT_EXPORT)
 # User and ACL management with authentication disabled (wire-protocol.md §6.9).
 OPS.later("auth", *range(Op.USER_CREATE, Op.PASSWORD_CHANGE + 1),
@@ -301,6 +298,9 @@ def _whoami(d: "FlyMQv1", conn: "Connection", req: Any) -> Any:
 def _role_list(d: "FlyMQv1", conn: "Connection", req: Any) -> Any:
     return m.RoleListResponse([m.RoleInfo(r.name, list(r.permissions), r.description)
                                for r in ROLES])
+
+
+from flymq.server import delivery_handlers  # noqa: E402,F401 - delayed, TTL and DLQ opcodes
 
 # --- schema registry (wire spec §6.2, §7.12; docs/schemas.md) ----------------------------------
 

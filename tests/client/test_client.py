@@ -55,10 +55,6 @@ def test_closing_a_client_leaves_the_broker_running(new_client):
 
 
 @pytest.mark.parametrize("call", [
-    lambda c: c.produce_delayed("t", b"x", delay_ms=10),
-    lambda c: c.produce_with_ttl("t", b"x", ttl_ms=10),
-    lambda c: c.fetch_dlq("t"),
-    lambda c: c.purge_dlq("t"),
     lambda c: c.cluster_join("peer:1"),
     lambda c: c.cluster_leave(),
 ])

@@ -62,24 +62,6 @@ def test_unknown_opcodes_answer_decimal_text_and_keep_connection(py, op, payload
     assert py_record_metadata(py.request(PRODUCE, produce_req("alive", b"1"))).topic == "alive"
 
 
-LATER = [
-    (0x20, s16("t") + struct.pack(">I", 10)),                   # FETCH_DLQ
-    (0x21, s16("t") + s16("id-1")),                             # REPLAY_DLQ
-    (0x22, s16("t")),                                           # PURGE_DLQ
-    (0x30, s16("t") + b32(b"d") + struct.pack(">Q", 1000)),     # PRODUCE_DELAYED
-    (0x35, s16("t") + b32(b"d") + struct.pack(">Q", 1000)),     # PRODUCE_WITH_TTL
-]
-
-
-@pytest.mark.parametrize("op,payload", LATER, ids=[f"0x{op:02x}" for op, _ in LATER])
-def test_later_feature_opcodes_get_a_clear_error(py, op, payload):
-    text = py.error(op, payload)
-    assert "not supported" in text and "unknown opcode" not in text
-    assert "not leader" not in text.lower()
-    # nothing was produced by the refused request, and the connection still works
-    assert py_record_metadata(py.request(PRODUCE, produce_req("t", b"after"))).offset == 0
-
-
 def test_pyflymq_exception_mapping_only_leadership_is_not_leader():
     """pyflymq raises NotLeaderError for any text containing "not leader" (any case)."""
     with pytest.raises(NotLeaderError) as info:

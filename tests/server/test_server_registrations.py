@@ -46,8 +46,10 @@ def test_disk_and_produce_flags():
     assert {op for op in SERVED_OPS if OPS[op].disk} == {
         Op.CREATE_TOPIC, Op.CREATE_TOPIC_EX, Op.DELETE_TOPIC, Op.COMMIT, Op.RESET_OFFSET,
         Op.DELETE_GROUP, Op.INIT_PRODUCER_ID} | {
-        Op.REGISTER_SCHEMA, Op.DELETE_SCHEMA, Op.SCHEMA_COMPATIBILITY} | {Op.COMMIT_TX} | {
-        Op.GROUP_COMMIT, Op.GROUP_DELETE}
+        Op.REGISTER_SCHEMA, Op.DELETE_SCHEMA, Op.SCHEMA_COMPATIBILITY} | {
+        Op.PRODUCE_WITH_TTL, Op.PRODUCE_DELAYED, Op.PRODUCE_DELAYED_EX, Op.CANCEL_DELAYED_EX,
+        Op.REPLAY_DLQ, Op.PURGE_DLQ, Op.DEAD_LETTER} | {
+        Op.GROUP_COMMIT, Op.GROUP_DELETE} | {Op.COMMIT_TX}
     assert {op for op in SERVED_OPS if OPS[op].produce} == {
         Op.PRODUCE, Op.PRODUCE_EX, Op.PRODUCE_BATCH} | {
         Op.PRODUCE_WITH_SCHEMA, Op.PRODUCE_WITH_SCHEMA_EX}
@@ -106,9 +108,9 @@ def test_an_unserved_feature_refuses_its_opcodes_and_leaves_hello(tmp_path, monk
 
 
 def test_a_served_feature_without_handlers_stops_the_server_at_start(tmp_path, monkeypatch):
-    monkeypatch.setattr(Broker, "features", SERVED | {"ttl"})
+    monkeypatch.setattr(Broker, "features", SERVED | {"audit"})
     with Broker(tmp_path / "d") as broker:
-        with pytest.raises(ValueError, match="'ttl' is served but opcode 0x35 has no handler"):
+        with pytest.raises(ValueError, match="'audit' is served but opcode 0x80 has no handler"):
             Server(broker, ServerConfig(port=0, event_loop="asyncio")).start_in_thread()
 
 

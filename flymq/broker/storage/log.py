@@ -505,14 +505,31 @@ class PartitionLog:
                 while n < len(old) and total > cfg.retention_bytes:
                     total -= old[n].size
                     n += 1
-            if not n:
-                return 0
-            for seg in old[:n]:
-                self._retire(seg)
-            del self._segments[:n], self._bases[:n]
-            self._start = self._segments[0].base_offset
-            fsync_dir(self.directory)
-            return n
+            return self._drop_head(n)
+
+    def delete_before(self, offset: int) -> int:
+        """Delete the whole sealed segments that hold only offsets below ``offset`` (records
+        their owner no longer needs: expired, or delivered delayed messages); moves
+        ``start_offset``. Returns how many records went."""
+        with self._lock:
+            self._check_open()
+            n = 0
+            while n < len(self._segments) - 1 and self._segments[n + 1].base_offset <= offset:
+                n += 1
+            removed = self._segments[n].base_offset - self._start if n else 0
+            self._drop_head(n)
+            return removed
+
+    def _drop_head(self, n: int) -> int:
+        """Retire the first ``n`` segments (called under the lock; never the active one)."""
+        if not n:
+            return 0
+        for seg in self._segments[:n]:
+            self._retire(seg)
+        del self._segments[:n], self._bases[:n]
+        self._start = self._segments[0].base_offset
+        fsync_dir(self.directory)
+        return n
 
     def _retire(self, seg: Segment) -> None:
         """Remove a segment's files now and close it once no reader holds it (under lock)."""

@@ -11,6 +11,7 @@ from tools.bench.machine import rss_mib
 from tools.bench.procs import TempDir, run_isolated
 from tools.bench.registry import Context, scenario
 from tools.bench.results import Stat
+from tools.bench.scenarios.delays import pending_delays_curve
 from tools.bench.verify import Checksum, VerificationError, expect_same, make_payload, \
     make_payloads
 
@@ -97,7 +98,7 @@ def _curve(ctx: Context, table: str, label: str, points: list[int], measure) -> 
 
 
 @scenario("b6", "growth: partitions, connections, retained messages (one round per point)",
-          lambda ctx: 11,
+          lambda ctx: ctx.count(15, 10),
           cost=("3 min", "40 s"))
 def b6(ctx: Context) -> None:
     fsync = ctx.fsync_modes[-1]
@@ -112,5 +113,4 @@ def b6(ctx: Context) -> None:
     _curve(ctx, f"retained messages (fsync={fsync}, 2,000 probes)", "retained",
            ctx.count([10_000, 100_000, 1_000_000], [1_000, 10_000]),
            lambda n: run_isolated(retained_point, n, 2_000, fsync))
-    ctx.skip("pending delayed messages", "10^2 → 10^5",
-             "delayed messages are not implemented in flymq yet (later issue)")
+    pending_delays_curve(ctx, fsync, ctx.count([100, 1_000, 10_000, 100_000], [100, 1_000]))

@@ -637,6 +637,15 @@ class FlyMQClient:
         return self._transport.append_batch(topic, records, producer=producer,
                                             compression_type=compression_type)
 
+    def ready_partitions(self, positions: Sequence[tuple[str, int, int]]
+                         ) -> list[tuple[str, int]] | None:
+        """[ext] Of the ``(topic, partition, offset)`` positions, the ``(topic, partition)``
+        pairs where a fetch would find something now (a record, or a position outside the
+        log), in one request; None when the transport cannot tell (an upstream server). A
+        consumer of many partitions fetches only those."""
+        return self._transport.ready_partitions(positions)
+
+
     def wait_for_records(self, positions: Sequence[tuple[str, int, int]], timeout_s: float,
                          wake: threading.Event) -> list[tuple[str, int]] | None:
         """[ext] Wait, at most ``timeout_s``, until ``wake`` is set: by another thread, or,

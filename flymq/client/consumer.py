@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from flymq.client.assignment import AllPartitions, GroupMember
 from flymq.client.config import ConsumerConfig
-from flymq.client.dead_letters import DeadLetterRouter, process as process_with_retries
 from flymq.clock import SYSTEM_CLOCK, Clock
 from flymq.errors import (BrokerClosedError, ConsumerError, FlyMQError,
                           GroupMembershipError)
@@ -119,7 +118,6 @@ class HighLevelConsumer:
         self._hinted: set[TopicPartition] | None = None  # partitions an idle wait saw filled
         self._seeks = 0
         self._last_commit = clock.monotonic()
-        self._dead_letters = DeadLetterRouter(client, self._config.max_retries)
         self._coordinate()
 
     @property
@@ -183,12 +181,24 @@ class HighLevelConsumer:
         first: list[ConsumedMessage] | None = None  # the one non-empty fetch, kept lazy
         ends: dict[TopicPartition, int] = {}
         hinted, self._hinted = self._hinted, None
-        for tp in (self._order if hinted is None else
-                   [tp for tp in self._order if tp in hinted]):
+        candidates = [tp for tp in self._order if tp not in self._paused
+                      and (hinted is None or tp in hinted)]
+        if hinted is None and len(candidates) > 1:
+            # one request says which partitions have something: not a fetch round trip
+            # per empty partition (a consumer of 60 idle partitions polls in 1, not 60)
+            try:
+                ready = self._client.ready_partitions(
+                    [(tp[0], tp[1], self._fetched[tp]) for tp in candidates])
+            except FlyMQError as exc:
+                if _gone(self._client, exc):
+                    raise
+                ready = None   # the fetches below say what is wrong, partition by partition
+            if ready is not None:
+                ready = set(ready)
+                candidates = [tp for tp in candidates if tp in ready]
+        for tp in candidates:
             if len(messages) >= budget:
                 break
-            if tp in self._paused:
-                continue
             position = self._fetched[tp]
             try:
                 result = self._client.fetch(tp[0], tp[1], position, budget - len(messages),
@@ -242,7 +252,7 @@ class HighLevelConsumer:
                 if self._seeks != seeks or self._closed.is_set():
                     break
                 self._consumed[(message.topic, message.partition)] = message.offset + 1
-                yield from self._dead_letters.deliveries(message)  # again while nacked
+                yield message
                 self._maybe_auto_commit()
             else:
                 if self._seeks == seeks:
@@ -351,22 +361,6 @@ class HighLevelConsumer:
     def paused(self) -> list[TopicPartition]:
         """[ext] The paused ``(topic, partition)`` pairs."""
         return [tp for tp in self._order if tp in self._paused]
-
-    # --- failed messages (flymq/client/dead_letters.py) ----------------------------------
-    def nack(self, message: ConsumedMessage, error: str = "") -> None:
-        """[ext] Processing ``message`` failed: iteration hands it out again (its
-        ``retry_count`` one higher) until ``max_retries``, then routes it to the DLQ."""
-        self._dead_letters.nack(message, error)
-
-    def dead_letter(self, message: ConsumedMessage, reason: str = "manual",
-                    error: str = "") -> str:
-        """[ext] Route ``message`` to its topic's dead-letter queue now; the entry id."""
-        return self._dead_letters.dead_letter(message, reason, error)
-
-    def process(self, handler: Callable[[ConsumedMessage], Any]) -> None:
-        """[ext] Call ``handler`` on every message until :meth:`close`; a message whose
-        handler raises is retried, then dead-lettered (at-least-once)."""
-        process_with_retries(self, handler, self._dead_letters)
 
     # --- lifecycle -----------------------------------------------------------------------
     def close(self) -> None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from flymq.broker.appends import AppendRequest
 from flymq.client.transport import Transport
+from flymq.errors import FlyMQError
 from flymq.models import RecordMetadata
 
 if TYPE_CHECKING:
@@ -87,6 +88,18 @@ class LocalTransport(Transport):
             for cancel in cancels:
                 cancel()
         return list(ready)
+
+
+    def ready_partitions(self, positions: Sequence[tuple[str, int, int]]
+                         ) -> list[tuple[str, int]] | None:
+        ready = []
+        for topic, partition, offset in positions:
+            try:
+                if self.session.offsets(topic, partition)[1] != offset:
+                    ready.append((topic, partition))
+            except FlyMQError:   # gone: the fetch reports it
+                ready.append((topic, partition))
+        return ready
 
     def list_delayed(self, topic: str, limit: int = 1000) -> tuple[int, list[dict[str, Any]]]:
         return (self.session.count_delayed(topic),

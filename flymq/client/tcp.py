@@ -558,6 +558,14 @@ class TcpTransport(Transport):
             watch = self._watch
         return watch.wait(positions, timeout_s, wake)
 
+    def ready_partitions(self, positions: Sequence[tuple[str, int, int]]
+                         ) -> list[tuple[str, int]] | None:
+        """WAIT_RECORDS without waiting, on this connection (no thread hop)."""
+        ready = self.wait_records(positions, 0)
+        return None if ready is None else [positions[i][:2] for i in ready
+                                           if 0 <= i < len(positions)]
+
+
     def wait_records(self, positions: Sequence[tuple[str, int, int]],
                      max_wait_ms: int) -> list[int] | None:
         """Long-poll every ``(topic, partition, offset)`` position in one request (flymq's

@@ -114,6 +114,13 @@ class Transport(abc.ABC):
         wake.wait(timeout_s)
         return None
 
+
+    def ready_partitions(self, positions: Sequence[tuple[str, int, int]]
+                         ) -> list[tuple[str, int]] | None:
+        """The ``(topic, partition)`` of each position where a fetch would find something
+        (a record, or a position outside the log), asked at once; None: cannot tell."""
+        return None
+
     @abc.abstractmethod
     def offsets(self, topic: str, partition: int) -> tuple[int, int]:
         """``(start, end)``: first retained offset and the offset the next record gets."""

@@ -23,12 +23,13 @@ MAX_WAIT_MS = 60_000
 
 
 def ready_positions(session: "Session", req: m.WaitRecordsRequest) -> list[int]:
-    """Indexes of the positions with a record at or past them; a position whose partition is
-    gone counts as ready, so the consumer fetches and learns why."""
+    """Indexes of the positions with a record at or past them. A position past the log end
+    (the topic was re-created) or whose partition is gone counts as ready too, so that the
+    consumer fetches there and learns where to go."""
     ready = []
     for i, p in enumerate(req.positions):
         try:
-            if session.offsets(p.topic, p.partition)[1] > p.offset:
+            if session.offsets(p.topic, p.partition)[1] != p.offset:
                 ready.append(i)
         except FlyMQError:
             ready.append(i)

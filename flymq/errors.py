@@ -133,7 +133,8 @@ class InvalidRequestError(ServerError):
 class UnsupportedOperationError(ServerError):
     """The server does not implement this operation (unknown opcode or feature not built yet)."""
 
-    default_hint = "Use an operation this server supports, or upgrade the server."
+    default_hint = ("Use an operation this server supports; FlyMQClient.supports(feature) "
+                    "tells which optional features it serves.")
 
 
 class BrokerClosedError(ServerError):
@@ -170,7 +171,8 @@ class TopicError(FlyMQError):
 
 
 class TopicNotFoundError(TopicError, ServerError):
-    default_hint = "Create the topic first with create_topic(), or enable auto-creation."
+    default_hint = ("Create it with create_topic() or `flymq topics create`; a produce creates a "
+                    "missing topic when the broker's auto_create_topics is on, reads never do.")
 
     def __init__(self, topic: str, *, hint: str | None = None, wire: str | None = None):
         self.topic = topic
@@ -476,7 +478,8 @@ class NotLeaderError(ClusterError, ServerError):
 class NoAvailableServerError(ClusterError, ConnectionError):
     """No bootstrap server could be reached. Also a ``ConnectionError``, as users expect."""
 
-    default_hint = "Make at least one of the bootstrap servers reachable."
+    default_hint = ("Make at least one of the bootstrap servers reachable (`flymq serve` runs "
+                    "a local broker on 127.0.0.1:9092).")
 
     def __init__(self, servers: list[str] | str, *, hint: str | None = None):
         self.servers = [servers] if isinstance(servers, str) else list(servers)
@@ -650,6 +653,8 @@ _WIRE_PATTERNS: list[tuple[re.Pattern[str], Callable[[re.Match[str], dict], FlyM
     (re.compile(r"^fsync failed for log (?P<l>.*?): (?P<d>.*); it refuses writes until reopened$",
                 re.S),
      lambda m, c: FsyncFailedError(m["l"], m["d"])),
+    (re.compile(r"^cannot (?:append to|start a segment in) .*$", re.S),  # e.g. the disk is full
+     lambda m, c: StorageError(m.string)),
     (re.compile(r"^(authentication required|unauthorized|user account is disabled)"),
      lambda m, c: AuthorizationError(m.string)),
     (re.compile(r"^delayed message (?P<i>.*?) (?P<s>not found|was already delivered or "

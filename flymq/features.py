@@ -15,5 +15,13 @@ SERVED: frozenset[str] = frozenset({"idempotence", "transactions", "schemas", "g
 
 
 def not_supported(feature: str) -> UnsupportedOperationError:
-    """The error for a request of a feature the broker does not serve."""
-    return UnsupportedOperationError(f"{feature} is not supported yet by this flymq server")
+    """The error for a request of a feature the broker does not serve. The wire text names
+    "this flymq server" (the TCP client shows it as is); embedded, the message names flymq
+    and its version, and neither suggests an upgrade that does not exist."""
+    from flymq import __version__
+
+    return UnsupportedOperationError(
+        f"{feature} is not supported yet by flymq {__version__}",
+        wire=f"{feature} is not supported yet by this flymq server",
+        hint=f"No flymq release implements {feature} yet; FlyMQClient.supports("
+             f"{feature!r}) tells before a call.")

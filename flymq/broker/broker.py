@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
-import tempfile
 import threading
 import time
 from functools import partial
@@ -22,6 +20,9 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Sequence
 from flymq.broker.appends import (DURABLE, NOT_WAITING, WAITING, AppendRequest, AppendResult,
                                   Durability, RecordTuple, new_request)
 from flymq.broker.config import BrokerConfig, TopicConfig
+from flymq.broker.dir_lock import lock_directory
+from flymq.broker.temp_dirs import make_temporary_dir
+from flymq.broker.temp_dirs import remove as remove_temporary_dir
 from flymq.broker.filter import compile_filter
 from flymq.broker.groups import GroupCoordinator, OffsetCommit
 from flymq.broker.membership import Limits
@@ -34,25 +35,21 @@ from flymq.broker.delivery_ops import DeliveryOperations
 from flymq.broker.schemas.registry import SchemaRegistry
 from flymq.broker.session import Session
 from flymq.broker.storage import BatchRun, Flusher, LogConfig, Record
-from flymq.broker.storage.files import raise_open_file_limit
+from flymq.broker.storage.checkpoint import FILE_NAME as CHECKPOINT_FILE
+from flymq.broker.storage.files import raise_open_file_limit, write_atomically
 from flymq.broker.topics import Topic, TopicRegistry, log_config_for
 from flymq.broker.transactions import TransactionCoordinator
 from flymq.clock import SYSTEM_CLOCK, Clock
 from flymq.features import SERVED, not_supported
 from flymq.errors import (
     BrokerClosedError, ConsumerGroupNotFoundError, FlyMQError, InvalidRequestError,
-    MessageTooLargeError, PartitionNotFoundError, StorageError, TopicNotFoundError,
+    MessageTooLargeError, OffsetOutOfRangeError, PartitionNotFoundError, StorageError, TopicNotFoundError,
 )
 from flymq.matcher import resolve
 from flymq.models import (FetchResult, JoinResult, RecordMetadata, RecordMetadataList,
                           TopicMetadata)
 from flymq.timers import TimerService
 from flymq.topic_names import validate_topic_name
-
-try:
-    import fcntl
-except ImportError:  # not POSIX: no cross-process guard for the data directory
-    fcntl = None  # type: ignore[assignment]
 
 if TYPE_CHECKING:
     from flymq.client import FlyMQClient
@@ -61,7 +58,6 @@ if TYPE_CHECKING:
 DEFAULT_FETCH_MESSAGES = 10
 SUBSCRIBE_MODES = ("earliest", "latest", "commit", "")
 RESET_MODES = ("earliest", "latest", "offset")
-_LOCK_FILE = ".lock"
 
 
 def _version() -> str:
@@ -135,12 +131,15 @@ class Broker(SchemaOperations, DeliveryOperations):
         self._started = time.monotonic()
         chosen = data_dir if data_dir is not None else self.config.data_dir
         self._temporary = chosen is None
-        self.data_dir = Path(tempfile.mkdtemp(prefix="flymq-") if chosen is None else chosen)
+        self.data_dir = make_temporary_dir(self) if chosen is None else Path(chosen)
         self._lock_fd: int | None = None
         self._flusher: Flusher | None = None
         self.timers = TimerService(self.clock)  # coordinators schedule on the broker's clock
         self._topics: TopicRegistry | None = None
         self._groups: GroupCoordinator | None = None
+        self.faults: Any = None
+        """A fault injector (``flymq.testing.faults.Faults``) that appends and reads ask
+        first; None in production (one attribute test per call)."""
         self._transactions: TransactionCoordinator | None = None
         self._schemas: SchemaRegistry | None = None
         self._delays = self._dead_letters = None
@@ -152,7 +151,7 @@ class Broker(SchemaOperations, DeliveryOperations):
             except OSError as exc:  # e.g. a file is in the way
                 raise StorageError(f"cannot use {self.data_dir} as the data directory: "
                                    f"{exc.strerror}") from exc
-            self._lock_fd = self._lock_directory()
+            self._lock_fd = lock_directory(self.data_dir)  # one broker per directory
             self._flusher = Flusher()  # one thread for all logs, started on first use
             self._topics = TopicRegistry(self.data_dir / "topics", self.config, clock=self.clock,
                                          flusher=self._flusher)
@@ -188,19 +187,6 @@ class Broker(SchemaOperations, DeliveryOperations):
             raise
 
     # --- lifecycle ----------------------------------------------------------------------------
-    def _lock_directory(self) -> int:
-        """One broker per data directory: an exclusive lock the OS drops if the process dies."""
-        fd = os.open(self.data_dir / _LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-        if fcntl is None:
-            return fd
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise StorageError(f"data directory {self.data_dir} is in use by another broker",
-                               hint="Close the other broker or give this one its own data_dir.")
-        return fd
-
     def _register(self, name: str) -> None:
         with Broker._registry_lock:
             if name in Broker._registry:
@@ -247,7 +233,48 @@ class Broker(SchemaOperations, DeliveryOperations):
             os.close(self._lock_fd)  # also releases the flock
             self._lock_fd = None
         if self._temporary:
-            shutil.rmtree(self.data_dir, ignore_errors=True)
+            remove_temporary_dir(self.data_dir)
+
+    def crash(self) -> None:
+        """Stop as a killed process would (for tests): every call fails with
+        BrokerClosedError until :meth:`restart`; no clean-shutdown checkpoint is left, so
+        the restart recovers by scanning, as after ``kill -9``. What was acknowledged
+        survives (appends reach the OS before they are acknowledged)."""
+        with self._close_lock:
+            if self.closed:
+                raise BrokerClosedError("the broker is not running: nothing to crash")
+            self.closed = True
+        checkpoints = self._checkpoints()
+        temporary, self._temporary = self._temporary, False  # a crash keeps its files
+        try:
+            self._release()
+        finally:
+            self._temporary = temporary
+        for path in self._checkpoints().keys() - checkpoints.keys():
+            path.unlink(missing_ok=True)
+        for path, content in checkpoints.items():  # as they were at the crash
+            write_atomically(path, content, sync_dir=False)
+
+    def _checkpoints(self) -> dict[Path, bytes]:
+        """Every recovery checkpoint file under the data directory, with its content."""
+        found = {}
+        for path in self.data_dir.rglob(CHECKPOINT_FILE):
+            try:
+                found[path] = path.read_bytes()
+            except FileNotFoundError:  # replaced by an atomic rename meanwhile
+                pass
+        return found
+
+    def restart(self) -> None:
+        """Open this broker again from its data directory after :meth:`crash` or
+        :meth:`close`, recovering as a new process would. The object stays the same, so
+        clients and servers that hold it go on working; group memberships start empty."""
+        with self._close_lock:
+            if not self.closed:
+                raise InvalidRequestError("the broker is running: crash() or close() it first")
+        temporary = self._temporary
+        self.__init__(self.data_dir, self.config, clock=self.clock, name=self.name)
+        self._temporary = temporary  # a temporary directory is still removed on close
 
     def __enter__(self) -> "Broker":
         return self
@@ -322,6 +349,8 @@ class Broker(SchemaOperations, DeliveryOperations):
         """
         if self.closed:
             raise BrokerClosedError()
+        if self.faults is not None:  # tests: an injected failure or a full disk
+            self.faults.before_append(request)
         if request.transaction_id is not None:
             return self._append_transactional(request, None)
         producer = request.producer
@@ -583,6 +612,8 @@ class Broker(SchemaOperations, DeliveryOperations):
     def consume(self, topic: str, partition: int, offset: int) -> "ConsumedMessage":
         """Exactly the record at ``offset``; OffsetOutOfRangeError (wire ``EOF``) if absent."""
         self._check_open()
+        if self.faults is not None and self.faults.before_read(topic, partition):
+            raise OffsetOutOfRangeError(topic, offset, partition=partition)  # tests: paused
         t = self._by_name.get(topic)
         if t is None:
             raise TopicNotFoundError(topic, wire="topic not found")
@@ -618,6 +649,8 @@ class Broker(SchemaOperations, DeliveryOperations):
         1,000; default: ``max(1000, max_messages)``)."""
         if self.closed:
             raise BrokerClosedError()
+        if self.faults is not None and self.faults.before_read(topic, partition):
+            return [], offset  # tests: a paused partition delivers nothing
         leader = self._leader(topic, partition)
         if max_messages <= 0:
             max_messages = DEFAULT_FETCH_MESSAGES

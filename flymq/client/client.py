@@ -32,7 +32,8 @@ from flymq.client.transaction import Transaction
 from flymq.client.transport import Transport
 from flymq.errors import (
     AuthenticationError, ConnectionClosedError, MessageTooLargeError,
-    NoAvailableServerError, TransactionError, UnsupportedOperationError,
+    NoAvailableServerError, TopicAlreadyExistsError, TransactionError,
+    UnsupportedOperationError,
 )
 from flymq.models import (
     AuthResponse, ClusterMetadata, ConsumedMessage, DLQMessage, FetchResult, JoinResult,
@@ -246,16 +247,21 @@ class FlyMQClient:
                         "(or install a serializer with set_serde())")
 
     def produce(self, topic: str, data: Any, *, key: bytes | str | None = None,
-                partition: int | None = None, compression_type: str = "none") -> RecordMetadata:
-        """Append one record; ``partition`` wins over ``key``; neither = broker's choice."""
+                partition: int | None = None, compression_type: str = "none",
+                headers: dict[str, str] | None = None) -> RecordMetadata:
+        """Append one record; ``partition`` wins over ``key``; neither = broker's choice.
+
+        ``headers`` [ext]: record headers (over TCP they need a flymq server)."""
         if topic.__class__ is not str:  # the error an embedded broker gives (not a TypeError)
             validate_topic_name(topic)
         key_bytes = key if key is None or key.__class__ is bytes else _as_bytes(key)
         value = self._checked_value(topic, data, key_bytes)
-        return self._transport.produce(
-            topic, value, key_bytes,
-            -1 if partition is None else check_partition(partition, produce=True),
-            compression_type=compression_type)
+        partition = -1 if partition is None else check_partition(partition, produce=True)
+        if headers:  # the plain call stays the short one (the most frequent request)
+            return self._transport.produce(topic, value, key_bytes, partition, headers=headers,
+                                           compression_type=compression_type)
+        return self._transport.produce(topic, value, key_bytes, partition,
+                                       compression_type=compression_type)
 
     def produce_with_key(self, topic: str, key: bytes | str, data: Any) -> RecordMetadata:
         return self.produce(topic, data, key=key)
@@ -380,16 +386,24 @@ class FlyMQClient:
 
     # --- topics ---------------------------------------------------------------------------
     def create_topic(self, topic: str, partitions: int = 1, *,
-                     config: "TopicConfig | dict[str, Any] | None" = None) -> None:
-        """Create ``topic``; creating an existing topic succeeds (upstream behaviour).
+                     config: "TopicConfig | dict[str, Any] | None" = None,
+                     exist_ok: bool = True) -> None:
+        """Create ``topic``; creating an existing topic succeeds and changes nothing, not
+        even a different partition count (upstream behaviour).
 
         ``config`` [ext] sets per-topic overrides (compression, retention, fsync, segment
-        sizes) as a ``TopicConfig`` or a dict of its fields; over TCP it needs a flymq server.
+        sizes) as a ``TopicConfig`` or a dict of its fields; ``exist_ok=False`` [ext] raises
+        TopicAlreadyExistsError for an existing topic. Over TCP both need a flymq server
+        (CREATE_TOPIC_EX, whose reply says whether the topic was created).
         """
         if config is not None and not hasattr(config, "to_dict"):
             config = TopicConfig.from_dict(dict(config))  # unknown keys -> ValueError
-        self._transport.create_topic(
+        if not exist_ok and config is None:
+            config = TopicConfig()  # no overrides, but the request that answers "created"
+        created = self._transport.create_topic(
             topic, check_int("partition count", partitions, 0, I32_MAX) or 1, config=config)
+        if not exist_ok and not created:
+            raise TopicAlreadyExistsError(topic)
 
     def delete_topic(self, topic: str) -> None:
         self._transport.delete_topic(topic)

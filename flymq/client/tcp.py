@@ -186,10 +186,12 @@ class TcpTransport(Transport):
         """The failover loop: every server once per round, ``max_retries`` rounds."""
         n = len(self._addresses)
         rounds = max(1, self.config.max_retries)
+        first = self.address is None  # never connected: refused means nothing runs there
         last: BaseException | None = None
         for rnd in range(rounds):
             if rnd:
                 time.sleep(self.config.retry_delay_ms / 1000.0)
+            refused = 0
             for i in range(n):
                 idx = (self._index + i) % n
                 try:
@@ -197,9 +199,15 @@ class TcpTransport(Transport):
                 except (OSError, FlyMQError, ProtocolError) as exc:
                     self._drop()
                     last = exc
+                    refused += isinstance(exc, ConnectionRefusedError)
                     continue
                 self._index = idx
                 return
+            if first and refused == n:  # answer at once; a restarting server gets rounds
+                raise NoAvailableServerError(self.servers, hint=(
+                    f"Nothing is listening at {', '.join(self.servers)}: start a broker there "
+                    "(`flymq serve` runs one on 127.0.0.1:9092) or fix bootstrap_servers."
+                )) from last
         raise NoAvailableServerError(self.servers) from last
 
     def _open(self, host: str, port: int) -> None:

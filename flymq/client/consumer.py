@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from flymq.client.assignment import AllPartitions, GroupMember
 from flymq.client.config import ConsumerConfig
+from flymq.client.dead_letters import DeadLetterRouter, process as process_with_retries
 from flymq.clock import SYSTEM_CLOCK, Clock
 from flymq.errors import (BrokerClosedError, ConsumerError, FlyMQError,
                           GroupMembershipError)
@@ -118,6 +119,7 @@ class HighLevelConsumer:
         self._hinted: set[TopicPartition] | None = None  # partitions an idle wait saw filled
         self._seeks = 0
         self._last_commit = clock.monotonic()
+        self._dead_letters = DeadLetterRouter(client, self._config.max_retries)
         self._coordinate()
 
     @property
@@ -252,7 +254,7 @@ class HighLevelConsumer:
                 if self._seeks != seeks or self._closed.is_set():
                     break
                 self._consumed[(message.topic, message.partition)] = message.offset + 1
-                yield message
+                yield from self._dead_letters.deliveries(message)  # again while nacked
                 self._maybe_auto_commit()
             else:
                 if self._seeks == seeks:
@@ -361,6 +363,22 @@ class HighLevelConsumer:
     def paused(self) -> list[TopicPartition]:
         """[ext] The paused ``(topic, partition)`` pairs."""
         return [tp for tp in self._order if tp in self._paused]
+
+    # --- failed messages (flymq/client/dead_letters.py) ----------------------------------
+    def nack(self, message: ConsumedMessage, error: str = "") -> None:
+        """[ext] Processing ``message`` failed: iteration hands it out again (its
+        ``retry_count`` one higher) until ``max_retries``, then routes it to the DLQ."""
+        self._dead_letters.nack(message, error)
+
+    def dead_letter(self, message: ConsumedMessage, reason: str = "manual",
+                    error: str = "") -> str:
+        """[ext] Route ``message`` to its topic's dead-letter queue now; the entry id."""
+        return self._dead_letters.dead_letter(message, reason, error)
+
+    def process(self, handler: Callable[[ConsumedMessage], Any]) -> None:
+        """[ext] Call ``handler`` on every message until :meth:`close`; a message whose
+        handler raises is retried, then dead-lettered (at-least-once)."""
+        process_with_retries(self, handler, self._dead_letters)
 
     # --- lifecycle -----------------------------------------------------------------------
     def close(self) -> None:

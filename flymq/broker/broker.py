@@ -525,8 +525,8 @@ class Broker(SchemaOperations, DeliveryOperations):
         return TransactionCoordinator(
             self.data_dir / "transactions", log_config, clock=self.clock, flusher=self._flusher,
             timers=self.timers, topics=self._topics.by_name,
-            commit_offset=lambda topic, group, partition, offset: self._groups.commit(
-                topic, group, partition, offset),
+            commit_offset=lambda topic, group, partition, offset: self._groups.commit_offsets(
+                group, [(topic, partition, offset)], check=False),  # a decided commit: apply
             timeout_ms=c.transaction_timeout_ms, max_timeout_ms=c.transaction_max_timeout_ms,
             max_open=c.max_open_transactions, max_bytes=c.max_transaction_bytes,
             buffer_bytes=c.transaction_buffer_bytes)

@@ -392,3 +392,22 @@ def test_against_a_server_without_groups_one_consumer_reads_every_partition(flym
     consumer.close()          # auto-commit with upstream's COMMIT
     assert client.get_committed_offset("logs/b", "g", 0) == 1
     client.close()
+
+
+def test_consume_transform_produce_commits_offsets_of_a_live_group_with_the_transaction(
+        new_client, flymq_clock):
+    """Exactly once: the consumed positions of a member are committed by its transaction."""
+    admin = new_client()
+    admin.create_topic("in", partitions=1)
+    _produce(admin, 3, topic="in", partitions=1)
+    group = Group(new_client, flymq_clock)
+    member = group.join("a", topics=("in",))
+    group.settle(admin)
+    out = member.client
+    txn = out.begin_transaction()
+    for message in member.consumer.poll(timeout_ms=0):
+        txn.produce("out", message.value.upper())
+    txn.send_offsets_to_transaction({("in", 0): 3}, "g")
+    assert admin.fetch_group_offsets("g") == {}   # not before the commit
+    txn.commit()
+    assert admin.fetch_group_offsets("g") == {("in", 0): 3}

@@ -122,7 +122,7 @@ def recovery(count: int) -> dict[str, float]:
 
 
 @scenario("txn", "transactions: commits/s (embedded, TCP), read-committed cost, recovery",
-          lambda ctx: 4)
+          lambda ctx: 4, cost=("2 min", "20 s"))
 def txn(ctx: Context) -> None:
     count = ctx.count(200_000, 10_000)
     payloads = make_payloads(12, count, SIZE)

@@ -66,6 +66,7 @@ def _version() -> str:
 
 
 _new_record = partial(tuple.__new__, Record)  # Record(...) without the keyword machinery
+_new_result = partial(tuple.__new__, AppendResult)  # the same for an AppendResult
 _partition_of = itemgetter(2)                 # of a (key, value, partition) record
 _key_of = itemgetter(0)
 _value_of = itemgetter(1)
@@ -85,19 +86,21 @@ def _plain_values(records: Sequence[tuple[bytes | None, bytes, int]]) -> list[by
 
 
 def _stored(record: RecordTuple, now: int, expire_at: int | None) -> Record:
-    """The storage record of one checked record tuple (see ``Broker._checked_records``)."""
+    """The storage record of one checked record tuple (see ``Broker._checked_records``), as a
+    plain tuple in :class:`Record`'s field order (storage reads records by position; a
+    tuple subclass costs more to make and free than the rest of a small append)."""
     key, value, _, headers, timestamp = record
-    return _new_record((value, key, now if timestamp is None else timestamp, headers, expire_at))
+    return value, key, now if timestamp is None else timestamp, headers, expire_at
 
 
 def _new_records(records: Sequence[RecordTuple], now: int, expire_at: int | None) -> list[Record]:
-    """Storage records of checked record tuples; built in C when none has its own
-    timestamp or headers (the common keyed batch)."""
+    """Storage records of checked record tuples (plain tuples, as :func:`_stored`); built in
+    C when none has its own timestamp or headers (the common keyed batch)."""
     if any(r[3] or r[4] is not None for r in records):
         return [_stored(r, now, expire_at) for r in records]
     n = len(records)
-    return list(map(_new_record, zip(map(_value_of, records), map(_key_of, records),
-                                     repeat(now, n), repeat((), n), repeat(expire_at, n))))
+    return list(zip(map(_value_of, records), map(_key_of, records),
+                    repeat(now, n), repeat((), n), repeat(expire_at, n)))
 
 
 def _as_bytes(data: Any, what: str) -> bytes:
@@ -393,17 +396,17 @@ class Broker(SchemaOperations, DeliveryOperations):
         expire_at = request.expire_at
         if expire_at is None and t.config.ttl_ms is not None:  # the topic's default TTL
             expire_at = now + t.config.ttl_ms
-        stored = _new_record((value, key or None, now if timestamp is None else timestamp,
-                              encode_headers(headers) if headers else (), expire_at))
+        stored = (value, key or None, now if timestamp is None else timestamp,  # as _stored
+                  encode_headers(headers) if headers else (), expire_at)
         leader = leaders[chosen]
         try:
-            offset = leader.append(request, (stored,))
+            offset = leader.append(request, (stored,), now=now)
         except TopicNotFoundError:  # deleted since the lookup, before anything was written
             if not self.config.auto_create_topics or self.closed:
                 raise
             return self._append_one(request, record)
-        return AppendResult(now, [(chosen, offset)],
-                            DURABLE if request.wait else leader.durability(offset + 1))
+        return _new_result((now, [(chosen, offset)],
+                            DURABLE if request.wait else leader.durability(offset + 1)))
 
     def _append_many(self, request: AppendRequest) -> AppendResult:
         """:meth:`append` of a batch, or of any records of an idempotent producer."""
@@ -541,20 +544,9 @@ class Broker(SchemaOperations, DeliveryOperations):
                               owner: object = None) -> RecordMetadata:
         """Add a record to the transaction (invisible until it commits). As upstream, the
         metadata is a placeholder (partition 0, offset 0): offsets are assigned at commit."""
-        t = self._by_name.get(topic)
-        if t is None or value.__class__ is not bytes or t.config.schema is not None or \
-                len(value) > self._max_message or self.closed:  # anything to check or create
-            result = self._append_transactional(
-                AppendRequest(topic, ((None, value, -1),), transaction_id=txn_id), owner)
-            return RecordMetadata(topic, 0, 0, result.timestamp, -1, len(value))
-        # The common call (an existing topic, a bytes value) without building a request and
-        # checking it as a batch: a third of the time of each transactional produce.
-        count = len(t.partitions)
-        partition = 0 if count == 1 else choose_partition(None, count, t.round_robin)
-        now = self._now_ms()
-        self._transactions.add(txn_id, ((topic, partition,
-                                         _new_record((value, None, now, (), None))),), owner)
-        return RecordMetadata(topic, 0, 0, now, -1, len(value))
+        result = self._append_transactional(
+            AppendRequest(topic, ((None, value, -1),), transaction_id=txn_id), owner)
+        return RecordMetadata(topic, 0, 0, result.timestamp, -1, len(value))
 
     def _append_transactional(self, request: AppendRequest, owner: object) -> AppendResult:
         """:meth:`append` of a request with a transaction id: the records are checked, given

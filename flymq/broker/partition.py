@@ -101,8 +101,8 @@ class PartitionLeader:
         log end offset unless a transaction's commit is in flight (:mod:`txn_state`)."""
         return self.txns.stable_end(self._opened().end_offset)
 
-    def append(self, request: AppendRequest, records: Sequence, timestamp: int | None = None
-               ) -> int:
+    def append(self, request: AppendRequest, records: Sequence, timestamp: int | None = None,
+               *, now: int | None = None) -> int:
         """Append this partition's share of ``request`` in order; returns the offset of the
         first record. ``records`` are :class:`Record` objects, or values only when
         ``timestamp`` is given (keyless, headerless records all stamped ``timestamp``: the
@@ -111,13 +111,15 @@ class PartitionLeader:
         No leader lock on this path: a waiter registers before it reads the end offset and
         the appender checks for waiters after the log moved the end offset, so one of the two
         always sees the other. ``request.wait`` False skips waiting for an ``fsync=always``
-        commit (see :meth:`durability`).
+        commit (see :meth:`durability`). ``now``: the caller's clock reading, if it has one,
+        which saves the log a second one.
         """
         if request.producer is not None:
             return self._append_idempotent(request, records, timestamp)
         log = self._log or self.log  # _opened(), inlined
         if timestamp is None:
-            base = log.append(records, wait=request.wait, compression=request.compression)
+            base = log.append(records, wait=request.wait, compression=request.compression,
+                              now=now)
         else:
             base = log.append_values(records, timestamp=timestamp, wait=request.wait,
                                      compression=request.compression)

@@ -162,16 +162,19 @@ class PartitionLog:
 
     def append(self, records: Sequence[Record], *, producer_id: int = -1, producer_epoch: int = -1,
                base_sequence: int = -1, transactional: bool = False, control: bool = False,
-               compression: str | None = None, wait: bool = True) -> int:
+               compression: str | None = None, wait: bool = True, now: int | None = None
+               ) -> int:
         """Append one batch; returns its base offset once the OS has it (and, under the
-        ``always`` policy, once an fsync covers it).
+        ``always`` policy, once an fsync covers it). ``now``: the caller's reading of the
+        log's clock, if it has one (a second reading is a Python call per append).
 
         ``wait=False`` returns as soon as the OS has the batch, even under ``always``: the
         caller then acknowledges only after :meth:`wait_durable` (base + count), so that
         appenders never hold a lock of theirs while the fsync runs, and one fsync covers
         every append made meanwhile.
         """
-        now = self.clock.now_ms()
+        if now is None:
+            now = self.clock.now_ms()
         batch = encode_batch(records, now, producer_id=producer_id,
                              producer_epoch=producer_epoch, base_sequence=base_sequence,
                              transactional=transactional, control=control,
@@ -204,7 +207,7 @@ class PartitionLog:
             seg = self._active
             if seg.next_offset == seg.base_offset:            # empty: its age starts now
                 seg.created_ms = now
-            elif (seg.size + len(batch.body) + 8 > config.segment_bytes
+            elif (seg.size + len(batch[0]) + 8 > config.segment_bytes
                   or now - seg.created_ms >= config.segment_ms):
                 seg = self._roll()
                 seg.created_ms = now
@@ -212,7 +215,7 @@ class PartitionLog:
             seg.append(base, batch, config.index_interval_bytes)
             self._end = seg.next_offset
         if wait and self._always:
-            self._await_sync(base + batch.count)
+            self._await_sync(base + batch[1])
         return base
 
     def wait_durable(self, end_offset: int) -> None:

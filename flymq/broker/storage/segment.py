@@ -15,7 +15,7 @@ from flymq.errors import CorruptRecordError, StorageError
 
 from .batch import (BASE_SIZE, HEADER, HEADER_SIZE, MIN_LENGTH, PREFIX, PREFIX_SIZE, BatchRun,
                     DecodedBatch, EncodedBatch, batch_crc_ok, decode_batch, decode_single_run,
-                    merge_runs)
+                    merge_runs, pack_base)
 from .cache import BATCH_CACHE
 from .files import open_rw
 from .index import OffsetIndex, TimeIndex
@@ -107,8 +107,9 @@ class Segment:
 
     def append(self, base_offset: int, batch: EncodedBatch, index_interval: int) -> int:
         """Write a batch at the end (one pwritev) and index it; returns its size."""
-        buffers = batch.with_base(base_offset)
-        total = BASE_SIZE + len(batch.body)
+        body, count, _, max_ts = batch
+        buffers = [pack_base(base_offset), body]   # the base offset, then the body uncopied
+        total = BASE_SIZE + len(body)
         pos = self.size
         try:
             written = os.pwritev(self.fd, buffers, pos)
@@ -117,7 +118,7 @@ class Segment:
         except OSError as exc:
             self._undo(pos)
             raise StorageError(f"cannot append to {self.path}: {exc}") from exc
-        self._note(pos, base_offset, batch.count, batch.max_ts, total, index_interval)
+        self._note(pos, base_offset, count, max_ts, total, index_interval)
         self.unsynced = True
         return total
 

@@ -11,6 +11,7 @@ import pytest
 from flymq.broker import Broker, BrokerConfig
 from flymq.broker.assignors import STRATEGIES, assign_range, assign_sticky, strategy_name
 from flymq.errors import GroupNotEmptyError, IllegalGenerationError, UnknownMemberIdError
+from tests.broker.test_broker_crash import run_until_killed
 
 JOIN = dict(topics=["t"], session_timeout_ms=6000, rebalance_timeout_ms=3000)
 
@@ -109,3 +110,28 @@ def test_a_thousand_joins_and_leaves_leave_nothing_behind(broker):
         session.leave_group("g", joined.member_id)
     assert broker.describe_group("g")["state"] == "Empty"
     assert broker.describe_group("g")["members"] == []
+
+
+MEMBER = """
+    import sys
+    from flymq.broker import Broker, BrokerConfig
+    b = Broker(sys.argv[1], BrokerConfig(fsync=sys.argv[2]))
+    b.create_topic("t", 4)
+    s = b.open_session()
+    j = s.join_group("g", topics=["t"], session_timeout_ms=6000)
+    i = 0
+    while True:
+        i += 1
+        s.commit_group_offsets("g", [("t", p, i) for p in range(4)], member_id=j.member_id,
+                               generation=j.generation)
+        print(i, flush=True)
+"""
+
+
+@pytest.mark.parametrize("fsync", ["interval", "always"])
+def test_a_members_commits_survive_sigkill_whole(tmp_path, fsync):
+    last = int(run_until_killed(MEMBER, str(tmp_path), fsync, acks=200)[-1])
+    with Broker(tmp_path, BrokerConfig(fsync="never")) as b:
+        offsets = b.fetch_group_offsets("g")
+    assert len(set(offsets.values())) == 1   # each commit is one batch: all four or none
+    assert offsets[("t", 0)] >= last

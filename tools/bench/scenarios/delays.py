@@ -13,7 +13,11 @@ every produced record read back.
 
 from __future__ import annotations
 
+import json
+import os
 import struct
+import subprocess
+import sys
 import time
 
 from tools.bench.flymq_target import need
@@ -29,8 +33,9 @@ _DUE = struct.Struct(">q")
 
 
 def pending_point(pending: int, fsync: str) -> dict[str, float]:
-    """In a fresh process: schedule ``pending`` delays a day ahead; RSS growth, produce rate,
-    then close and time the reopen (to a broker that answers ``count_delayed``)."""
+    """In a fresh process: schedule ``pending`` delays a day ahead; RSS growth, produce rate;
+    then, in another fresh interpreter, the time to reopen (to a broker that answers
+    ``count_delayed``) and the RSS that costs."""
     broker_cls, config_cls = need("flymq.broker", "Broker"), need("flymq.broker.config",
                                                                   "BrokerConfig")
     payloads = make_payloads(13, pending, SIZE)
@@ -45,15 +50,29 @@ def pending_point(pending: int, fsync: str) -> dict[str, float]:
                 schedule("later", p, DAY_MS + i % 1000)
             seconds = time.perf_counter() - t0
             growth = rss_mib() - base
-        t0 = time.perf_counter()
-        with broker_cls(tmp, config_cls(fsync=fsync)) as broker:
-            held = broker.count_delayed("later")
-            restart = time.perf_counter() - t0
-            rss_after = rss_mib()
-        if held != pending + 1:
-            raise VerificationError(f"{pending:,} pending: {held:,} after reopening")
+        reopened = json.loads(subprocess.run(
+            [sys.executable, "-c", _REOPEN, str(tmp), fsync], check=True, capture_output=True,
+            text=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}).stdout)
+        if reopened["held"] != pending + 1:
+            raise VerificationError(f"{pending:,} pending: {reopened['held']:,} after reopening")
     return {"delayed/s": pending / seconds, "RSS growth MiB": growth,
-            "restart s": restart, "RSS after restart MiB": rss_after}
+            "restart s": reopened["seconds"], "restart RSS growth MiB": reopened["growth"]}
+
+
+#: Reopening in a fresh interpreter, so that its RSS is the restarted broker's alone.
+_REOPEN = """
+import json, sys, time
+from flymq.broker import Broker
+from flymq.broker.config import BrokerConfig
+from tools.bench.machine import rss_mib
+base = rss_mib()
+t0 = time.perf_counter()
+with Broker(sys.argv[1], BrokerConfig(fsync=sys.argv[2])) as broker:
+    held = broker.count_delayed("later")
+    seconds = time.perf_counter() - t0
+    growth = rss_mib() - base
+print(json.dumps({"held": held, "seconds": seconds, "growth": growth}))
+"""
 
 
 def release_lag_point(count: int, rate: int, fsync: str) -> dict[str, float]:
@@ -68,7 +87,8 @@ def release_lag_point(count: int, rate: int, fsync: str) -> dict[str, float]:
         start = now_ms() + 2000 + count * 1000 // 40_000   # room to schedule them all
         for i in range(count):
             due = start + i * 1000 // rate
-            broker.produce_delayed("due", _DUE.pack(due) + bytes(SIZE - 8), due - now_ms())
+            broker.produce_delayed("due", _DUE.pack(due) + _DUE.pack(i) + bytes(SIZE - 16),
+                                   due - now_ms())
         if now_ms() >= start:
             raise VerificationError("scheduling took longer than the head start")
         end = start + count * 1000 // rate + 5000
@@ -84,31 +104,39 @@ def release_lag_point(count: int, rate: int, fsync: str) -> dict[str, float]:
 
 
 def ttl_point(count: int, fsync: str) -> dict[str, float]:
-    """In a fresh process: plain produce and produce_with_ttl, alternating rounds of
-    ``count // 4``; msgs/s of each and their ratio."""
+    """In a fresh process: ``count`` plain produces and ``count`` produce_with_ttl calls,
+    alternating blocks of 1,000 (so that both see the same machine noise); msgs/s of each
+    and their ratio."""
     broker_cls, config_cls = need("flymq.broker", "Broker"), need("flymq.broker.config",
                                                                   "BrokerConfig")
-    payloads = make_payloads(14, count // 4, SIZE)
+    payloads = make_payloads(14, count, SIZE)
     seconds = {"plain": 0.0, "ttl": 0.0}
     with TempDir("b6t") as tmp, broker_cls(tmp, config_cls(fsync=fsync)) as broker:
         broker.create_topic("plain", 1)
         broker.create_topic("ttl", 1)
         produce, with_ttl = broker.produce, broker.produce_with_ttl
-        for _ in range(2):
+        for p in payloads[:1000]:  # warm-up: both logs open, caches filled (not timed)
+            produce("plain", p)
+            with_ttl("ttl", p, DAY_MS)
+        for start in range(0, count, 1000):
+            block = payloads[start:start + 1000]
             t0 = time.perf_counter()
-            for p in payloads:
+            for p in block:
                 produce("plain", p)
             t1 = time.perf_counter()
-            for p in payloads:
+            for p in block:
                 with_ttl("ttl", p, DAY_MS)
-            t2 = time.perf_counter()
             seconds["plain"] += t1 - t0
-            seconds["ttl"] += t2 - t1
+            seconds["ttl"] += time.perf_counter() - t1
         for topic in seconds:
-            if broker.offsets(topic, 0)[1] != 2 * len(payloads) or \
-                    len(broker.fetch(topic, 0, 0, 10 * count).messages) != 2 * len(payloads):
-                raise VerificationError(f"TTL throughput: {topic} records missing")
-    n = 2 * len(payloads)
+            read, position = 0, 0
+            while (batch := broker.fetch(topic, 0, position, 10_000)).messages:
+                read += len(batch.messages)
+                position = batch.next_offset
+            if read != count + 1000:
+                raise VerificationError(f"TTL throughput: {topic}: {read:,} of "
+                                        f"{count + 1000:,} records read back")
+    n = count
     plain, ttl = n / seconds["plain"], n / seconds["ttl"]
     return {"plain msgs/s": plain, "ttl msgs/s": ttl, "ttl / plain": ttl / plain}
 

@@ -87,6 +87,10 @@ class Limits:
     min_session_timeout_ms: int = 6_000
     max_session_timeout_ms: int = 1_800_000
     max_rebalance_timeout_ms: int = 3_600_000
+    max_subscription: int = 1_000    # topics and patterns of one member: each is resolved
+    # against every topic at each rebalance and metadata refresh, so one member must not
+    # make that cost unbounded
+    max_members: int = 10_000        # members of one group (Kafka's group.max.size)
 
 
 class GroupMembership:
@@ -143,6 +147,10 @@ class GroupMembership:
         if group is None:
             group = self.groups[group_id] = LiveGroup(group_id)
         changed = member is None
+        if member is None and len(group.members) >= self._limits.max_members:
+            raise InvalidRequestError(
+                f"invalid join: group {group_id} has {len(group.members)} members already",
+                hint=f"A group holds at most {self._limits.max_members} members.")
         if member is None:
             member = Member(f"{client_id or 'consumer'}-{uuid.uuid4().hex[:16]}", owner,
                             client_id, host, subscription, offered, session_timeout_ms,
@@ -209,18 +217,20 @@ class GroupMembership:
     # --- internals --------------------------------------------------------------------------
     def _checked(self, topics: Sequence[str], strategies: Sequence[str], session_timeout_ms: int,
                  rebalance_timeout_ms: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        if isinstance(topics, str) or not topics or not all(
-                isinstance(t, str) and t for t in topics):
-            raise InvalidRequestError(f"invalid subscription: {list(topics)!r}",
-                                      hint="Subscribe to one or more topic names or patterns.")
+        lim = self._limits
+        if (isinstance(topics, str) or not 0 < len(topics) <= lim.max_subscription
+                or not all(isinstance(t, str) and t for t in topics)):
+            shown = list(topics)[:5]
+            raise InvalidRequestError(
+                f"invalid subscription: {shown!r}{' ...' if len(topics) > 5 else ''}",
+                hint=f"Subscribe to 1 to {lim.max_subscription} topic names or patterns.")
         offered = tuple(dict.fromkeys(strategy_name(s) for s in strategies
                                       if isinstance(s, str)))
         unknown = [s for s in offered if s not in STRATEGIES]
         if not offered or unknown:
             raise InvalidRequestError(
-                f"invalid assignment strategies: {list(strategies)!r}",
+                f"invalid assignment strategies: {list(strategies)[:5]!r}",
                 hint=f"Known strategies: {', '.join(STRATEGIES)}.")
-        lim = self._limits
         if not isinstance(session_timeout_ms, int) or not (
                 lim.min_session_timeout_ms <= session_timeout_ms <= lim.max_session_timeout_ms):
             raise InvalidRequestError(

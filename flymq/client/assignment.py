@@ -21,8 +21,9 @@ import threading
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from flymq.clock import Clock
-from flymq.errors import (BrokerClosedError, FlyMQError, GroupMembershipError, IllegalGenerationError,
-                          RebalanceInProgressError, TopicNotFoundError, UnknownMemberIdError)
+from flymq.errors import (BrokerClosedError, FlyMQError, GroupMembershipError,
+                          IllegalGenerationError, RebalanceInProgressError, TopicNotFoundError,
+                          UnknownMemberIdError)
 from flymq.matcher import is_pattern, resolve
 from flymq.timers import TimerService
 

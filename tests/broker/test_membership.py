@@ -10,7 +10,8 @@ import pytest
 
 from flymq.broker import Broker, BrokerConfig
 from flymq.broker.assignors import STRATEGIES, assign_range, assign_sticky, strategy_name
-from flymq.errors import GroupNotEmptyError, IllegalGenerationError, UnknownMemberIdError
+from flymq.errors import (GroupNotEmptyError, IllegalGenerationError, InvalidRequestError,
+                          UnknownMemberIdError)
 from tests.broker.test_broker_crash import run_until_killed
 
 JOIN = dict(topics=["t"], session_timeout_ms=6000, rebalance_timeout_ms=3000)
@@ -135,3 +136,9 @@ def test_a_members_commits_survive_sigkill_whole(tmp_path, fsync):
         offsets = b.fetch_group_offsets("g")
     assert len(set(offsets.values())) == 1   # each commit is one batch: all four or none
     assert offsets[("t", 0)] >= last
+
+
+def test_a_member_cannot_make_rebalances_unbounded(broker):
+    session = broker.open_session()
+    with pytest.raises(InvalidRequestError, match="subscription"):
+        session.join_group("g", topics=[f"t{i}" for i in range(1001)], session_timeout_ms=6000)

@@ -296,12 +296,15 @@ class GroupMembership:
             self._remove_empty(group)
 
     def _remove_empty(self, group: LiveGroup) -> None:
-        """The last member went: commits of the last generation are stale from now on."""
+        """The last member went: the live group goes, so that groups come and go without
+        piling up. A member of it that comes back is unknown, so nothing it commits counts."""
         if group.rebalance_timer is not None:
             group.rebalance_timer.cancel()
             group.rebalance_timer = None
         group.generation += 1
         group.state, group.leader, group.protocol, group.partitions = EMPTY, "", "", {}
+        if self.groups.get(group.group_id) is group:
+            del self.groups[group.group_id]
 
     def _complete_if_ready(self, group: LiveGroup) -> None:
         if group.state != PREPARING or not all(m.joined for m in group.members.values()):

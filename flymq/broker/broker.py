@@ -544,9 +544,20 @@ class Broker(SchemaOperations, DeliveryOperations):
                               owner: object = None) -> RecordMetadata:
         """Add a record to the transaction (invisible until it commits). As upstream, the
         metadata is a placeholder (partition 0, offset 0): offsets are assigned at commit."""
-        result = self._append_transactional(
-            AppendRequest(topic, ((None, value, -1),), transaction_id=txn_id), owner)
-        return RecordMetadata(topic, 0, 0, result.timestamp, -1, len(value))
+        t = self._by_name.get(topic)
+        if t is None or value.__class__ is not bytes or t.config.schema is not None or \
+                len(value) > self._max_message or self.closed:  # anything to check or create
+            result = self._append_transactional(
+                AppendRequest(topic, ((None, value, -1),), transaction_id=txn_id), owner)
+            return RecordMetadata(topic, 0, 0, result.timestamp, -1, len(value))
+        # The common call (an existing topic, a bytes value) without building a request and
+        # checking it as a batch: a third of the time of each transactional produce.
+        count = len(t.partitions)
+        partition = 0 if count == 1 else choose_partition(None, count, t.round_robin)
+        now = self._now_ms()
+        self._transactions.add(txn_id, ((topic, partition,
+                                         _new_record((value, None, now, (), None))),), owner)
+        return RecordMetadata(topic, 0, 0, now, -1, len(value))
 
     def _append_transactional(self, request: AppendRequest, owner: object) -> AppendResult:
         """:meth:`append` of a request with a transaction id: the records are checked, given

@@ -200,7 +200,8 @@ class TransactionCoordinator:
     def add(self, txn_id: str, records: Sequence[Buffered], owner: object = None) -> None:
         """Buffer ``records`` in the transaction. A refused add changes nothing, and the
         transaction can still be committed or rolled back."""
-        size = sum(len(r.value) + len(r.key or b"") + RECORD_OVERHEAD for _, _, r in records)
+        size = sum(len(r.value) + len(r.key or b"") for _, _, r in records) + \
+            RECORD_OVERHEAD * len(records)
         txn = self._get(txn_id, owner)
         with txn.lock:
             if txn.state != ACTIVE:

@@ -9,7 +9,8 @@ import pytest
 
 from flymq import FlyMQClient
 from flymq.broker import Broker, BrokerConfig
-from flymq.errors import (ConsumerGroupNotFoundError, TopicNotFoundError, TransactionError,
+from flymq.errors import (ConsumerGroupNotFoundError, OffsetOutOfRangeError,
+                          TopicNotFoundError, TransactionError,
                           TransactionNotActiveError)
 
 
@@ -231,3 +232,35 @@ def test_offsets_commit_with_the_transaction_and_only_then(client, new_client):
 
 def test_supports_transactions(client):
     assert client.supports("transactions")
+
+
+def test_no_read_path_delivers_open_or_aborted_data(client, flymq_broker):
+    """consume, fetch (FETCH_EX over TCP), subscribe and the high-level consumer, embedded and
+    over TCP, around a commit in flight and an aborted transaction's data."""
+    from flymq.broker.storage import Record
+    leader = flymq_broker._leader("payments", 0)
+    leader.begin_transactional(900)                      # aborted below
+    leader.append_transactional([Record(b"aborted")], 900, 0)
+    client.produce("payments", b"plain-1")
+    leader.end_transactional(900, 0, False)
+    leader.begin_transactional(901)                      # a commit in flight
+    leader.append_transactional([Record(b"in-flight")], 901, 0)
+    client.produce("payments", b"plain-2")               # behind it: not readable yet
+    assert [m.data for m in client.fetch("payments", 0, 0, 100).messages] == [b"plain-1"]
+    assert client.consume("payments", 1, 0).data == b"plain-1"
+    for offset in (0, 2, 3, 4):                          # aborted, marker, in flight, behind
+        with pytest.raises(OffsetOutOfRangeError):
+            client.consume("payments", offset, 0)
+    assert client.subscribe("payments", "", 0, "latest") == 3   # the last stable offset
+    consumer = client.consumer("payments", "reader", auto_offset_reset="earliest")
+    try:
+        assert [m.data for m in consumer.poll(timeout_ms=200)] == [b"plain-1"]
+        leader.end_transactional(901, 0, True)
+        seen = []
+        for _ in range(20):
+            seen += [m.data for m in consumer.poll(timeout_ms=100)]
+            if len(seen) >= 2:
+                break
+        assert seen == [b"in-flight", b"plain-2"]
+    finally:
+        consumer.close()

@@ -3,6 +3,8 @@ both transports, and a refused request writes nothing."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from flymq.broker import TopicConfig
@@ -123,3 +125,29 @@ def test_check_topic_schema_for_deferred_paths(flymq_broker):
     flymq_broker.check_topic_schema("unbound-or-missing", [b"anything"])
     with pytest.raises(SchemaValidationError, match="#1"):
         flymq_broker.check_topic_schema("orders", [b'{"id": 1}', b"{}"])
+
+
+def test_registering_while_producing_to_a_bound_topic(flymq_broker):
+    """The append path reads the latest validator without the registry's lock."""
+    import threading
+
+    flymq_broker.register_schema("order", "json", b'{"required": ["id"]}')
+    flymq_broker.create_topic("orders", config=TopicConfig(schema="order"))
+    errors: list[BaseException] = []
+
+    def produce() -> None:
+        try:
+            for _ in range(300):
+                flymq_broker.produce("orders", b'{"id": 1}')
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=produce) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for n in range(20):
+        flymq_broker.register_schema("order", "json", json.dumps(
+            {"required": ["id"], "properties": {f"p{i}": {} for i in range(n)}}).encode())
+    for t in threads:
+        t.join()
+    assert errors == [] and flymq_broker.offsets("orders", 0)[1] == 900

@@ -7,6 +7,7 @@ compiled validators that check produced records (docs/schemas.md).
 - :mod:`.avro_kind`: Avro through fastavro (validation) and avro (schema resolution);
 - :mod:`.protobuf_kind`: Protobuf wire-format checks (the ``protobuf`` extra);
 - :mod:`.compatibility`: the compatibility modes and which versions each checks.
+- :mod:`.facade`: the Broker's schema methods (``Broker`` inherits ``SchemaOperations``).
 
 Importing the package loads nothing: the broker configuration reads the modes from
 :mod:`.compatibility` without pulling in the registry and its libraries.

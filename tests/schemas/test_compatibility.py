@@ -132,3 +132,11 @@ def test_an_exploding_comparison_is_cut_short(client):
     client.register_schema("deep", "json", chain(INT))
     with pytest.raises(SchemaCompatibilityError, match="too complex to compare"):
         client.register_schema("deep", "json", chain(NUM))
+
+
+@pytest.mark.parametrize("mode", ["backward_transitive", "forward_transitive",
+                                  "full_transitive"])
+def test_transitive_modes_accept_compatible_histories(client, mode):
+    client.set_schema_compatibility(mode, "h")
+    for n, extra in enumerate(({}, {"a": STR}, {"a": STR, "b": INT}), start=1):
+        assert client.register_schema("h", "json", obj(["id"], id=INT, **extra)) == n

@@ -151,3 +151,15 @@ def test_registering_while_producing_to_a_bound_topic(flymq_broker):
     for t in threads:
         t.join()
     assert errors == [] and flymq_broker.offsets("orders", 0)[1] == 900
+
+
+def test_delayed_and_ttl_produces_validate_too(bound, flymq_clock):
+    for feature, call in (("delayed", lambda v: bound.produce_delayed("orders", v, 10)),
+                          ("ttl", lambda v: bound.produce_with_ttl("orders", v, 60_000))):
+        if not bound.supports(feature):
+            continue
+        with pytest.raises(SchemaValidationError):   # refused when sent, not at delivery
+            call(BAD)
+        call(GOOD)
+    flymq_clock.advance(1_000)
+    assert _count(bound) == sum(bound.supports(f) for f in ("delayed", "ttl"))

@@ -126,3 +126,30 @@ def test_kill_9_loses_no_acknowledged_registration(tmp_path, fsync):
             last[f"s{subject}"] = int(version)
         for name, version in last.items():
             assert b.register_schema(name, "json", b'{"title": "after the crash"}') > version
+
+
+def test_validators_are_compiled_once_per_version(tmp_path, monkeypatch):
+    import flymq.broker.schemas.registry as registry_module
+
+    compiled = []
+    real = registry_module.compile_schema
+    monkeypatch.setattr(registry_module, "compile_schema",
+                        lambda kind, d: compiled.append(d) or real(kind, d))
+    registry = _registry(tmp_path)
+    try:
+        registry.register("s", "json", schema(0))
+        registry.register("s", "json", schema(1))
+        for _ in range(100):
+            registry.validate("s", b'{"id": 1}')
+            registry.validate("s", b'{"id": 1}', version=1)
+            registry.validate_all("s", [b'{"id": 1}'] * 10)
+        assert len(compiled) == 2
+    finally:
+        registry.close()
+    registry = _registry(tmp_path)   # after a restart: compiled on first use, then cached
+    try:
+        for _ in range(100):
+            registry.validate("s", b'{"id": 1}')
+        assert len(compiled) == 3
+    finally:
+        registry.close()

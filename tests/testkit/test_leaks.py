@@ -79,7 +79,10 @@ def _cycle(tmp: Path, i: int) -> None:
     temporary.close()
 
 
-def test_two_hundred_cycles_leave_nothing_behind(tmp_path):
+def test_two_hundred_cycles_leave_nothing_behind(tmp_path, monkeypatch):
+    # a temp directory of this test's own: other processes come and go in the system one
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
     _cycle(tmp_path, 0)  # imports, caches and pools that live for the process
     before = _settled(_snapshot())
     for i in range(CYCLES):

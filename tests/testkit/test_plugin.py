@@ -30,7 +30,7 @@ def test_tcp_with_faults(flymq_server, flymq_faults):
         flymq_faults.fail_next("produce")
         with pytest.raises(Exception, match="injected fault"):
             client.produce("t", b"x")
-        flymq_faults.limit_disk(1)
+        flymq_faults.limit_disk(0)
         with pytest.raises(StorageError, match="No space left"):
             client.produce("t", b"x")
 

@@ -141,3 +141,22 @@ def test_a_closed_pipe_ends_quietly(serve):
         timeout=30)
     assert shell.stdout == "m0\n"
     assert shell.stderr == ""
+
+
+def test_ctrl_c_ends_a_follow_with_130_and_no_traceback(serve):
+    import signal
+
+    flymq("produce", "t", "one", "--server", serve.bootstrap)
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "flymq", "consume", "t", "--follow", "--server",
+         serve.bootstrap], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=serve_env(), cwd=PACKAGE_ROOT)
+    try:
+        assert follower.stdout.readline() == "one\n"  # it is following now
+        follower.send_signal(signal.SIGINT)
+        out, err = follower.communicate(timeout=20)
+    finally:
+        follower.kill()
+        follower.wait()
+    assert follower.returncode == 130
+    assert "Traceback" not in err

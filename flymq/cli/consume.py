@@ -176,6 +176,8 @@ def run(args: argparse.Namespace) -> int:
     printed = 0
     with open_client(args) as (client, _):
         topics = _topics(client, args.topic, args.follow)
+        if args.group and args.partition is None:
+            return _as_member(args, client, position, printer)
         positions: dict[tuple[str, int], int] = {}
         for topic in topics:
             count = client.partition_count(topic)
@@ -215,6 +217,39 @@ def run(args: argparse.Namespace) -> int:
                 break
             client.wait_for_records([(t, p, o) for (t, p), o in positions.items()],
                                     WAIT_S, wake)
+    _summary(printer, printed)
+    return 0
+
+
+def _summary(printer: Printer, printed: int) -> None:
     if not printer.json and sys.stderr.isatty():
         print(f"flymq: {printed} message{'s' if printed != 1 else ''}", file=sys.stderr)
+
+
+def _as_member(args: argparse.Namespace, client: "FlyMQClient", position: Position,
+               printer: Printer) -> int:
+    """``--group`` without ``--partition``: read as a member of the group (as
+    kafka-console-consumer does), so several of them share the partitions; what is printed
+    is committed."""
+    printed = 0
+    with client.consumer(args.topic, group_id=args.group, auto_offset_reset="earliest",
+                         enable_auto_commit=False) as consumer:
+        if args.start is not None:
+            for topic, p in consumer.assignment():
+                consumer.seek(p, position.resolve(client, topic, p), topic=topic)
+        while args.max_messages is None or printed < args.max_messages:
+            budget = BATCH if args.max_messages is None else \
+                min(BATCH, args.max_messages - printed)
+            messages = consumer.poll(timeout_ms=int(WAIT_S * 1000), max_records=budget)
+            for message in messages:
+                printer(message)
+            sys.stdout.flush()
+            printed += len(messages)
+            if messages:
+                consumer.commit()
+            elif not args.follow and all(
+                    consumer.position(p, topic=t) >= client.partition_offsets(t, p)[1]
+                    for t, p in consumer.assignment()):
+                break
+    _summary(printer, printed)
     return 0

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Iterator
 
 from flymq.broker.appends import AppendRequest
 from flymq.broker.messages import decode_headers
-from flymq.broker.statelog import StateLog
+from flymq.broker.statelog import LazyStateLog
 from flymq.checks import I32_MAX, check_int, check_partition
 from flymq.dead_letter_records import REASONS, decode_entry, dlq_topic, encode_entry, entry_id, \
     to_message
@@ -50,8 +50,8 @@ class DeadLetters:
         self._broker = broker
         self._lock = threading.Lock()
         self._removed: dict[str, set[int]] = {}   # DLQ topic -> offsets replayed out of it
-        self._state = StateLog(directory, name="__dlq_removed/0", log_config=log_config,
-                               clock=broker.clock, flusher=flusher)
+        self._state = LazyStateLog(directory, name="__dlq_removed/0", log_config=log_config,
+                                   clock=broker.clock, flusher=flusher)
         for change in self._state.replay():
             if change[:1] == _REMOVED:
                 n = struct.unpack_from(">H", change, 1)[0]

@@ -33,7 +33,7 @@ from sortedcontainers import SortedList
 
 from flymq.broker.appends import AppendRequest
 from flymq.broker.messages import decode_headers
-from flymq.broker.statelog import StateLog
+from flymq.broker.statelog import LazyStateLog
 from flymq.checks import I64_MAX, check_int, check_partition
 from flymq.errors import (BrokerClosedError, DelayedMessageNotFoundError, InvalidRequestError,
                           MessageTooLargeError, TopicNotFoundError)
@@ -177,8 +177,8 @@ class DelayScheduler:
         self._timer: Timer | None = None
         self._timer_due: int | None = None
         self._closed = False
-        self._state = StateLog(directory, name="__delayed_index/0", log_config=log_config,
-                               clock=self._clock, flusher=flusher)
+        self._state = LazyStateLog(directory, name="__delayed_index/0", log_config=log_config,
+                                   clock=self._clock, flusher=flusher)
         try:
             self._replay()
         except BaseException:

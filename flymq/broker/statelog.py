@@ -136,3 +136,37 @@ class StateLog:
 
     def close(self) -> None:
         self._log.close()
+
+
+class LazyStateLog:
+    """A :class:`StateLog` opened, and its directory created, on first use: a broker whose
+    coordinator is never used does not pay for its log at every start (the directory
+    creation and fsyncs cost milliseconds of a ~40 ms ``Broker()``). Same methods."""
+
+    def __init__(self, directory: Path, **state_log_args: object):
+        self._dir = directory
+        self._args = state_log_args
+        self._log: StateLog | None = None
+
+    @property
+    def log(self) -> StateLog:
+        if self._log is None:
+            self._log = StateLog(self._dir, **self._args)  # type: ignore[arg-type]
+        return self._log
+
+    def replay(self) -> Iterator[bytes]:
+        """As :meth:`StateLog.replay`; nothing (and no log created) when none exists yet."""
+        new = self._dir.with_name(self._dir.name + ".new")
+        if self._log is None and not (self._dir.exists() or new.exists()):
+            return iter(())
+        return self.log.replay()
+
+    def append(self, *changes: bytes) -> None:
+        self.log.append(*changes)
+
+    def compact_if_due(self, snapshot: Callable[[], Iterable[bytes]]) -> bool:
+        return self.log.compact_if_due(snapshot)
+
+    def close(self) -> None:
+        if self._log is not None:
+            self._log.close()

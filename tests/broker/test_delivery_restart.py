@@ -52,7 +52,7 @@ def test_messages_due_while_the_broker_was_down_come_at_start(data_dir, clock):
 
 def test_index_compaction_keeps_pending_and_sequences(data_dir, clock):
     with reopen(data_dir, clock) as b:
-        b._delays._state._compact_at = 50        # compact often
+        b._delays._state.log._compact_at = 50    # compact often
         for i in range(400):
             b.produce_delayed("k", b"%d" % i, 10 + i % 20)
             if i % 40 == 39:

@@ -111,3 +111,12 @@ def test_delayed_produce_into_a_transaction_is_refused(broker):
     with pytest.raises(InvalidRequestError, match="transaction"):
         broker.produce_delayed("t", b"v", 10, transaction_id="txn-1")
     assert broker.count_delayed() == 0
+
+
+def test_an_unused_scheduler_creates_no_logs(data_dir, clock):
+    with reopen(data_dir, clock) as b:
+        b.produce("t", b"plain")
+    with reopen(data_dir, clock) as b:
+        assert b.count_delayed() == 0
+        assert "__delayed" not in b.list_topics(include_internal=True)
+    assert not (data_dir / "delayed").exists() and not (data_dir / "dead-letters").exists()

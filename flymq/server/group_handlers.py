@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from flymq import protocol as m
 from flymq.protocol import Op
 from flymq.server.handlers import op
-from flymq.server.record_wait import RecordWait, ready_positions
+from flymq.server.record_wait import ready_positions, record_wait
 
 if TYPE_CHECKING:
     from flymq.server.connection import Connection
@@ -87,4 +87,4 @@ def _wait_records(d: "FlyMQv1", conn: "Connection", req: m.WaitRecordsRequest) -
     ready = ready_positions(conn.session, req)
     if ready or req.max_wait_ms <= 0 or not req.positions:
         return m.WaitRecordsResponse(ready)
-    return RecordWait(d, conn.session, req)
+    return record_wait(d, conn.session, req)

@@ -15,7 +15,7 @@ from flymq.broker.partition import SCAN_LIMIT
 from flymq.broker.roles import ROLES
 from flymq.errors import InvalidRequestError, TransactionNotActiveError, TransactionNotFoundError
 from flymq.protocol import Op
-from flymq.server.long_poll import LongPoll
+from flymq.server.long_poll import long_poll
 from flymq.server.ops import OpTable, Produced
 
 if TYPE_CHECKING:
@@ -158,7 +158,7 @@ def _fetch_ex(d: "FlyMQv1", conn: "Connection", req: m.FetchExRequest) -> Any:
     reply = d.fetch_ex_now(conn.session, req, req.offset)
     if reply.offsets or req.max_wait_ms <= 0:
         return reply
-    return LongPoll(d, conn.session, req, reply.next_offset)
+    return long_poll(d, conn.session, req, reply.next_offset)
 
 
 @op(Op.LIST_OFFSETS, m.ListOffsetsRequest)
@@ -192,6 +192,11 @@ def _create_topic_ex(d: "FlyMQv1", conn: "Connection", req: m.CreateTopicExReque
 def _delete_topic(d: "FlyMQv1", conn: "Connection", req: m.DeleteTopicRequest) -> Any:
     conn.session.delete_topic(req.topic)
     return m.AckResponse()
+
+
+@op(Op.DESCRIBE_TOPIC, m.TopicRequest)
+def _describe_topic(d: "FlyMQv1", conn: "Connection", req: m.TopicRequest) -> Any:
+    return m.DescribeTopicResponse(conn.session.describe_topic(req.topic))
 
 
 @op(Op.LIST_TOPICS, m.EmptyRequest)

@@ -1,9 +1,16 @@
-"""A FETCH_EX that waits for data (long poll), as a future of its reply frame."""
+"""Replies that wait for the broker (long polls), as futures of their reply frames.
+
+A FETCH_EX with a wait and a WAIT_RECORDS over a consumer's partitions are both a
+:class:`WatchedReply`: answered when the broker reports a record at one of the watched
+positions, at the deadline, or at once when the connection or the server shuts down
+(:meth:`WatchedReply.wake`, which the connection layer calls).
+"""
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from functools import partial
+from typing import TYPE_CHECKING, Callable, Iterable
 
 from flymq import protocol as m
 from flymq.protocol import Op, encode_frame
@@ -13,35 +20,47 @@ if TYPE_CHECKING:
     from flymq.server.flymq_v1 import FlyMQv1
 
 
-class LongPoll(asyncio.Future):
-    """Answered when the broker reports new data, at the deadline, or at once when the
-    connection or the server shuts down (:meth:`wake`, which the connection layer calls)."""
+class WatchedReply(asyncio.Future):
+    """A reply frame computed by ``answer()`` once a watched position has a record, the wait
+    of ``wait_s`` is over, or the connection or server shuts down."""
 
-    def __init__(self, d: "FlyMQv1", session: "Session", req: m.FetchExRequest, offset: int):
-        super().__init__(loop=d.loop)
-        self._d, self._session, self._req, self._offset = d, session, req, offset
-        self._cancel_watch = session.watch(req.topic, req.partition, offset, self._from_broker)
-        self._timer = d.loop.call_later(req.max_wait_ms / 1000, self.wake)
+    def __init__(self, loop: asyncio.AbstractEventLoop, session: "Session",
+                 positions: Iterable[tuple[str, int, int]], wait_s: float,
+                 answer: Callable[[], bytes]):
+        super().__init__(loop=loop)
+        self._answer = answer
+        self._cancels = [session.watch(topic, partition, offset, self._from_broker)
+                         for topic, partition, offset in positions]
+        self._timer = loop.call_later(wait_s, self.wake)
         self.add_done_callback(self._release)
 
     def _from_broker(self) -> None:
         try:
-            self._d.loop.call_soon_threadsafe(self.wake)
+            self.get_loop().call_soon_threadsafe(self.wake)
         except RuntimeError:  # the loop is already closed: nobody is waiting any more
             pass
 
     def wake(self) -> None:
         """Answer now with what is there."""
-        if self.done():
-            return
-        d = self._d
-        try:
-            reply = encode_frame(Op.FETCH_EX,
-                                 d.fetch_ex_now(self._session, self._req, self._offset).encode())
-        except Exception as exc:
-            reply = d.fail(Op.FETCH_EX, exc)
-        self.set_result(reply)
+        if not self.done():
+            self.set_result(self._answer())
 
     def _release(self, _: asyncio.Future) -> None:
         self._timer.cancel()
-        self._cancel_watch()
+        for cancel in self._cancels:
+            cancel()
+
+
+def long_poll(d: "FlyMQv1", session: "Session", req: m.FetchExRequest,
+              offset: int) -> WatchedReply:
+    """A FETCH_EX from ``offset`` that waits up to ``req.max_wait_ms`` for a record."""
+    return WatchedReply(d.loop, session, [(req.topic, req.partition, offset)],
+                        req.max_wait_ms / 1000, partial(_fetch_ex_reply, d, session, req, offset))
+
+
+def _fetch_ex_reply(d: "FlyMQv1", session: "Session", req: m.FetchExRequest,
+                    offset: int) -> bytes:
+    try:
+        return encode_frame(Op.FETCH_EX, d.fetch_ex_now(session, req, offset).encode())
+    except Exception as exc:
+        return d.fail(Op.FETCH_EX, exc)

@@ -7,12 +7,13 @@ those: one round trip while idle instead of one long-poll per partition in turn.
 
 from __future__ import annotations
 
-import asyncio
-from typing import TYPE_CHECKING, Callable
+from functools import partial
+from typing import TYPE_CHECKING
 
 from flymq import protocol as m
 from flymq.errors import FlyMQError
 from flymq.protocol import Op, encode_frame
+from flymq.server.long_poll import WatchedReply
 
 if TYPE_CHECKING:
     from flymq.broker.session import Session
@@ -36,38 +37,16 @@ def ready_positions(session: "Session", req: m.WaitRecordsRequest) -> list[int]:
     return ready
 
 
-class RecordWait(asyncio.Future):
-    """Answered when the broker reports a record at any position, at the deadline, or at once
-    when the connection or the server shuts down (:meth:`wake`)."""
+def record_wait(d: "FlyMQv1", session: "Session", req: m.WaitRecordsRequest) -> WatchedReply:
+    """WAIT_RECORDS: answered with the positions that are ready once any one is."""
+    return WatchedReply(d.loop, session, [(p.topic, p.partition, p.offset) for p in req.positions],
+                        min(req.max_wait_ms, MAX_WAIT_MS) / 1000,
+                        partial(_wait_records_reply, d, session, req))
 
-    def __init__(self, d: "FlyMQv1", session: "Session", req: m.WaitRecordsRequest):
-        super().__init__(loop=d.loop)
-        self._d, self._session, self._req = d, session, req
-        self._cancels: list[Callable[[], None]] = []
-        for p in req.positions:
-            self._cancels.append(session.watch(p.topic, p.partition, p.offset,
-                                               self._from_broker))
-        self._timer = d.loop.call_later(min(req.max_wait_ms, MAX_WAIT_MS) / 1000, self.wake)
-        self.add_done_callback(self._release)
 
-    def _from_broker(self) -> None:
-        try:
-            self._d.loop.call_soon_threadsafe(self.wake)
-        except RuntimeError:  # the loop is already closed: nobody is waiting any more
-            pass
-
-    def wake(self) -> None:
-        """Answer now with the positions that are ready."""
-        if self.done():
-            return
-        try:
-            reply = encode_frame(Op.WAIT_RECORDS, m.WaitRecordsResponse(
-                ready_positions(self._session, self._req)).encode())
-        except Exception as exc:
-            reply = self._d.fail(Op.WAIT_RECORDS, exc)
-        self.set_result(reply)
-
-    def _release(self, _: asyncio.Future) -> None:
-        self._timer.cancel()
-        for cancel in self._cancels:
-            cancel()
+def _wait_records_reply(d: "FlyMQv1", session: "Session", req: m.WaitRecordsRequest) -> bytes:
+    try:
+        return encode_frame(Op.WAIT_RECORDS,
+                            m.WaitRecordsResponse(ready_positions(session, req)).encode())
+    except Exception as exc:
+        return d.fail(Op.WAIT_RECORDS, exc)

@@ -323,6 +323,22 @@ class Broker(SchemaOperations, DeliveryOperations):
         self._check_open()
         return self._topics.get(topic).partition_count
 
+    def describe_topic(self, topic: str) -> dict[str, Any]:
+        """Each partition's offsets and stored bytes, and the topic's config overrides: what
+        an operator asks about a topic, in one call on either door (DESCRIBE_TOPIC).
+
+        ``size_bytes`` is the log's segment bytes, as ``flymq inspect`` counts them: indexes
+        and the recovery checkpoint are derived files that come and go with a clean close,
+        so a running and a stopped broker report the same figure."""
+        self._check_open()
+        t = self._topics.get(topic)
+        partitions = []
+        for leader in t.partitions:
+            start, end = leader.offsets()
+            partitions.append({"partition": leader.index, "start_offset": start,
+                               "end_offset": end, "size_bytes": leader.log.size_bytes})
+        return {"name": t.name, "partitions": partitions, "config": t.config.to_dict()}
+
     # --- produce ------------------------------------------------------------------------------
     def _topic_to_write(self, topic: str, highest_explicit: int) -> Topic:
         """The topic a produce path appends to, auto-created when allowed.

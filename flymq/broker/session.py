@@ -26,6 +26,7 @@ _ids = itertools.count(1)
 #: becomes a method of :class:`Session` instead.
 PASS_THROUGH = (
     "create_topic", "delete_topic", "list_topics", "topic_metadata", "partition_count",
+    "describe_topic",
     "append", "produce", "produce_batch", "init_producer_id",
     "produce_with_ttl", "produce_delayed", "cancel_delayed", "list_delayed", "count_delayed",
     "dead_letter", "fetch_dlq", "replay_dlq", "re_inject_dlq", "purge_dlq",

@@ -110,7 +110,7 @@ def open_broker(data_dir: str, *, create: bool = False) -> Iterator["Broker"]:
 def open_client(args: argparse.Namespace, *, create: bool = False
                 ) -> Iterator[tuple["FlyMQClient", "Broker | None"]]:
     """``(client, broker)``: a client of the server, or of an embedded broker on
-    ``--data-dir`` (then also that broker, for what only it can tell: sizes, config)."""
+    ``--data-dir`` (then also that broker; None with ``--server``)."""
     from flymq.client import FlyMQClient
     from flymq.errors import NoAvailableServerError
 
@@ -202,14 +202,3 @@ class _Silent:
 
     def __exit__(self, *exc: object) -> None:
         pass
-
-
-def partition_size(data_dir: Path, topic: str, partition: int) -> int:
-    """Bytes on disk of one partition's files (segments and indexes)."""
-    from flymq.broker.topic_dirs import topic_dirname
-
-    directory = Path(data_dir) / "topics" / topic_dirname(topic) / str(partition)
-    try:
-        return sum(f.stat().st_size for f in directory.iterdir() if f.is_file())
-    except FileNotFoundError:  # a partition opens (and gets its directory) on first use
-        return 0

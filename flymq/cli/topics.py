@@ -5,11 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from flymq.cli.common import (CliError, Formatter, add_target_arguments, open_client,
-                              partition_size, show)
+from flymq.cli.common import CliError, Formatter, add_target_arguments, open_client, show
 
 if TYPE_CHECKING:
-    from flymq.broker import Broker
     from flymq.client import FlyMQClient
 
 EXAMPLES = """examples:
@@ -59,27 +57,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=_describe)
 
 
-def _partitions(client: "FlyMQClient", broker: "Broker | None", topic: str
-                ) -> list[dict[str, Any]]:
-    """One row per partition: offsets, message count and (embedded only) bytes on disk."""
-    rows = []
+def _message_counts(client: "FlyMQClient", topic: str) -> list[int]:
+    """Messages retained per partition (offsets only: no bytes on disk needed for a list)."""
+    counts = []
     for p in range(client.partition_count(topic)):
         start, end = client.partition_offsets(topic, p)
-        row = {"partition": p, "start_offset": start, "end_offset": end,
-               "messages": end - start, "size_bytes": None}
-        if broker is not None:
-            row["size_bytes"] = partition_size(broker.data_dir, topic, p)
-        rows.append(row)
-    return rows
+        counts.append(end - start)
+    return counts
 
 
 def _list(args: argparse.Namespace) -> int:
-    with open_client(args) as (client, broker):
+    with open_client(args) as (client, _):
         rows = []
         for name in client.list_topics():
-            parts = _partitions(client, broker, name)
-            rows.append({"name": name, "partitions": len(parts),
-                         "messages": sum(p["messages"] for p in parts)})
+            counts = _message_counts(client, name)
+            rows.append({"name": name, "partitions": len(counts), "messages": sum(counts)})
     show(args, rows, rows, ("name", "partitions", "messages"), empty="(no topics)")
     return 0
 
@@ -150,11 +142,14 @@ def _delete(args: argparse.Namespace) -> int:
 
 
 def _describe(args: argparse.Namespace) -> int:
-    with open_client(args) as (client, broker):
+    with open_client(args) as (client, _):
         if args.topic not in client.list_topics():
             raise CliError(f"no topic {args.topic} (flymq topics list shows them)")
-        parts = _partitions(client, broker, args.topic)
-        config = broker.topic_metadata(args.topic).config if broker is not None else None
+        described = client.describe_topic(args.topic)
+    parts = [{"partition": p["partition"], "start_offset": p["start_offset"],
+              "end_offset": p["end_offset"], "messages": p["end_offset"] - p["start_offset"],
+              "size_bytes": p["size_bytes"]} for p in described["partitions"]]
+    config = described["config"]
     document = {"name": args.topic, "partitions": parts, "config": config}
     if args.json:
         show(args, document, [], ())
@@ -167,6 +162,6 @@ def _describe(args: argparse.Namespace) -> int:
 
 
 def _config_text(config: dict[str, Any] | None) -> str:
-    if config is None:
+    if config is None:  # an upstream FlyMQ server (no DESCRIBE_TOPIC) cannot tell
         return "(not available over TCP; use --data-dir)"
     return ", ".join(f"{k}={v}" for k, v in config.items()) or "broker defaults"

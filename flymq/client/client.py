@@ -411,6 +411,13 @@ class FlyMQClient:
     def list_topics(self) -> list[str]:
         return self._transport.list_topics()
 
+    def describe_topic(self, topic: str) -> dict[str, Any]:
+        """[ext] ``{"name", "partitions": [{"partition", "start_offset", "end_offset",
+        "size_bytes"}], "config"}``: offsets, stored bytes and the topic's config overrides.
+        An upstream server tells offsets only (``size_bytes`` and ``config`` are None);
+        TopicNotFoundError if there is no such topic."""
+        return self._transport.describe_topic(topic)
+
     # --- consumer groups ------------------------------------------------------------------
     def subscribe(self, topic: str, group_id: str, partition: int = 0,
                   mode: str = "latest") -> int:

@@ -113,6 +113,7 @@ class LocalTransport(Transport):
     list_topics = _forward("list_topics")
     topic_metadata = _forward("topic_metadata")
     partition_count = _forward("partition_count")
+    describe_topic = _forward("describe_topic")
     produce_batch = _forward("produce_batch")
     init_producer_id = _forward("init_producer_id")
     consume = _forward("consume")

@@ -377,6 +377,13 @@ class TcpTransport(Transport):
         reply = self._call(Op.CLUSTER_METADATA, m.ClusterMetadataRequest(topic), topic=topic)
         return sum(len(t.partitions) for t in reply.topics if t.name == topic)
 
+    def describe_topic(self, topic: str) -> dict[str, Any]:
+        """DESCRIBE_TOPIC where the server offers it; else offsets only (sizes and config
+        None), which is all an upstream server can tell."""
+        if self._has(Op.DESCRIBE_TOPIC):
+            return self._call(Op.DESCRIBE_TOPIC, m.TopicRequest(topic), topic=topic).topic
+        return super().describe_topic(topic)
+
     def cluster_metadata(self, topic: str = "") -> ClusterMetadata:
         reply = self._call(Op.CLUSTER_METADATA, m.ClusterMetadataRequest(topic), topic=topic)
         return ClusterMetadata(reply.cluster_id, [

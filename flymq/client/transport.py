@@ -20,6 +20,7 @@ import abc
 import threading
 from typing import TYPE_CHECKING, Any, Sequence
 
+from flymq.errors import TopicNotFoundError
 from flymq.features import not_supported
 from flymq.models import (
     AuthResponse, ClusterMetadata, ConsumedMessage, DLQMessage, FetchResult, JoinResult,
@@ -56,6 +57,20 @@ class Transport(abc.ABC):
     def topic_metadata(self, topic: str) -> TopicMetadata: ...
     @abc.abstractmethod
     def partition_count(self, topic: str) -> int: ...
+
+    def describe_topic(self, topic: str) -> dict[str, Any]:
+        """``Broker.describe_topic``. This default asks what every server answers (partition
+        count, offsets), so ``size_bytes`` and ``config`` are None: a transport that can ask
+        the broker itself overrides it."""
+        count = self.partition_count(topic)
+        if not count:  # a topic has at least one partition: upstream lists none when missing
+            raise TopicNotFoundError(topic)
+        partitions = []
+        for p in range(count):
+            start, end = self.offsets(topic, p)
+            partitions.append({"partition": p, "start_offset": start, "end_offset": end,
+                               "size_bytes": None})
+        return {"name": topic, "partitions": partitions, "config": None}
 
     # --- produce -------------------------------------------------------------------------
     @abc.abstractmethod

@@ -43,6 +43,7 @@ __all__ = [
     "HelloRequest", "HelloResponse", "BatchRecord", "ProduceBatchRequest", "BatchResult",
     "ProduceBatchResponse", "FetchExRequest", "FetchExRecord", "FetchExResponse",
     "ServerInfoRequest", "ServerInfoResponse", "CreateTopicExRequest", "CreateTopicExResponse",
+    "DescribeTopicResponse",
     "ProduceExRequest", "ListOffsetsRequest",
     "ListOffsetsResponse", "InitProducerIdResponse",
 ]
@@ -289,10 +290,11 @@ class CreateTopicRequest(Message):
     partitions: int = field(I32, 1)
 
 
-@request(Op.DELETE_TOPIC)
+@request(Op.DELETE_TOPIC, Op.DESCRIBE_TOPIC)
 @message
 class TopicRequest(Message):
-    """A request that is a single topic name (DELETE_TOPIC, PURGE_DLQ, ACL_GET, ACL_DELETE)."""
+    """A request that is a single topic name (DELETE_TOPIC, DESCRIBE_TOPIC, PURGE_DLQ,
+    ACL_GET, ACL_DELETE)."""
 
     topic: str = field(STR16)
 
@@ -809,6 +811,15 @@ class CreateTopicExRequest(Message):
 @message
 class CreateTopicExResponse(Message):
     created: bool = field(BOOL, True)
+
+
+@response(Op.DESCRIBE_TOPIC)
+@message
+class DescribeTopicResponse(Message):
+    """``Broker.describe_topic`` as a JSON object: an admin view whose fields will grow, so
+    it travels as JSON like SERVER_INFO."""
+
+    topic: dict[str, Any] = field(JSON32, {})
 
 
 @request(Op.PRODUCE_EX)

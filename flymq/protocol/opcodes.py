@@ -113,6 +113,9 @@ class Op(IntEnum):
     FETCH_DLQ_EX = 0xD8
     DEAD_LETTER = 0xD9
 
+    # admin (docs/protocol-extensions.md)
+    DESCRIBE_TOPIC = 0xDB           # partitions with offsets and stored bytes, config
+
     ERROR = 0xFF
 
     # upstream spellings (aliases)

@@ -22,7 +22,8 @@ def test_no_scenario_lists_them_with_their_cost():
     assert run.code == 0, run
     lines = run.out.splitlines()
     assert lines[0].split()[:3] == ["SCENARIO", "FULL", "--quick"]
-    assert any(line.startswith("b1 ") and "min" in line for line in lines)
+    assert any(line.startswith("b1 ") and "~" in line and "min" in line for line in lines)
+    assert "estimated wall-clock times" in run.out and "not measurements" in run.out
 
 
 def _children(pid: int) -> list[int]:

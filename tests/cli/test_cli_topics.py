@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from flymq.testing import ServeProcess
+from tcp_client.fake_server import FakeServer, upstream_topics
+
+from .conftest import flymq
+
 
 def test_create_list_describe_delete(cli):
     assert cli("topics", "list").out.strip() == "(no topics)"
@@ -23,16 +28,54 @@ def test_create_list_describe_delete(cli):
     assert cli("topics", "list", "--json").json() == []
 
 
-def test_create_with_config_is_described_offline(cli, target):
-    made = cli("topics", "create", "logs", "--config", "retention_ms=60000",
+def test_describe_shows_sizes_and_config_on_both_targets(cli):
+    made = cli("topics", "create", "logs", "-p", "2", "--config", "retention_ms=60000",
                "-c", "compression=lz4")
     assert made.code == 0, made
+    assert cli("topics", "describe", "logs", "--json").json()["partitions"][0][
+        "size_bytes"] == 0
+    cli("produce", "logs", "a line", "--partition", "1")
     described = cli("topics", "describe", "logs", "--json").json()
-    if target[0] == "--data-dir":  # over TCP the config is not readable (documented)
-        assert described["config"] == {"retention_ms": 60000, "compression": "lz4"}
-        assert described["partitions"][0]["size_bytes"] == 0
-    else:
-        assert described["config"] is None
+    assert described["config"] == {"retention_ms": 60000, "compression": "lz4"}
+    assert [(p["messages"], p["size_bytes"] > 0) for p in described["partitions"]] == \
+        [(0, False), (1, True)]
+    table = cli("topics", "describe", "logs")
+    assert "config: compression=lz4, retention_ms=60000" in table.out
+    rows = [line.split() for line in table.lines()[1:]]
+    assert rows[0] == ["PARTITION", "START_OFFSET", "END_OFFSET", "MESSAGES", "SIZE_BYTES"]
+    assert rows[2][:4] == ["1", "0", "1", "1"]
+    assert rows[2][4] == str(described["partitions"][1]["size_bytes"])
+
+
+def test_server_and_data_dir_describe_the_same(tmp_path):
+    data = tmp_path / "data"
+    with ServeProcess("--port", "0", "--data-dir", str(data), "--fsync", "never") as served:
+        server = ["--server", served.bootstrap]
+        flymq("topics", "create", "t", "-p", "2", "-c", "segment_bytes=1048576", *server)
+        flymq("produce", "t", "x", "--count", "50", *server)
+        over_tcp = flymq("topics", "describe", "t", "--json", *server)
+    offline = flymq("topics", "describe", "t", "--json", "--data-dir", str(data))
+    assert over_tcp.code == offline.code == 0, (over_tcp, offline)
+    assert over_tcp.json() == offline.json()
+    assert sum(p["size_bytes"] for p in offline.json()["partitions"]) > 50
+
+
+def test_describe_of_a_missing_topic_is_one_line(cli):
+    missing = cli("topics", "describe", "nope", "--json")
+    assert missing.code == 1 and missing.out == ""
+    assert missing.err.strip().splitlines() == [missing.err.strip()]
+    assert "no topic nope" in missing.err
+
+
+def test_describe_against_an_upstream_server_shows_offsets_only():
+    upstream = FakeServer(upstream_topics({"orders": [(0, 2)]}), flymq=False)
+    try:
+        run = flymq("topics", "describe", "orders", "--server", upstream.address)
+    finally:
+        upstream.close()
+    assert run.code == 0, run
+    assert "config: (not available over TCP; use --data-dir)" in run.out
+    assert run.lines()[-1].split() == ["0", "0", "2", "2", "-"]
 
 
 def test_existing_topic(cli):

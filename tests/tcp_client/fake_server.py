@@ -104,3 +104,23 @@ class FakeServer:
                 c.close()
             except OSError:
                 pass
+
+
+def upstream_topics(topics: dict[str, list[tuple[int, int]]]) -> Handler:
+    """An upstream server holding ``topics`` (``{name: [(start, end) of each partition]}``):
+    the standard opcodes a client lists topics, partitions and offsets with."""
+    def handle(op: int, payload: bytes, n: int) -> object:
+        if op == Op.LIST_TOPICS:
+            return encode_frame(op, m.ListTopicsResponse(sorted(topics)).encode())
+        if op == Op.CLUSTER_METADATA:
+            asked = m.ClusterMetadataRequest.decode(payload).topic
+            return encode_frame(op, m.ClusterMetadataResponse("upstream", [
+                m.TopicPartitions(t, [m.PartitionInfo(p) for p in range(len(topics[t]))])
+                for t in ([asked] if asked else sorted(topics)) if t in topics]).encode())
+        if op == Op.SUBSCRIBE:
+            req = m.SubscribeRequest.decode(payload)
+            start, end = topics[req.topic][req.partition]
+            return encode_frame(op, m.OffsetResponse(
+                start if req.mode == "earliest" else end).encode())
+        return e_text(f"unknown opcode: {op}")
+    return handle

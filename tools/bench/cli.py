@@ -53,13 +53,20 @@ def build_parser(names: list[str]) -> argparse.ArgumentParser:
 
 
 def print_list(registry: dict) -> None:
-    """Each scenario with what it costs, and how to run them."""
+    """Each scenario with what it costs, and how to run them. The costs are the scenarios'
+    own estimates (``~``), never measured here: the only measured time is the published
+    run's total in docs/benchmarks.md, so the listing says which is which."""
+    def estimate(cost: str) -> str:
+        return cost if cost == "?" else "~" + cost
+
     print(f"{'SCENARIO':10} {'FULL':>8} {'--quick':>8}  WHAT")
     for sc in registry.values():
-        print(f"{sc.name:10} {sc.cost[0]:>8} {sc.cost[1]:>8}  {sc.title}")
+        print(f"{sc.name:10} {estimate(sc.cost[0]):>8} {estimate(sc.cost[1]):>8}  {sc.title}")
     print("\nrun: python -m tools.bench NAME... [--quick]  (or `flymq bench NAME...`); "
-          "'all' runs every scenario.\nCosts are wall-clock estimates on a 2-core machine; "
-          "peers that are not installed are skipped.")
+          "'all' runs every scenario.\nFULL and --quick are estimated wall-clock times on a "
+          "2-core machine, not measurements (? = no estimate);\nthe last published run's "
+          "measured total is on the Machine line of docs/benchmarks.md. "
+          "Peers that are not installed are skipped.")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -194,6 +194,11 @@ def _delete_topic(d: "FlyMQv1", conn: "Connection", req: m.DeleteTopicRequest) -
     return m.AckResponse()
 
 
+@op(Op.DESCRIBE_TOPIC, m.TopicRequest)
+def _describe_topic(d: "FlyMQv1", conn: "Connection", req: m.TopicRequest) -> Any:
+    return m.DescribeTopicResponse(conn.session.describe_topic(req.topic))
+
+
 @op(Op.LIST_TOPICS, m.EmptyRequest)
 def _list_topics(d: "FlyMQv1", conn: "Connection", req: Any) -> Any:
     return m.ListTopicsResponse(conn.session.list_topics())

@@ -28,6 +28,7 @@ from flymq.broker.partitioner import RoundRobin
 from flymq.broker.storage import Flusher, FsyncPolicy, LogConfig
 from flymq.broker.storage.files import fsync_dir, write_json_atomically
 from flymq.broker.topic_dirs import topic_dirname
+from flymq.broker.ttl import check_ttl
 from flymq.checks import I32_MAX, check_int
 from flymq.clock import Clock
 from flymq.errors import InvalidRequestError, StorageError, TopicNotFoundError
@@ -137,6 +138,8 @@ class TopicRegistry:
         """Create a topic; False (and no change) when it already exists."""
         validate_topic_name(name)
         partitions = self.check_partition_count(partitions)
+        if config is not None and config.ttl_ms is not None:  # refused now, not at a produce
+            check_ttl(config.ttl_ms, self._config.max_ttl_ms)
         with self._lock:
             if name in self.by_name:
                 return False

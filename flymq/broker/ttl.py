@@ -22,8 +22,8 @@ def check_ttl(ttl_ms: object, maximum: int) -> int:
     if not 1 <= ttl <= maximum:
         raise InvalidRequestError(
             f"invalid ttl_ms: {ttl} (must be 1 to {maximum})",
-            hint="A record without a TTL never expires: use produce() for one; raise "
-                 "max_ttl_ms in the broker configuration for longer lives.")
+            hint="A record (or topic) without a TTL never expires: leave ttl_ms unset for "
+                 "one; raise max_ttl_ms in the broker configuration for longer lives.")
     return ttl
 
 

@@ -180,3 +180,15 @@ def test_bad_ttls_are_refused_and_write_nothing(client, ttl):
     with pytest.raises(InvalidRequestError, match="invalid ttl_ms"):
         client.produce_with_ttl("bad-ttl", b"v", ttl)
     assert client.partition_offsets("bad-ttl", 0) == (0, 0)
+
+
+def test_topic_ttl_over_the_maximum_is_refused_and_creates_nothing(client):
+    longest = 10 * 365 * DAY_MS   # BrokerConfig.max_ttl_ms
+    with pytest.raises(InvalidRequestError) as by_produce:
+        client.produce_with_ttl("other", b"v", longest + 1)
+    with pytest.raises(InvalidRequestError) as by_topic:
+        client.create_topic("cache", config={"ttl_ms": longest + 1})
+    assert str(by_topic.value) == str(by_produce.value)   # the same clear error
+    assert "cache" not in client.list_topics()
+    client.create_topic("cache", config={"ttl_ms": longest})   # the maximum itself is fine
+    assert "cache" in client.list_topics()

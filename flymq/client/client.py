@@ -49,6 +49,7 @@ from flymq.wire_limits import MAX_FRAME_PAYLOAD, PRODUCE_OVERHEAD
 if TYPE_CHECKING:
     from flymq.broker import Broker
     from flymq.client.producer import HighLevelProducer
+    from flymq.clock import Clock
 
 __all__ = ["FlyMQClient", "connect", "ADDRESS_REDIRECTS"]
 
@@ -198,6 +199,12 @@ class FlyMQClient:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def clock(self) -> "Clock":
+        """[ext] The clock consumers of this client time retries and heartbeats on by default:
+        an embedded broker's own (a test's ManualClock), else the system's."""
+        return self._conn.clock
 
     def close(self) -> None:
         """Close the connection, and a ``memory://`` broker once no client of it is left
@@ -715,16 +722,18 @@ class FlyMQClient:
                  auto_commit_interval_ms: int = 5000, max_poll_records: int = 500,
                  auto_commit: bool | None = None, filter: str | None = None,
                  session_timeout_ms: int = 30000, max_retries: int = 3,
-                 heartbeat_interval_ms: int = 3000, max_poll_interval_ms: int = 300000,
+                 retry_backoff_ms: int = 100, heartbeat_interval_ms: int = 3000,
+                 max_poll_interval_ms: int = 300000,
                  partition_assignment_strategy: str | list[str] = "range",
                  on_assign: Any = None, on_revoke: Any = None,
-                 on_lost: Any = None) -> "HighLevelConsumer":
+                 on_lost: Any = None, clock: "Clock | None" = None) -> "HighLevelConsumer":
         """A member of ``group_id`` consuming ``topics`` (patterns allowed): the group's
         members share the partitions (docs/consumers.md).
 
         A group with no committed offset starts at the earliest record unless
         ``auto_offset_reset="latest"`` is passed explicitly (what upstream users observe).
-        ``on_assign``/``on_revoke``/``on_lost`` [ext] take a list of ``(topic, partition)``.
+        ``on_assign``/``on_revoke``/``on_lost`` [ext] take a list of ``(topic, partition)``;
+        ``clock`` [ext] defaults to :attr:`clock` (a TCP test passes its ManualClock).
         """
         config = ConsumerConfig(
             group_id=group_id,
@@ -732,11 +741,12 @@ class FlyMQClient:
             enable_auto_commit=enable_auto_commit if auto_commit is None else auto_commit,
             auto_commit_interval_ms=auto_commit_interval_ms, max_poll_records=max_poll_records,
             message_filter=filter, session_timeout_ms=session_timeout_ms,
-            max_retries=max_retries, heartbeat_interval_ms=heartbeat_interval_ms,
+            max_retries=max_retries, retry_backoff_ms=retry_backoff_ms,
+            heartbeat_interval_ms=heartbeat_interval_ms,
             max_poll_interval_ms=max_poll_interval_ms,
             partition_assignment_strategy=partition_assignment_strategy)
-        return HighLevelConsumer(self, topics, group_id, config, on_assign=on_assign,
-                                 on_revoke=on_revoke, on_lost=on_lost)
+        return HighLevelConsumer(self, topics, group_id, config, clock=clock,
+                                 on_assign=on_assign, on_revoke=on_revoke, on_lost=on_lost)
 
 
 def connect(servers: str | list[str] = "localhost:9092", *, username: str | None = None,

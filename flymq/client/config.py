@@ -118,6 +118,10 @@ class ConsumerConfig:
     max_retries: int = 3
     """[ext] Retries of a message whose processing failed before the high-level consumer
     routes it to the dead-letter queue (docs/dead-letters.md)."""
+    retry_backoff_ms: int = 100
+    """[ext] Clock time between a failed attempt and the next delivery of that message, read
+    on the consumer's clock (so a test's ManualClock makes retries due; docs/dead-letters.md).
+    Named as ProducerConfig's; 0 retries at once."""
     max_poll_records: int = 500
     session_timeout_ms: int = 30000
     heartbeat_interval_ms: int = 3000
@@ -137,6 +141,7 @@ class ConsumerConfig:
         self.auto_offset_reset = mode.value
         _check_range(self, "auto_commit_interval_ms", 100)
         _check_range(self, "max_retries", 0)
+        _check_range(self, "retry_backoff_ms", 0)
         _check_range(self, "max_poll_records", 1)
         for name in ("session_timeout_ms", "heartbeat_interval_ms", "max_poll_interval_ms",
                      "metadata_max_age_ms"):

@@ -94,16 +94,19 @@ class HighLevelConsumer:
     in the polling thread with ``(topic, partition)`` lists: on_revoke before a rebalance takes
     partitions away (commit there; auto-commit already did when enabled), on_lost when the
     member's session ended and they may belong to another member already (do not commit).
+
+    ``clock`` times heartbeats, auto-commits and retry backoffs; by default the client's
+    (``FlyMQClient.clock``: an embedded broker's own, so a test's ManualClock drives them).
     """
 
     def __init__(self, client: "FlyMQClient", topics: str | list[str], group_id: str,
-                 config: ConsumerConfig | None = None, *, clock: Clock = SYSTEM_CLOCK,
+                 config: ConsumerConfig | None = None, *, clock: Clock | None = None,
                  on_assign: Listener | None = None, on_revoke: Listener | None = None,
                  on_lost: Listener | None = None):
         self._client = client
         self._group_id = group_id
         self._config = config or ConsumerConfig(group_id=group_id, auto_offset_reset="earliest")
-        self._clock = clock
+        self._clock = clock = client.clock if clock is None else clock
         self._on_assign, self._on_revoke, self._on_lost = on_assign, on_revoke, on_lost
         self._closed = threading.Event()
         self._wake = threading.Event()   # set by close() and, embedded, by new records
@@ -119,7 +122,8 @@ class HighLevelConsumer:
         self._hinted: set[TopicPartition] | None = None  # partitions an idle wait saw filled
         self._seeks = 0
         self._last_commit = clock.monotonic()
-        self._dead_letters = DeadLetterRouter(client, self._config.max_retries)
+        self._dead_letters = DeadLetterRouter(client, self._config.max_retries,
+                                              self._config.retry_backoff_ms, clock)
         self._coordinate()
 
     @property
@@ -166,6 +170,7 @@ class HighLevelConsumer:
                 self._commit_positions(partitions)
             if self._on_revoke is not None:
                 self._on_revoke(list(partitions))
+        self._dead_letters.forget(partitions)   # committed before them: re-read by the next owner
         gone = set(partitions)
         self._order = [tp for tp in self._order if tp not in gone]
         for tp in partitions:
@@ -179,6 +184,8 @@ class HighLevelConsumer:
         """One fetch per partition until ``budget`` is used; messages and new positions.
         After an idle wait that saw which partitions have records, only those: it saves a
         round trip per empty partition between a record's arrival and its delivery."""
+        if budget <= 0:
+            return [], {}
         messages: list[ConsumedMessage] = []
         first: list[ConsumedMessage] | None = None  # the one non-empty fetch, kept lazy
         ends: dict[TopicPartition, int] = {}
@@ -231,14 +238,19 @@ class HighLevelConsumer:
 
     def poll(self, timeout_ms: int = 1000, max_records: int | None = None
              ) -> list[ConsumedMessage]:
-        """Up to ``max_records`` messages over all partitions, waiting up to ``timeout_ms``."""
+        """Up to ``max_records`` messages over all partitions, waiting up to ``timeout_ms``;
+        nacked messages whose retry backoff has passed come first."""
         deadline = time.monotonic() + timeout_ms / 1000
+        budget = max_records or self._config.max_poll_records
         while True:
             if self._closed.is_set():
                 raise ConsumerError("Consumer is closed")
             self._coordinate()
-            messages, ends = self._fetch_round(max_records or self._config.max_poll_records)
+            retries = self._dead_letters.due(budget)
+            messages, ends = self._fetch_round(budget - len(retries))
             self._consumed.update(ends)
+            if retries:
+                messages = retries + list(messages)
             remaining = deadline - time.monotonic()
             if messages or remaining <= 0:
                 return messages
@@ -254,7 +266,8 @@ class HighLevelConsumer:
                 if self._seeks != seeks or self._closed.is_set():
                     break
                 self._consumed[(message.topic, message.partition)] = message.offset + 1
-                yield from self._dead_letters.deliveries(message)  # again while nacked
+                # again while nacked, each time once its backoff has passed
+                yield from self._dead_letters.deliveries(message, self._wait_until)
                 self._maybe_auto_commit()
             else:
                 if self._seeks == seeks:
@@ -281,6 +294,23 @@ class HighLevelConsumer:
         else:
             self._hinted = set(ready) if ready else None
 
+    def _wait_until(self, due_ms: int) -> bool:
+        """Wait until the router's clock time reaches ``due_ms`` (a retry's backoff), woken by
+        every move of a clock that jumps, so a ManualClock drives it and nothing sleeps a fixed
+        time; False when the consumer closed first."""
+        unsubscribe = self._clock.on_advance(self._wake.set)
+        try:
+            while not self._closed.is_set():
+                self._wake.clear()
+                left_ms = due_ms - self._dead_letters.now_ms()
+                if left_ms <= 0:
+                    return True
+                real = self._clock.real_seconds(left_ms)
+                self._wake.wait(IDLE_BACKOFF_S if real is None else min(real, IDLE_BACKOFF_S))
+            return False
+        finally:
+            unsubscribe()
+
     def _maybe_auto_commit(self) -> None:
         now = self._clock.monotonic()
         if (self._config.enable_auto_commit
@@ -291,10 +321,12 @@ class HighLevelConsumer:
     # --- committing ----------------------------------------------------------------------
     def _commit_positions(self, partitions: list[TopicPartition] | None = None
                           ) -> BaseException | None:
-        """Commit the positions of ``partitions`` (None: all owned) that moved."""
-        pending = {tp: self._consumed[tp] for tp in (self._order if partitions is None
-                                                      else partitions)
-                   if tp in self._consumed and self._committed.get(tp) != self._consumed[tp]}
+        """Commit the positions of ``partitions`` (None: all owned) that moved, each held
+        before a message still waiting for its retry (at-least-once)."""
+        held = self._dead_letters.held
+        owned = self._order if partitions is None else partitions
+        positions = {tp: held(tp, self._consumed[tp]) for tp in owned if tp in self._consumed}
+        pending = {tp: p for tp, p in positions.items() if self._committed.get(tp) != p}
         done, error = self._members.commit(pending)
         self._committed.update(done)
         return error
@@ -366,8 +398,10 @@ class HighLevelConsumer:
 
     # --- failed messages (flymq/client/dead_letters.py) ----------------------------------
     def nack(self, message: ConsumedMessage, error: str = "") -> None:
-        """[ext] Processing ``message`` failed: iteration hands it out again (its
-        ``retry_count`` one higher) until ``max_retries``, then routes it to the DLQ."""
+        """[ext] Processing ``message`` (from iteration or :meth:`poll`) failed: it is handed
+        out again (its ``retry_count`` one higher) once ``retry_backoff_ms`` of the consumer's
+        clock have passed, by iteration before any later message, else by a later poll; a nack
+        after ``max_retries`` retries routes it to the DLQ instead."""
         self._dead_letters.nack(message, error)
 
     def dead_letter(self, message: ConsumedMessage, reason: str = "manual",

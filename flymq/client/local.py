@@ -36,6 +36,7 @@ class LocalTransport(Transport):
 
     def __init__(self, broker: "Broker"):
         self.broker = broker
+        self.clock = broker.clock
         self.session = broker.open_session(client_id=f"local-{uuid.uuid4().hex[:12]}")
 
     def close(self) -> None:

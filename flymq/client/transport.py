@@ -21,6 +21,7 @@ import threading
 from typing import TYPE_CHECKING, Any, Sequence
 
 from flymq.errors import TopicNotFoundError
+from flymq.clock import SYSTEM_CLOCK, Clock
 from flymq.features import not_supported
 from flymq.models import (
     AuthResponse, ClusterMetadata, ConsumedMessage, DLQMessage, FetchResult, JoinResult,
@@ -35,6 +36,10 @@ if TYPE_CHECKING:
 
 class Transport(abc.ABC):
     """A connection to one broker (or cluster). Thread-safe; ``close()`` is idempotent."""
+
+    clock: Clock = SYSTEM_CLOCK
+    """The broker's time as this side can read it: the system's, unless the broker is in this
+    process (then its own clock, so client-side timing follows a test's ManualClock)."""
 
     # --- lifecycle -----------------------------------------------------------------------
     @abc.abstractmethod

@@ -26,7 +26,9 @@ if TYPE_CHECKING:
 @pytest.fixture
 def flymq_clock() -> ManualClock:
     """The ManualClock of ``flymq_broker``: time stands still until the test calls
-    ``flymq_clock.advance(ms)``, which runs every timer that became due before it returns."""
+    ``flymq_clock.advance(ms)``, which runs every timer that became due before it returns.
+    It drives delays, TTL and the consumers of embedded clients (retry backoffs, heartbeats;
+    ``FlyMQClient.clock``); a TCP client's consumer takes ``clock=flymq_clock``."""
     return ManualClock()
 
 

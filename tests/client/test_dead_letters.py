@@ -12,9 +12,10 @@ from flymq.errors import DeadLetterNotFoundError, InvalidRequestError, TopicNotF
 
 
 def test_nacked_message_is_retried_then_dead_lettered(client):
+    # retry_backoff_ms=0: retried at once (tests/client/test_dlq_retries.py moves the clock)
     client.produce("jobs", b"poison", key=b"k1")
     client.produce("jobs", b"fine")
-    with client.consumer("jobs", "workers", max_retries=2) as consumer:
+    with client.consumer("jobs", "workers", max_retries=2, retry_backoff_ms=0) as consumer:
         it = iter(consumer)
         seen = []
         for _ in range(3):
@@ -36,7 +37,7 @@ def test_handler_exceptions_route_through_process(client):
     client.produce("work", b"bad")
     client.produce("work", b"stop")
     attempts = []
-    consumer = client.consumer("work", "g", max_retries=3)
+    consumer = client.consumer("work", "g", max_retries=3, retry_backoff_ms=0)
 
     def handler(message):
         attempts.append(message.retry_count)

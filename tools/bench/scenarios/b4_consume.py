@@ -5,6 +5,7 @@ from __future__ import annotations
 import struct
 import threading
 import time
+from typing import Callable
 
 from tools.bench.flymq_target import (FETCH_MAX_MESSAGES, batch_producer, checksum_chunks,
                                       flymq_server, read_all, tcp_client)
@@ -59,22 +60,32 @@ def end_to_end(address: tuple[str, int], topic: str, seconds: float) -> dict[str
                 seen.add(seq)
             offset = got.next_offset if got.messages else offset
 
+    try:
+        return paced_latency(producer, topic, total, RATE, consume, latencies, seen)
+    finally:
+        producer.close()
+        consumer.close()
+
+
+def paced_latency(producer: object, topic: str, total: int, rate: int,
+                  consume: Callable[[], None], latencies: list[int], seen: set[int]
+                  ) -> dict[str, float]:
+    """Produce ``total`` stamped messages at ``rate`` per second while ``consume`` (in a
+    thread) records each one's latency and sequence; p50/p99, verified complete."""
     reader = threading.Thread(target=consume, daemon=True)
     reader.start()
     filler = b"." * (SIZE - STAMP.size)
     start = time.perf_counter_ns()
     for seq in range(total):
-        due = start + seq * 1_000_000_000 // RATE
+        due = start + seq * 1_000_000_000 // rate
         while (now := time.perf_counter_ns()) < due:
             time.sleep(min((due - now) / 1e9, 0.001))
         producer.produce(topic, STAMP.pack(time.perf_counter_ns(), seq) + filler)
     reader.join(60)
-    producer.close()
-    consumer.close()
     if len(latencies) != total or len(seen) != total:
         raise VerificationError(f"end-to-end: produced {total}, received {len(latencies)} "
                                 f"({len(seen)} distinct)")
-    return {f"{k} (at {RATE:,} msgs/s)": v for k, v in percentiles(latencies, (50, 99)).items()}
+    return {f"{k} (at {rate:,} msgs/s)": v for k, v in percentiles(latencies, (50, 99)).items()}
 
 
 @scenario("b4", "TCP batch fetch and batch produce; end-to-end latency", lambda ctx: 2,

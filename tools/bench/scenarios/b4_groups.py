@@ -4,16 +4,16 @@ end-to-end latency through it; how long a rebalance of 3 -> 4 members takes (sys
 from __future__ import annotations
 
 import multiprocessing
-import struct
 import threading
 import time
 from typing import Any
 
 from tools.bench.flymq_target import batch_producer, flymq_server, need, tcp_client
 from tools.bench.procs import TempDir
+from tools.bench.scenarios.b4_consume import STAMP, paced_latency
 from tools.bench.registry import Context, scenario
 from tools.bench.results import Stat, Target
-from tools.bench.stats import percentiles, throughput
+from tools.bench.stats import throughput
 from tools.bench.verify import Checksum, VerificationError, expect_same, make_payloads
 
 SIZE = 100
@@ -21,7 +21,6 @@ BATCH = 1_000
 PARTITIONS = 6
 POLL_RECORDS = 5_000
 RATE = 1_000                  # offered load of the end-to-end test, msgs/s
-STAMP = struct.Struct("<qq")  # send time (perf_counter_ns), sequence
 REBALANCE_PARTITIONS = 60
 FAST_HEARTBEAT_MS = 20        # the rebalance test's heartbeat interval (default 3,000)
 
@@ -142,23 +141,12 @@ def end_to_end(address: tuple[str, int], topic: str, seconds: float) -> dict[str
                 latencies.append(now - sent)
                 seen.add(seq)
 
-    reader = threading.Thread(target=consume, daemon=True)
-    reader.start()
-    filler = b"." * (SIZE - STAMP.size)
-    start = time.perf_counter_ns()
-    for seq in range(total):
-        due = start + seq * 1_000_000_000 // RATE
-        while (now := time.perf_counter_ns()) < due:
-            time.sleep(min((due - now) / 1e9, 0.001))
-        producer.produce(topic, STAMP.pack(time.perf_counter_ns(), seq) + filler)
-    reader.join(60)
-    consumer.close()
-    producer.close()
-    reader_client.close()
-    if len(latencies) != total or len(seen) != total:
-        raise VerificationError(f"end-to-end: produced {total}, received {len(latencies)} "
-                                f"({len(seen)} distinct)")
-    return {f"{k} (at {RATE:,} msgs/s)": v for k, v in percentiles(latencies, (50, 99)).items()}
+    try:
+        return paced_latency(producer, topic, total, RATE, consume, latencies, seen)
+    finally:
+        consumer.close()
+        producer.close()
+        reader_client.close()
 
 
 def rebalance(address: tuple[str, int], topic: str) -> dict[str, float]:

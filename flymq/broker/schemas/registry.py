@@ -18,7 +18,7 @@ from typing import Iterator, NamedTuple, Sequence
 
 from flymq.broker.schemas.compatibility import DEFAULT_MODE, check_mode, problems
 from flymq.broker.schemas.kinds import CompiledSchema, compile_schema, schema_type
-from flymq.broker.statelog import StateLog
+from flymq.broker.statelog import LazyStateLog
 from flymq.broker.storage import Flusher, LogConfig
 from flymq.clock import Clock
 from flymq.errors import (InvalidRequestError, InvalidSchemaError, SchemaCompatibilityError,
@@ -71,25 +71,17 @@ class SchemaRegistry:
         self._compiled: dict[tuple[str, int], CompiledSchema] = {}
         self.latest: dict[str, CompiledSchema | None] = {}
         """subject -> compiled latest version, None until first needed (see :meth:`latest_of`)."""
-        self._log_path = directory / LOG_DIR
-        self._log_args = dict(name="__schemas/0", log_config=log_config, clock=clock,
-                              flusher=flusher, compact_min_records=compact_min_records)
-        self._log: StateLog | None = None
         # a broker that never registered a schema does not create the log (about 7 ms of
         # directory creation and fsyncs at every fresh broker's start)
-        if any(p.exists() for p in (self._log_path, self._log_path.with_name(LOG_DIR + ".new"))):
-            for change in self._state_log().replay():
-                self._apply(json.loads(change))
-
-    def _state_log(self) -> StateLog:
-        if self._log is None:
-            self._log = StateLog(self._log_path, **self._log_args)
-        return self._log
+        self._log = LazyStateLog(directory / LOG_DIR, name="__schemas/0", log_config=log_config,
+                                 clock=clock, flusher=flusher,
+                                 compact_min_records=compact_min_records)
+        for change in self._log.replay():
+            self._apply(json.loads(change))
 
     def close(self) -> None:
         with self._lock:
-            if self._log is not None:
-                self._log.close()
+            self._log.close()
 
     # --- state changes (logged first, then applied) ----------------------------------------
     def _apply(self, entry: list) -> None:
@@ -121,10 +113,9 @@ class SchemaRegistry:
                 self._global_mode = mode
 
     def _record(self, *entry: object) -> None:
-        log = self._state_log()
-        log.append(_change(*entry))
+        self._log.append(_change(*entry))
         self._apply(list(entry))
-        log.compact_if_due(self._snapshot)
+        self._log.compact_if_due(self._snapshot)
 
     def _snapshot(self) -> Iterator[bytes]:
         if self._global_mode is not None:

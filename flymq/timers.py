@@ -96,6 +96,17 @@ class TimerService:
         """Run ``callback()`` once ``delay_ms`` of clock time has passed."""
         return self.call_at(self._clock.now_ms() + index(delay_ms), callback)
 
+    def call_every(self, interval_ms: int, callback: Callable[[], object]) -> None:
+        """Run ``callback()`` every ``interval_ms`` of clock time until the service closes.
+        Each run schedules the next before it calls ``callback``, so a run that raises (the
+        service logs it) is tried again one interval later."""
+        interval_ms = index(interval_ms)
+
+        def run() -> None:
+            self.call_later(interval_ms, run)
+            callback()
+        self.call_later(interval_ms, run)
+
     def close(self) -> None:
         """Stop the thread; pending timers never run. Waits for a callback running in another
         thread to finish. Idempotent, and callable from a callback."""

@@ -100,6 +100,28 @@ def test_a_callback_that_moves_the_clock(clock: ManualClock, service: TimerServi
     assert ran == [1, 3, 8]
 
 
+def test_call_every_repeats_until_close_and_survives_a_failing_run(
+        clock: ManualClock, service: TimerService, caplog: pytest.LogCaptureFixture) -> None:
+    runs: list[int] = []
+
+    def task() -> None:
+        runs.append(clock.now_ms())
+        if len(runs) == 2:
+            raise RuntimeError("one bad pass")
+
+    start = clock.now_ms()
+    service.call_every(100, task)
+    clock.advance(99)
+    assert runs == []
+    with caplog.at_level(logging.ERROR, logger="flymq.timers"):
+        for _ in range(3):
+            clock.advance(100)
+    assert runs == [start + 199, start + 299, start + 399]   # the failed pass did not stop it
+    service.close()
+    clock.advance(1000)
+    assert len(runs) == 3
+
+
 def test_a_raising_callback_is_logged_and_the_service_goes_on(
         clock: ManualClock, service: TimerService, caplog: pytest.LogCaptureFixture) -> None:
     ran: list[str] = []

@@ -166,7 +166,9 @@ class Broker(SchemaOperations, DeliveryOperations):
                 timers=self.timers, resolve=self._subscribed_topics,
                 limits=Limits(self.config.group_min_session_timeout_ms,
                               self.config.group_max_session_timeout_ms))
-            self._arm_group_refresh()
+            # topics created or deleted since that match a subscription rebalance its group
+            self.timers.call_every(self.config.group_metadata_refresh_ms,
+                                   self._groups.refresh_metadata)
             self._schemas = SchemaRegistry(
                 self.data_dir / "schemas", group_log, clock=self.clock, flusher=self._flusher,
                 max_schema_bytes=self.config.max_schema_bytes,
@@ -175,7 +177,8 @@ class Broker(SchemaOperations, DeliveryOperations):
             self._transactions = self._open_transactions(group_log)
             if name is not None:
                 self._register(name)
-            self._arm_retention()
+            self.timers.call_every(self.config.retention_check_interval_ms,
+                                   self.apply_retention)
         except BaseException:
             self._release()
             raise
@@ -871,14 +874,6 @@ class Broker(SchemaOperations, DeliveryOperations):
         names = resolve(list(subscription), self._topics.names())
         return {t: by_name[t].partition_count for t in names if t in by_name}
 
-    def _arm_group_refresh(self) -> None:
-        """Every ``group_metadata_refresh_ms``: topics created or deleted since that match a
-        subscription start a rebalance of the group."""
-        def run() -> None:
-            self._arm_group_refresh()
-            self._groups.refresh_metadata()
-        self.timers.call_later(self.config.group_metadata_refresh_ms, run)
-
     def apply_retention(self) -> int:
         """Drop whole segments past each topic's retention limits (and with them expired TTL
         records); returns how many segments went. For a periodic caller such as the server."""
@@ -887,14 +882,6 @@ class Broker(SchemaOperations, DeliveryOperations):
         self._delays.delete_delivered()
         return sum(leader.apply_retention() for t in list(self._by_name.values())
                    for leader in t.partitions)
-
-    def _arm_retention(self) -> None:
-        """Run :meth:`apply_retention` one interval from now. Each pass arms the next one
-        first, so a pass that fails (the timer service logs it) is retried on the next."""
-        def run() -> None:
-            self._arm_retention()
-            self.apply_retention()
-        self.timers.call_later(self.config.retention_check_interval_ms, run)
 
     # --- information ----------------------------------------------------------------------------
     def server_info(self) -> dict:

@@ -128,7 +128,7 @@ class GroupMember:
         self._last_beat = clock.monotonic()
         self._timers = TimerService(clock)
         self._closed = False
-        self._arm()
+        self._timers.call_every(self._config.heartbeat_interval_ms, self._beat_on_timer)
 
     @property
     def topics(self) -> list[str]:
@@ -140,9 +140,6 @@ class GroupMember:
         return self._rejoin
 
     # --- heartbeats ---------------------------------------------------------------------------
-    def _arm(self) -> None:
-        self._timers.call_later(self._config.heartbeat_interval_ms, self._beat_on_timer)
-
     def _beat_on_timer(self) -> None:
         """Between polls: keep the session, unless the application stopped polling for longer
         than ``max_poll_interval_ms``; then leave, as Kafka's consumers do, so the group
@@ -150,7 +147,6 @@ class GroupMember:
         if self._closed or self._client.closed:
             self._timers.close()   # the client went away without closing this consumer
             return
-        self._arm()
         idle_ms = (self._clock.monotonic() - self._last_poll) * 1000
         if idle_ms > self._config.max_poll_interval_ms and self.generation >= 0:
             log.warning("consumer of %s did not poll for %d ms (max_poll_interval_ms): "

@@ -52,7 +52,7 @@ def test_stats_percentiles_and_targets():
 
 
 def test_every_scenario_is_registered():
-    assert {"b1", "b2", "b3", "b4", "b5", "b6", "storage"} <= set(load_scenarios())
+    assert {"b1", "b1-upstream", "b2", "b3", "b4", "b5", "b6", "storage"} <= set(load_scenarios())
 
 
 def test_failed_verification_fails_the_run_and_drops_figures(tmp_path, monkeypatch):

@@ -21,3 +21,8 @@ def throughput(count: int, size: int, seconds: float) -> dict[str, float]:
     """``msgs/s`` and ``MB/s`` (10^6 bytes) for ``count`` messages of ``size`` bytes."""
     seconds = max(seconds, 1e-9)
     return {"msgs/s": count / seconds, "MB/s": count * size / seconds / MB}
+
+
+def size_text(size: int) -> str:
+    """A message size as the B1 matrix names it: ``100 B``, ``1 KiB``, ``100 KiB``."""
+    return f"{size // 1024} KiB" if size >= 1024 else f"{size} B"

@@ -11,7 +11,7 @@ from tools.bench.peers import StreamSystem
 from tools.bench.procs import TempDir
 from tools.bench.registry import Context, scenario
 from tools.bench.results import Stat, Target
-from tools.bench.stats import percentiles, throughput
+from tools.bench.stats import percentiles, size_text, throughput
 from tools.bench.verify import expect_same
 
 PARTITIONS = 6
@@ -32,8 +32,8 @@ class Test:
                                                         5 * self.workers)
 
     def label(self, ctx: Context) -> str:
-        size = f"{self.size // 1024} KiB" if self.size >= 1024 else f"{self.size} B"
-        return f"test {self.number}: {size} × {self.count(ctx):,} × {self.workers}w"
+        return (f"test {self.number}: {size_text(self.size)} × {self.count(ctx):,} × "
+                f"{self.workers}w")
 
 
 TESTS = [Test(1, 100, 5_000, 1), Test(2, 1024, 5_000, 1), Test(3, 10 * 1024, 2_000, 1),

@@ -519,7 +519,33 @@ class TimeoutError(FlyMQError, builtins.TimeoutError):  # noqa: A001
 # --- storage --------------------------------------------------------------------------------
 
 class StorageError(ServerError):
-    """The log on disk cannot be used as asked."""
+    """The data on disk cannot be used as asked: a file the broker needs cannot be opened,
+    written or created. The text names the file and the reason (``cannot <do> <path>:
+    <reason>``, see ``flymq.broker.storage.files.storage_error``); the hint follows from the
+    reason, so it is the same embedded and over TCP."""
+
+    HINTS = (
+        ("too many open files", "Each partition keeps its log file open: raise the open-file "
+                                "limit (ulimit -n, or the hard limit that flymq raises its "
+                                "own to) or use fewer partitions."),
+        ("no space left on device", "Free disk space or lower retention; the broker keeps "
+                                    "running and the next request tries again."),
+        ("disk quota exceeded", "Raise the quota of the broker's user or free disk space; "
+                                "the next request tries again."),
+        ("is a directory", "Something that is not flymq's replaced the file named: move it "
+                           "away; the next request tries again, without a restart."),
+        ("not a directory", "A file stands where flymq needs a directory: move it away."),
+        ("permission denied", "Give the broker's user read and write access to its data "
+                              "directory."),
+        ("read-only file system", "Remount the data directory read-write."),
+    )
+
+    def __init__(self, message: str = "", op_code: int | None = None, *,
+                 hint: str | None = None, wire: str | None = None):
+        if hint is None and self.default_hint is None:
+            lowered = message.lower()
+            hint = next((h for needle, h in self.HINTS if needle in lowered), None)
+        super().__init__(message, op_code, hint=hint, wire=wire)
 
 
 class FsyncFailedError(StorageError):
@@ -540,13 +566,34 @@ class FsyncFailedError(StorageError):
 
 
 class CorruptRecordError(StorageError):
-    """A batch failed its length or CRC check; its bytes are never returned as data."""
+    """Stored bytes failed their length, offset or CRC check; they are never returned as data.
+
+    Where the reader knows them, ``topic`` and ``partition`` name the log and ``offsets``
+    (first, end) the records that cannot be read, held by bytes ``position`` to
+    ``end_position`` of ``path``; the records before ``first_offset`` were returned by the
+    reads before this one (docs/storage-format.md, "Damage and repair").
+    """
 
     default_hint = "The log file was damaged outside flymq; restore it or truncate the partition."
 
-    def __init__(self, path: str, position: int, detail: str, *, hint: str | None = None):
+    def __init__(self, path: str, position: int, detail: str, *, hint: str | None = None,
+                 topic: str | None = None, partition: int | None = None,
+                 offsets: tuple[int, int] | None = None, end_position: int | None = None):
         self.path, self.position, self.detail = path, position, detail
-        super().__init__(f"corrupt record batch in {path} at byte {position}: {detail}", hint=hint)
+        self.topic, self.partition, self.end_position = topic, partition, end_position
+        self.first_offset, self.end_offset = offsets if offsets else (None, None)
+        if offsets is None or topic is None:
+            super().__init__(f"corrupt record batch in {path} at byte {position}: {detail}",
+                             hint=hint)
+            return
+        first, end = offsets
+        log = topic if partition is None else f"{topic} partition {partition}"
+        super().__init__(
+            f"corrupt records in {log}: offsets {first}-{end - 1} unreadable (bytes {position}-"
+            f"{end_position} of {path}): {detail}",
+            hint=hint or f"The records before offset {first} are intact. Seek to offset {end} to "
+                         "read on past the damage (the records in between are lost), or stop "
+                         "the broker and run `flymq inspect DATA_DIR --verify --repair`.")
 
 
 # --- framing (protocol module errors; upstream keeps these outside FlyMQError) --------------
@@ -650,10 +697,20 @@ _WIRE_PATTERNS: list[tuple[re.Pattern[str], Callable[[re.Match[str], dict], FlyM
                 r"^no schema found for topic: (?P<n2>.*)$", re.S),
      lambda m, c: SchemaNotFoundError(m["n"] or m["n2"] or "", wire=m[0],
                                       version=int(m["v"]) if m["v"] else None)),
+    (re.compile(r"^corrupt records in (?P<t>.*?)(?: partition (?P<p>\d+))?: offsets (?P<a>\d+)-"
+                r"(?P<b>\d+) unreadable \(bytes (?P<x>\d+)-(?P<y>\d+) of (?P<f>.*?)\): (?P<d>.*)$",
+                re.S),
+     lambda m, c: CorruptRecordError(m["f"], _int(m["x"]), m["d"], topic=m["t"],
+                                     partition=_int(m["p"]) if m["p"] else None,
+                                     offsets=(_int(m["a"]), _int(m["b"]) + 1),
+                                     end_position=_int(m["y"]))),
+    (re.compile(r"^corrupt record batch in (?P<f>.*?) at byte (?P<x>\d+): (?P<d>.*)$", re.S),
+     lambda m, c: CorruptRecordError(m["f"], _int(m["x"]), m["d"])),
     (re.compile(r"^fsync failed for log (?P<l>.*?): (?P<d>.*); it refuses writes until reopened$",
                 re.S),
      lambda m, c: FsyncFailedError(m["l"], m["d"])),
-    (re.compile(r"^cannot (?:append to|start a segment in) .*$", re.S),  # e.g. the disk is full
+    (re.compile(r"^cannot (?:append to|start a segment in|open|write|create|delete|lock|use) .*$",
+                re.S),  # StorageError's texts: a full disk, too many open files, ...
      lambda m, c: StorageError(m.string)),
     (re.compile(r"^(authentication required|unauthorized|user account is disabled)"),
      lambda m, c: AuthorizationError(m.string)),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from flymq.broker.storage.files import storage_error
 from flymq.errors import StorageError
 
 try:
@@ -19,8 +20,12 @@ LOCK_FILE = ".lock"
 
 def lock_directory(data_dir: Path) -> int:
     """The descriptor holding ``data_dir``'s lock (closing it releases the lock);
-    StorageError when another process or broker holds it."""
-    fd = os.open(Path(data_dir) / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    StorageError when another process or broker holds it, or the lock file cannot be opened."""
+    path = Path(data_dir) / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:  # e.g. a directory in its place, or no descriptor left
+        raise storage_error(path, exc, "lock") from exc
     if fcntl is None:
         return fd
     try:

@@ -26,7 +26,7 @@ from flymq.broker.config import BrokerConfig, TopicConfig
 from flymq.broker.partition import PartitionLeader
 from flymq.broker.partitioner import RoundRobin
 from flymq.broker.storage import Flusher, FsyncPolicy, LogConfig
-from flymq.broker.storage.files import fsync_dir, write_json_atomically
+from flymq.broker.storage.files import disk_errors, fsync_dir, write_json_atomically
 from flymq.broker.topic_dirs import topic_dirname
 from flymq.broker.ttl import check_ttl
 from flymq.checks import I32_MAX, check_int
@@ -149,13 +149,19 @@ class TopicRegistry:
                 raise StorageError(f"cannot create topic {name!r}: {final} holds data that is "
                                    "not a readable topic", hint="Inspect it and move it away.")
             scratch = self.root / f".new-{uuid.uuid4().hex}"
-            scratch.mkdir()
-            write_json_atomically(scratch / META_FILE, {
-                "format": META_FORMAT, "name": name, "partitions": partitions,
-                "config": config.to_dict(), "created_ms": self._clock.now_ms()})
-            os.rename(scratch, final)
-            fsync_dir(self.root)
-            self.by_name[name] = self._topic(name, final, config, partitions)
+            try:
+                with disk_errors(scratch, f"create topic {name!r} in"):  # e.g. a full disk
+                    scratch.mkdir()
+                    write_json_atomically(scratch / META_FILE, {
+                        "format": META_FORMAT, "name": name, "partitions": partitions,
+                        "config": config.to_dict(), "created_ms": self._clock.now_ms()})
+                    os.rename(scratch, final)
+            except BaseException:
+                shutil.rmtree(scratch, ignore_errors=True)  # nothing half-made stays behind
+                raise
+            self.by_name[name] = self._topic(name, final, config, partitions)  # it is there
+            with disk_errors(self.root, f"create topic {name!r} in"):
+                fsync_dir(self.root)
             return True
 
     def check_partition_count(self, partitions: int) -> int:
@@ -180,8 +186,9 @@ class TopicRegistry:
 
     def _discard(self, directory: Path) -> None:
         doomed = self.root / f".del-{uuid.uuid4().hex}"
-        os.rename(directory, doomed)
-        fsync_dir(self.root)
+        with disk_errors(directory, "delete"):
+            os.rename(directory, doomed)
+            fsync_dir(self.root)
         shutil.rmtree(doomed, ignore_errors=True)
 
     def close(self) -> None:

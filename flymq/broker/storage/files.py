@@ -6,16 +6,18 @@ and directory-fsync steps that make a replacement survive a crash.
 
 Every partition holds its log file open (and its two index files while they are among the
 most recently used, see :mod:`.index`), so a broker with thousands of partitions needs
-thousands of descriptors. Running out is reported as a :class:`StorageError` saying what to
-do, never as a raw ``OSError``.
+thousands of descriptors. Running out, a full disk, or something else standing where a file
+should be is reported as a :class:`StorageError` naming the file and the reason, with a hint
+(:func:`storage_error`; :func:`disk_errors` for a run of steps), never as a raw ``OSError``.
 """
 
 from __future__ import annotations
 
-import errno
 import json
 import os
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from flymq.errors import StorageError
 
@@ -24,19 +26,23 @@ try:
 except ImportError:  # not on Windows, which has no such limit to raise
     resource = None  # type: ignore[assignment]
 
-_OUT_OF_DESCRIPTORS = (errno.EMFILE, errno.ENFILE)
-
 
 def storage_error(path: Path, exc: OSError, doing: str = "open") -> StorageError:
-    """The :class:`StorageError` for ``exc``, raised while trying to ``doing`` ``path``
-    (running out of descriptors says what to do about it)."""
-    if exc.errno in _OUT_OF_DESCRIPTORS:
-        return StorageError(
-            f"cannot {doing} {path}: too many open files",
-            hint="Each partition keeps its log file open: raise the open-file limit "
-                 "(ulimit -n, or the hard limit that flymq raises its own to) or use "
-                 "fewer partitions.")
-    return StorageError(f"cannot {doing} {path}: {exc.strerror}")
+    """The :class:`StorageError` for ``exc``, raised while trying to ``doing`` ``path``:
+    ``cannot <doing> <path>: <reason>``, the hint chosen by the reason (StorageError.HINTS)."""
+    reason = (exc.strerror or str(exc) or type(exc).__name__).lower()
+    return StorageError(f"cannot {doing} {path}: {reason}")
+
+
+@contextmanager
+def disk_errors(path: Path, doing: str) -> Iterator[None]:
+    """Run file-system steps on or under ``path``: an ``OSError`` leaves as
+    :func:`storage_error`, naming the file the OS named (else ``path``)."""
+    try:
+        yield
+    except OSError as exc:
+        raise storage_error(Path(os.fsdecode(exc.filename)) if exc.filename else path, exc,
+                            doing) from exc
 
 
 def open_rw(path: Path) -> int:
@@ -49,8 +55,12 @@ def open_rw(path: Path) -> int:
 
 def fsync_dir(path: Path) -> None:
     """Make creations, deletions and renames inside ``path`` durable: fsyncing a file does
-    not persist its directory entry."""
-    fd = os.open(path, os.O_RDONLY)
+    not persist its directory entry. Failing to open the directory is a StorageError; a
+    failed fsync stays an ``OSError``, which a log treats as a failed fsync."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as exc:
+        raise storage_error(path, exc) from exc
     try:
         os.fsync(fd)
     finally:

@@ -19,7 +19,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
-from .files import open_file_limit, open_rw
+from .files import disk_errors, open_file_limit, open_rw
 
 _OFFSET_ENTRY = struct.Struct("<II")   # relative offset, byte position of the batch
 _TIME_ENTRY = struct.Struct("<qI")     # max timestamp so far, relative offset
@@ -115,13 +115,15 @@ class _IndexFile:
         return self.get(self.count - 1) if self.count else None
 
     def append(self, *fields: int) -> None:
-        self._with_fd(os.pwrite, self.entry.pack(*fields), self.count * self.entry.size)
+        with disk_errors(self.path, "write"):  # e.g. the disk is full while rebuilding
+            self._with_fd(os.pwrite, self.entry.pack(*fields), self.count * self.entry.size)
         self.count += 1
         self.dirty = True
 
     def truncate(self, count: int) -> None:
         self.count = min(count, self.count)
-        self._with_fd(os.ftruncate, self.count * self.entry.size)
+        with disk_errors(self.path, "write"):
+            self._with_fd(os.ftruncate, self.count * self.entry.size)
         self.dirty = True
 
     def last_before(self, key: int, inclusive: bool) -> tuple | None:

@@ -62,10 +62,10 @@ def test_corruption_is_reported_not_returned(open_log, tmp_path):
     data = bytearray(path.read_bytes())
     data[-10] ^= 0xFF
     path.write_bytes(bytes(data))
-    with pytest.raises(CorruptRecordError):
-        log.read(0)
-    with pytest.raises(CorruptRecordError):
-        log.read(9, 1)
+    for offset in (0, 9):
+        with pytest.raises(CorruptRecordError) as caught:
+            log.read(offset)
+        assert (caught.value.first_offset, caught.value.end_offset) == (0, 10)
 
 
 def test_cache_is_bounded_by_bytes(open_log):

@@ -114,11 +114,14 @@ def test_corruption_in_the_middle_of_a_run_is_reported(open_log, tmp_path, where
     bad = RUN // 2
     corrupt(tmp_path, (bad + 1) * size - 1 if where < 0 else bad * size + where)
     BATCH_CACHE.clear()
-    with pytest.raises(CorruptRecordError):
-        read_all(log)
-    with pytest.raises(CorruptRecordError):
-        log.read(bad - 2, max_records=5)
-    assert [r.value for r in log.read(0, max_records=bad)] == [b"v%03d" % i for i in range(bad)]
+    want = [b"v%03d" % i for i in range(RUN)]
+    assert [r.value for r in read_all(log)] == want[:bad]  # the records before the damage
+    assert [r.value for r in log.read(bad - 2, max_records=5)] == want[bad - 2:bad]
+    with pytest.raises(CorruptRecordError) as caught:  # then the damage itself, exactly
+        log.read(bad)
+    assert (caught.value.first_offset, caught.value.end_offset) == (bad, bad + 1)
+    assert caught.value.position == bad * size and caught.value.end_position == (bad + 1) * size
+    assert [r.value for r in read_all(log, bad + 1)] == want[bad + 1:]  # a reader may skip it
 
 
 def test_a_run_ends_where_the_producer_or_the_offsets_change(open_log):

@@ -80,8 +80,11 @@ def test_flipped_bit_in_old_segment_is_reported_at_read(open_log, tmp_path):
     old.write_bytes(bytes(data))
     log = open_log(**CFG)
     assert log.end_offset == 180       # recovery does not scan what the checkpoint covers
-    with pytest.raises(CorruptRecordError):
-        log.read(0, max_records=10**6, max_bytes=1 << 30)
+    good = log.read(0, max_records=10**6, max_bytes=1 << 30)  # the records before the damage
+    assert good and [r.offset for r in good] == list(range(len(good)))
+    with pytest.raises(CorruptRecordError) as caught:
+        log.read(len(good))
+    assert (caught.value.first_offset, caught.value.end_offset) == (len(good), len(good) + 3)
     # the intact segments stay readable
     assert log.read(log.end_offset - 3)[0].value == b"value-59-0"
 

@@ -383,8 +383,12 @@ class PartitionLog:
                 limit, epoch, seg_end = seg.size, seg.epoch, seg.next_offset
                 seg.pins += 1
             try:
-                got, n = seg.read(offset, limit, max_records - taken, max(1, max_bytes - used),
-                                  epoch)
+                got, n = seg.read(offset, limit, seg_end, max_records - taken,
+                                  max(1, max_bytes - used), epoch)
+            except CorruptRecordError as exc:
+                if runs:  # the records before the damage; the next read starts at it
+                    break
+                raise self._named(exc) from None
             finally:
                 self._unpin(seg)
             runs += got
@@ -404,12 +408,24 @@ class PartitionLog:
             if seg.retired and seg.pins == 0:
                 seg.close()
 
-    def _out_of_range(self, offset: int) -> OffsetOutOfRangeError:
+    def _topic_partition(self) -> tuple[str, int | None]:
+        """The topic and partition this log's ``name`` ("orders/0") gives, for errors."""
         topic, _, part = self.name.rpartition("/")
-        if topic and part.isdigit():
-            return OffsetOutOfRangeError(topic, offset, partition=int(part), start=self._start,
-                                         end=self._end)
-        return OffsetOutOfRangeError(self.name, offset, start=self._start, end=self._end)
+        return (topic, int(part)) if topic and part.isdigit() else (self.name, None)
+
+    def _out_of_range(self, offset: int) -> OffsetOutOfRangeError:
+        topic, partition = self._topic_partition()
+        return OffsetOutOfRangeError(topic, offset, partition=partition, start=self._start,
+                                     end=self._end)
+
+    def _named(self, exc: CorruptRecordError) -> CorruptRecordError:
+        """``exc`` naming this log's topic and partition."""
+        if exc.first_offset is None:
+            return exc
+        topic, partition = self._topic_partition()
+        return CorruptRecordError(exc.path, exc.position, exc.detail, topic=topic,
+                                  partition=partition, offsets=(exc.first_offset, exc.end_offset),
+                                  end_position=exc.end_position)
 
     def offset_for_timestamp(self, timestamp_ms: int) -> int | None:
         """The first offset whose record timestamp is >= ``timestamp_ms`` (None if none is)."""

@@ -17,6 +17,7 @@ from .batch import (BASE_SIZE, HEADER, HEADER_SIZE, MIN_LENGTH, PREFIX, PREFIX_S
                     DecodedBatch, EncodedBatch, batch_crc_ok, decode_batch, decode_single_run,
                     merge_runs, pack_base)
 from .cache import BATCH_CACHE
+from .damage import locate_damage
 from .files import open_rw
 from .index import OffsetIndex, TimeIndex
 
@@ -141,68 +142,98 @@ class Segment:
         except OSError:
             pass  # recovery truncates the torn tail on the next open
 
-    def read(self, offset: int, limit_pos: int, max_records: int, max_bytes: int, epoch: int
-             ) -> tuple[list[BatchRun], int]:
+    def read(self, offset: int, limit_pos: int, end_offset: int, max_records: int,
+             max_bytes: int, epoch: int) -> tuple[list[BatchRun], int]:
         """Runs of records from ``offset`` (inside this segment) up to ``limit_pos`` bytes of
-        file, and the batch bytes they used.
+        file and ``end_offset``, and the batch bytes they used.
 
         Every returned batch passed its CRC and the offset continuity check, now or when it
         entered the batch cache; the first batch is returned even when it exceeds
         ``max_bytes``. A stale index entry (one that does not point at the batch it names)
         only costs a scan from the segment start. ``epoch`` is :attr:`epoch` as the caller
-        saw it together with ``limit_pos``.
+        saw it together with ``limit_pos`` and ``end_offset``.
+
+        The walk ends at the batch that ends at ``end_offset``: bytes after it hold no records
+        (zero padding a file system left after the last batch of a sealed segment is never
+        read). At a damaged batch the records before it are returned; a read starting inside
+        the damage raises CorruptRecordError with the unreadable offsets and bytes
+        (:func:`locate_damage`), and one starting past them (a reader that chose to skip
+        them) goes on from the next sound batch.
 
         A stretch of look-alike one-record batches (single produces) is decoded in bulk by
         :func:`decode_single_run` and cached as one batch; the walk then restarts after it,
         reading as many bytes at once as the remaining records are likely to need.
         """
-        expected, pos = self._start_for(offset, limit_pos, epoch)
+        first = expected, pos = self._start_for(offset, limit_pos, epoch)
         where = str(self.path)
         runs: list[BatchRun] = []
         used = taken = 0
         max_chunk = max(max_bytes, 65536)
         chunk = 65536
+        careful = False  # CRC-check the batches skipped on the way to ``offset`` too
         while pos is not None:
             batches = self._batches(pos, limit_pos, chunk, max_chunk, epoch)
-            pos = None  # unless a bulk-decoded run restarts the walk
-            for bpos, batch, buf, p, total in batches:
-                base, count = (_base_and_count(buf, p) if batch is None
-                               else (batch.base, batch.count))
-                if base != expected:
-                    raise CorruptRecordError(where, bpos,
-                                             f"batch base offset {base}, expected {expected}")
-                if base + count <= offset:
+            pos = None  # unless a bulk-decoded run or skipped damage restarts the walk
+            try:
+                for bpos, batch, buf, p, total in batches:
+                    base, count = (_base_and_count(buf, p) if batch is None
+                                   else (batch.base, batch.count))
+                    if base != expected:
+                        raise CorruptRecordError(where, bpos,
+                                                 f"batch base offset {base}, expected {expected}")
+                    if base + count <= offset:
+                        if careful and batch is None and not batch_crc_ok(buf, p, total):
+                            raise CorruptRecordError(where, bpos, "CRC-32C mismatch")
+                        expected = base + count
+                        continue
+                    if batch is None and count == 1:
+                        batch = _single_run(buf, p, base, min(max_records - taken, max(
+                            1, (max_bytes - used) // total)), bpos, total, where)
+                        if batch is not None:
+                            BATCH_CACHE.put((self, epoch, bpos), batch)
+                            count, total, pos = batch.count, batch.size, bpos + batch.size
+                    start = max(0, offset - base)
+                    stop = min(count, start + max_records - taken)
+                    size = total
+                    if batch is not None and batch.record_bytes:  # a run of singles: take what fits
+                        fit = (max_bytes - used) // batch.record_bytes
+                        stop = min(stop, start + max(fit, not runs))
+                        size = (stop - start) * batch.record_bytes
+                    if runs and (stop == start or used + size > max_bytes):
+                        break
+                    if batch is None:
+                        batch = self._decode(buf, p, total, (self, epoch, bpos), count, where)
                     expected = base + count
+                    runs.append(BatchRun(batch, start, stop))
+                    self._last_read = (epoch, base, expected, bpos, bpos + total)
+                    taken += stop - start
+                    used += size
+                    if taken >= max_records or used >= max_bytes or expected >= end_offset:
+                        pos = None
+                        break
+                    if pos is not None:  # read on after the run, sized for the records still wanted
+                        chunk = min(max_chunk, max(65536, (max_records - taken) * (total // count)))
+                        break
+            except CorruptRecordError as exc:
+                if runs:  # the records before the damage; the next read starts at it
+                    break
+                if not careful:  # a damaged batch that was skipped unchecked may be the start
+                    careful, (expected, pos) = True, first
                     continue
-                if batch is None and count == 1:
-                    batch = decode_single_run(buf, p, base, min(max_records - taken, max(
-                        1, (max_bytes - used) // total)), bpos, where)
-                    if batch is not None:
-                        BATCH_CACHE.put((self, epoch, bpos), batch)
-                        count, total, pos = batch.count, batch.size, bpos + batch.size
-                start = max(0, offset - base)
-                stop = min(count, start + max_records - taken)
-                size = total
-                if batch is not None and batch.record_bytes:  # a run of singles: take what fits
-                    fit = (max_bytes - used) // batch.record_bytes
-                    stop = min(stop, start + max(fit, not runs))
-                    size = (stop - start) * batch.record_bytes
-                if runs and (stop == start or used + size > max_bytes):
-                    break
-                if batch is None:
-                    batch = self._decode(buf, p, total, (self, epoch, bpos), count, where)
-                expected = base + count
-                runs.append(BatchRun(batch, start, stop))
-                self._last_read = (epoch, base, expected, bpos, bpos + total)
-                taken += stop - start
-                used += size
-                if taken >= max_records or used >= max_bytes:
-                    pos = None
-                    break
-                if pos is not None:  # read on after the run, sized for the records still wanted
-                    chunk = min(max_chunk, max(65536, (max_records - taken) * (total // count)))
-                    break
+                damage = locate_damage(self.fd, exc.position, limit_pos, expected, end_offset,
+                                       self._index_hints(exc.position))
+                if offset < damage.end_offset:
+                    raise CorruptRecordError(where, exc.position, exc.detail,
+                                             offsets=(damage.first_offset, damage.end_offset),
+                                             end_position=damage.end_position) from None
+                pos, expected = damage.end_position, damage.end_offset
         return merge_runs(runs), used
+
+    def _index_hints(self, position: int) -> Iterator[tuple[int, int]]:
+        """``(base offset, position)`` of the indexed batches after byte ``position``."""
+        for i in range(_count_below(self.index, lambda e: e[1] <= position), len(self.index)):
+            rel, at = self.index.get(i)
+            yield self.base_offset + rel, at
 
     def _start_for(self, offset: int, limit_pos: int, epoch: int) -> tuple[int, int]:
         """(base offset, position) of a batch at or before ``offset`` to walk from.
@@ -322,6 +353,17 @@ class Segment:
     def remove_files(self) -> None:
         for path in (self.path, self.index.path, self.time_index.path):
             path.unlink(missing_ok=True)
+
+
+def _single_run(buf: bytes, p: int, base: int, max_count: int, file_pos: int, stride: int,
+                where: str) -> DecodedBatch | None:
+    """:func:`decode_single_run`, cut short before a damaged batch inside the run (the
+    one-by-one decode then reaches it and reports it, after the records before it)."""
+    try:
+        return decode_single_run(buf, p, base, max_count, file_pos, where)
+    except CorruptRecordError as exc:
+        good = (exc.position - file_pos) // stride
+        return decode_single_run(buf, p, base, good, file_pos, where) if good else None
 
 
 def _base_and_count(buf: bytes, p: int) -> tuple[int, int]:

@@ -1,0 +1,92 @@
+"""Reads over damaged segments: the records before the damage, then a precise error; zero
+padding after the last batch of a sealed segment is its end, not damage."""
+
+import pytest
+
+from flymq.broker.storage import Record
+from flymq.broker.storage.cache import BATCH_CACHE
+from flymq.errors import CorruptRecordError
+
+CFG = dict(segment_bytes=4096, index_interval_bytes=256)
+PER_BATCH = 5
+
+
+def fill(open_log, batches=90):
+    log = open_log(**CFG)
+    for i in range(batches):
+        log.append([Record(b"value-%d-%d" % (i, j)) for j in range(PER_BATCH)])
+    return log
+
+
+def segments(tmp_path):
+    return sorted((tmp_path / "p").glob("*.log"))
+
+
+def read_on(log, offset, max_records):
+    """Every record from ``offset`` by reads of ``max_records``, as a consumer reads."""
+    out = []
+    while offset < log.end_offset:
+        got = log.read(offset, max_records=max_records)
+        out += got
+        offset = got[-1].offset + 1
+    return out
+
+
+@pytest.mark.parametrize("padding", [1, 100, 5000])
+def test_zero_padding_after_a_sealed_segment_loses_nothing(open_log, tmp_path, padding):
+    log = fill(open_log)
+    end = log.end_offset
+    log.close()
+    first = segments(tmp_path)[0]
+    assert len(segments(tmp_path)) > 2
+    with open(first, "ab") as f:
+        f.write(b"\0" * padding)
+    log = open_log(**CFG)
+    BATCH_CACHE.clear()
+    assert [r.offset for r in read_on(log, 0, 7)] == list(range(end))
+    assert [r.offset for r in log.read(0, max_records=10**6, max_bytes=1 << 30)] == \
+        list(range(end))
+
+
+def test_a_flipped_bit_gives_the_records_before_then_the_exact_range(open_log, tmp_path):
+    log = fill(open_log)
+    log.close()
+    seg = segments(tmp_path)[1]
+    base = int(seg.stem)
+    data = bytearray(seg.read_bytes())
+    batch_size = len(data) // ((int(segments(tmp_path)[2].stem) - base) // PER_BATCH)
+    data[3 * batch_size + 30] ^= 0x10   # a bit of the fourth batch's header, under its CRC
+    seg.write_bytes(bytes(data))
+    log = open_log(**CFG)
+    BATCH_CACHE.clear()
+    bad = base + 3 * PER_BATCH
+    got = log.read(base - 2, max_records=100)
+    assert [r.offset for r in got] == list(range(base - 2, bad))   # across the segment edge
+    for offset in (bad, bad + 2):
+        with pytest.raises(CorruptRecordError) as caught:
+            log.read(offset)
+        exc = caught.value
+        assert (exc.topic, exc.partition) == ("t", 0)
+        assert (exc.first_offset, exc.end_offset) == (bad, bad + PER_BATCH)
+        assert (exc.position, exc.end_position) == (3 * batch_size, 4 * batch_size)
+        assert f"offsets {bad}-{bad + PER_BATCH - 1} unreadable" in str(exc)
+    after = log.read(bad + PER_BATCH, max_records=10**6, max_bytes=1 << 30)  # skipping it
+    assert [r.offset for r in after] == list(range(bad + PER_BATCH, log.end_offset))
+
+
+def test_damage_up_to_the_end_of_a_sealed_segment(open_log, tmp_path):
+    log = fill(open_log)
+    log.close()
+    seg, following = segments(tmp_path)[1:3]
+    base, next_base = int(seg.stem), int(following.stem)
+    data = seg.read_bytes()
+    one = len(data) // ((next_base - base) // PER_BATCH)
+    seg.write_bytes(data[:one] + b"\0" * (len(data) - one))  # zeros over batches, not padding
+    log = open_log(**CFG)
+    BATCH_CACHE.clear()
+    assert log.read(base)[0].offset == base
+    with pytest.raises(CorruptRecordError) as caught:
+        read_on(log, base, 1000)
+    assert (caught.value.first_offset, caught.value.end_offset) == (base + PER_BATCH, next_base)
+    assert caught.value.end_position == len(data)
+    assert log.read(next_base)[0].offset == next_base

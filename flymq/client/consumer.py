@@ -25,7 +25,7 @@ from flymq.client.assignment import AllPartitions, GroupMember
 from flymq.client.config import ConsumerConfig
 from flymq.client.dead_letters import DeadLetterRouter, process as process_with_retries
 from flymq.clock import SYSTEM_CLOCK, Clock
-from flymq.errors import (BrokerClosedError, ConsumerError, FlyMQError,
+from flymq.errors import (BrokerClosedError, ConsumerError, CorruptRecordError, FlyMQError,
                           GroupMembershipError)
 from flymq.matcher import is_pattern, resolve
 from flymq.models import ConsumedMessage
@@ -121,6 +121,7 @@ class HighLevelConsumer:
         self._paused: set[TopicPartition] = set()
         self._hinted: set[TopicPartition] | None = None  # partitions an idle wait saw filled
         self._seeks = 0
+        self._damage: CorruptRecordError | None = None  # raised once the records before it are out
         self._last_commit = clock.monotonic()
         self._dead_letters = DeadLetterRouter(client, self._config.max_retries,
                                               self._config.retry_backoff_ms, clock)
@@ -228,6 +229,8 @@ class HighLevelConsumer:
                                                    self._config.auto_offset_reset)
                     if moved is not None:
                         ends[tp] = self._fetched[tp] = moved
+            except CorruptRecordError as exc:  # the position stays at the damage
+                self._damage = self._damage or exc
             except FlyMQError as exc:
                 if _gone(self._client, exc):
                     raise
@@ -251,6 +254,8 @@ class HighLevelConsumer:
             self._consumed.update(ends)
             if retries:
                 messages = retries + list(messages)
+            if not messages:
+                self._raise_damage()
             remaining = deadline - time.monotonic()
             if messages or remaining <= 0:
                 return messages
@@ -259,6 +264,7 @@ class HighLevelConsumer:
     def __iter__(self) -> Iterator[ConsumedMessage]:
         """Endless: yield each message, auto-commit on the interval; ends on ``close()``."""
         while not self._closed.is_set():
+            self._raise_damage()
             self._coordinate()
             seeks = self._seeks
             messages, ends = self._fetch_round(self._config.max_poll_records)
@@ -274,6 +280,13 @@ class HighLevelConsumer:
                     self._consumed.update(ends)  # filtered-out records count as seen
                 if not messages:
                     self._idle(IDLE_BACKOFF_S)
+
+    def _raise_damage(self) -> None:
+        """Raise the CorruptRecordError a fetch round met, once the records fetched before it
+        were handed out: the application decides (docs/consumers.md, "Damaged records")."""
+        damage, self._damage = self._damage, None
+        if damage is not None:
+            raise damage
 
     def _idle(self, seconds: float) -> None:
         """Wait up to ``seconds`` for a record past the position of any assigned partition

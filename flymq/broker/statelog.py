@@ -25,6 +25,7 @@ either the whole old log or the whole snapshot.
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -33,8 +34,10 @@ from typing import Callable, Iterable, Iterator
 from flymq.broker.storage import Flusher, LogConfig, PartitionLog
 from flymq.broker.storage.files import fsync_dir
 from flymq.clock import Clock
+from flymq.errors import CorruptRecordError
 
 _CHUNK = 1000  # changes per batch when replaying or writing a snapshot
+log = logging.getLogger(__name__)
 
 
 class StateLog:
@@ -80,12 +83,35 @@ class StateLog:
         """Every change in the log, oldest first (read once, right after opening)."""
         position, end = self._log.start_offset, self._log.end_offset
         while position < end:
-            records = self._log.read(position, _CHUNK)
+            try:
+                records = self._log.read(position, _CHUNK)
+            except CorruptRecordError as exc:
+                self._drop_damaged_tail(exc)
+                return
             if not records:
                 return
             for record in records:
                 yield record.value
             position = records[-1].offset + 1
+
+    def _drop_damaged_tail(self, damage: CorruptRecordError) -> None:
+        """Cut the log where ``damage`` starts when no sound record follows it (bytes that a
+        crash or the disk damaged at the end: the changes they held are lost either way), and
+        say so; refuse to go on when sound records follow, since dropping a change in the
+        middle could leave a state no sequence of changes made (docs/storage-format.md)."""
+        if damage.first_offset is None or damage.end_offset < self._log.end_offset:
+            raise CorruptRecordError(
+                damage.path, damage.position, damage.detail, topic=damage.topic,
+                partition=damage.partition, end_position=damage.end_position,
+                offsets=None if damage.first_offset is None else
+                (damage.first_offset, damage.end_offset),
+                hint="Sound records follow the damage, so flymq does not drop it on its own: "
+                     "stop the broker and run `flymq inspect DATA_DIR --verify --repair` "
+                     "(it says which records it drops), or restore the directory from a backup.")
+        log.warning("%s: damaged tail dropped, its changes are lost: offsets %d-%d, bytes %d-%d "
+                    "of %s (%s)", self._name, damage.first_offset, damage.end_offset - 1,
+                    damage.position, damage.end_position, damage.path, damage.detail)
+        self._log.truncate(damage.first_offset, damaged_from=damage.position)
 
     def append(self, *changes: bytes) -> None:
         """Store ``changes`` in order, as one batch: after a crash, replay yields all of them

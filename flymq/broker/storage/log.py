@@ -460,9 +460,12 @@ class PartitionLog:
 
     # --- truncation, retention, lifecycle ---------------------------------------------------
 
-    def truncate(self, offset: int) -> None:
+    def truncate(self, offset: int, *, damaged_from: int | None = None) -> None:
         """Drop ``offset`` and everything after it (a batch it falls inside is rewritten
-        to keep the records before it). No-op at or past the end."""
+        to keep the records before it). No-op at or past the end.
+
+        ``damaged_from``: the byte where the damaged batch holding ``offset`` starts (a
+        read's CorruptRecordError ``position``); the file is cut there without reading it."""
         with self._lock:
             self._check_open()
             if offset >= self._end:
@@ -474,7 +477,12 @@ class PartitionLog:
                 self._retire(seg)
             del self._segments[i + 1:], self._bases[i + 1:]
             seg = self._active = self._segments[i]
-            self._cut(seg, offset)
+            if damaged_from is None:
+                self._cut(seg, offset)
+            else:
+                seg.epoch += 1  # the batch cache must not serve the old bytes at these positions
+                seg.restore(max(1, self.config.index_interval_bytes), damaged_from,
+                            damaged_from, cut_tail=True)
             self._end = seg.next_offset
             self._generation += 1
             seg.sync()

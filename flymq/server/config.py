@@ -24,12 +24,26 @@ class ServerConfig:
     idle_timeout_s: float = 300.0
     """Close a connection that sent nothing for this long (upstream: 5 minutes); 0 = never."""
     max_connections: int = 10_000
-    """Connections beyond this are closed as soon as they are accepted."""
+    """At this many connections a new one takes the slot of the connection whose incomplete
+    frame is oldest; with none incomplete, the new one is closed as soon as it is accepted."""
     max_inflight_bytes_per_connection: int = 4 * 1024 * 1024
-    """Unsent reply bytes (and unprocessed request bytes) above which the server stops reading
-    from that connection until the client catches up."""
+    """Unsent reply bytes, and request bytes received but not yet answered (queued frames
+    plus the frame being received), above which the server stops reading from that connection
+    until it catches up. One frame being received may exceed it on its own (frames are up to
+    32 MiB): ``max_buffered_request_bytes`` bounds those."""
     max_queued_requests_per_connection: int = 1024
     """Received but unprocessed requests above which the server stops reading."""
+    max_buffered_request_bytes: int = 256 * 1024 * 1024
+    """Request bytes received but not yet answered, all connections together. Once reached,
+    connections in the middle of a frame stop reading until it falls back (oldest first);
+    connections between frames are still served."""
+    frame_timeout_s: float = 30.0
+    """A request frame must arrive whole within this long of its first byte, else the
+    connection is closed with an error (a trickle of bytes cannot hold a connection slot);
+    0 = no limit."""
+    cpu_worker_threads: int = 2
+    """Threads for CPU-heavy requests (inflating a compressed frame, a filtered fetch), so that
+    they never hold up the event loop; few, so they leave it most of the interpreter lock."""
     worker_threads: int = 32
     """Threads for calls that may wait on disk (fsync=always produce, metadata writes); more
     threads let more producers share one group-commit fsync."""
@@ -52,9 +66,10 @@ class ServerConfig:
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be 0..65535; got {self.port}")
         for name in ("max_connections", "max_inflight_bytes_per_connection",
-                     "max_queued_requests_per_connection", "worker_threads", "listen_backlog"):
+                     "max_queued_requests_per_connection", "max_buffered_request_bytes",
+                     "worker_threads", "cpu_worker_threads", "listen_backlog"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive; got {getattr(self, name)}")
-        for name in ("idle_timeout_s", "keepalive_s", "shutdown_timeout_s"):
+        for name in ("idle_timeout_s", "frame_timeout_s", "keepalive_s", "shutdown_timeout_s"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative; got {getattr(self, name)}")

@@ -16,8 +16,9 @@ one :class:`WireProtocol` per listener, an object with:
     completed by ``data`` (any objects with a ``payload`` attribute, whose ``len`` counts
     toward the connection's byte budget) and raises on a malformed stream;
     ``decoder.error`` is None, or the error found after the complete frames that the last
-    ``feed`` returned (those are answered first). The connection keeps the decoder in
-    ``conn.decoder``.
+    ``feed`` returned (those are answered first); ``decoder.buffered`` is the number of bytes
+    of a frame not yet complete (they count toward the byte budgets, and a frame must complete
+    within ``frame_timeout_s``). The connection keeps the decoder in ``conn.decoder``.
 ``dispatch(conn, frame) -> reply``
     Answer one frame, never raising (errors are the protocol's to encode). A reply is
     ``bytes`` (sent in order, batched with its neighbours into one write); a
@@ -30,7 +31,9 @@ one :class:`WireProtocol` per listener, an object with:
     Whether ``frame`` may be dispatched while held replies wait for their shared durability
     wait (appends may; a read must wait behind them to see them durable).
 ``framing_error_reply(conn, exc) -> bytes``
-    The last bytes to send after the decoder raised ``exc``; ``b""`` closes silently.
+    The last bytes to send after the decoder raised ``exc``, or before the connection layer
+    closes the connection for a limit (``exc`` is then a :class:`LimitExceeded` whose text
+    says which); ``b""`` closes silently.
 ``error_reply(exc) -> bytes``
     The reply that replaces a held reply whose ``wait()`` raised ``exc``.
 ``whole_frame``
@@ -40,7 +43,15 @@ one :class:`WireProtocol` per listener, an object with:
 
 The connection gives the protocol ``conn.session``, ``conn.peer``, ``conn.decoder`` and
 ``conn.server`` (the :class:`~flymq.server.listener.Listener`: ``loop``, ``config``,
-``in_worker``).
+``in_worker``, ``in_cpu_worker``).
+
+Fair serving: one call of ``_pump`` (a turn) answers at most ``REQUESTS_PER_TURN`` queued
+requests, then yields to the loop (``call_soon``), so every other connection's reads and
+replies run before this one's next turn; CPU-heavy requests are the protocol's to move to
+``in_cpu_worker``. Flow control (pausing and resuming reads) stays apart from the protocol:
+its own reasons are this connection's queue, unsent replies, and the listener's shared
+limits (:mod:`flymq.server.limits`: the budget of buffered request bytes and the deadline of
+an incomplete frame).
 """
 
 from __future__ import annotations
@@ -56,6 +67,15 @@ if TYPE_CHECKING:
     from flymq.server.listener import Listener
 
 log = logging.getLogger("flymq.server")
+
+#: Requests one connection answers per turn of the event loop before the others get theirs
+#: (a yield costs one ``call_soon`` per this many pipelined requests).
+REQUESTS_PER_TURN = 16
+
+
+class LimitExceeded(Exception):
+    """Why the connection layer closes a connection for a limit (its text says which and what
+    to do); the protocol's ``framing_error_reply`` tells the client."""
 
 
 class HeldReply(NamedTuple):
@@ -73,6 +93,7 @@ class Decoder(Protocol):
     """See the module docstring."""
 
     error: Exception | None
+    buffered: int
 
     def feed(self, data: bytes) -> list[Any]: ...
 
@@ -111,6 +132,10 @@ class Connection(asyncio.Protocol):
         self._time = time.monotonic
         self._backlog: deque[Any] = deque()
         self._backlog_bytes = 0
+        self._held = 0                   # request bytes counted in the shared budget
+        self._partial = False            # a frame is being received (in limits' registry)
+        self._budget_wait = False        # reading paused until the shared budget has room
+        self._turn_over = False          # the turn ended; the next one is scheduled
         self._waiting: asyncio.Future[bytes] | None = None
         self._write_paused = False
         self._closing = False
@@ -121,6 +146,7 @@ class Connection(asyncio.Protocol):
         cfg = server.config
         self._max_bytes = cfg.max_inflight_bytes_per_connection
         self._max_queued = cfg.max_queued_requests_per_connection
+        self._limits = server.limits
 
     # --- asyncio.Protocol -------------------------------------------------------------------
 
@@ -179,14 +205,19 @@ class Connection(asyncio.Protocol):
         except Exception as exc:  # a malformed stream, whatever the decoder raises for it
             self._framing_error(exc)
             return
+        if self.decoder.buffered or self._partial:  # a frame still incomplete, or no more
+            self._track_partial(bool(frames))
         backlog = self._backlog
         error = self.decoder.error  # set when valid frames came before bad bytes
         if len(frames) == 1 and not backlog and self._waiting is None \
-                and not self._write_paused and error is None:
+                and not self._write_paused and error is None and not self._turn_over:
             self._answer_one(frames[0])  # the common request/response case, no queueing
+            if self._held or self._partial:
+                self._account()
             return
         backlog.extend(frames)
         self._backlog_bytes += sum(len(f.payload) for f in frames)
+        self._account()
         if error is not None:
             self._framing_error(error)  # answers the backlog, then closes
             return
@@ -204,6 +235,8 @@ class Connection(asyncio.Protocol):
         if self._waiting is not None:
             self._waiting.cancel()
         self._backlog.clear()
+        self._limits.forget(self, self._held)
+        self._held = 0
         if self.session is not None:
             try:
                 self.session.close()  # leaves the groups it joined
@@ -282,10 +315,16 @@ class Connection(asyncio.Protocol):
         backlog = self._backlog
         dispatch = self._dispatch
         held: list[HeldReply] = []  # ready, waiting for durability (fsync=always)
-        while backlog and self._waiting is None and not self._write_paused:
+        turn = REQUESTS_PER_TURN
+        while backlog and self._waiting is None and not self._write_paused \
+                and not self._turn_over:
             if held and not self._protocol.joins_group_commit(backlog[0]):
                 break  # only appends join a group commit; the rest wait behind it
             frame = backlog.popleft()
+            turn -= 1
+            if not turn and backlog:  # this turn's last request; the others' turns first
+                self._turn_over = True
+                self.server.loop.call_soon(self._next_turn)
             self._backlog_bytes -= len(frame.payload)
             reply = dispatch(self, frame)
             if type(reply) is HeldReply:
@@ -311,20 +350,89 @@ class Connection(asyncio.Protocol):
             self._wait_for(self._after_durable(held))
         if out:
             self.transport.write(out[0] if len(out) == 1 else b"".join(out))
+        if self._held:
+            self._account()
         if self._closing and not backlog and self._waiting is None:
             self._finish_close()
         else:
             self._update_reading()
 
+    def _next_turn(self) -> None:
+        self._turn_over = False
+        self._pump()
+
     def _update_reading(self) -> None:
         pause = (self._closing or self._write_paused or len(self._backlog) >= self._max_queued
-                 or self._backlog_bytes >= self._max_bytes)
+                 or self._backlog and self._held >= self._max_bytes or self._budget_wait)
         if pause != self.reading_paused and not self._lost:
             self.reading_paused = pause
             if pause:
                 self.transport.pause_reading()
             else:
                 self.transport.resume_reading()
+
+    # --- the shared limits (flymq.server.limits) --------------------------------------------
+
+    def _account(self) -> None:
+        """Report the request bytes this connection holds to the shared budget; wait for it
+        when it is spent and a frame is still incomplete here."""
+        held = self.decoder.buffered + self._backlog_bytes
+        if held != self._held:
+            delta, self._held = held - self._held, held
+            self._limits.changed(delta)
+        if self._partial and self._limits.full:
+            self.wait_for_budget()
+
+    def _track_partial(self, completed: bool) -> None:
+        """Keep the listener's registry of incomplete frames: a frame started in this read
+        (or before it, when none completed) and is still incomplete, or none is."""
+        if self.decoder.buffered:
+            if completed or not self._partial:  # a new frame: its deadline starts now
+                self._partial = True
+                self._limits.started(self, self._last_rx)
+        elif self._partial:
+            self._partial = False
+            self._limits.finished(self)
+
+    def wait_for_budget(self) -> None:
+        """Stop reading until the shared budget of buffered request bytes has room."""
+        if not self._budget_wait and not self._lost:
+            self._budget_wait = True
+            self._limits.wait(self)
+            self._update_reading()
+
+    def budget_granted(self) -> None:
+        self._budget_wait = False
+        self._update_reading()
+
+    def frame_timed_out(self, timeout: float) -> None:
+        """The frame being received missed its deadline: say so, then close."""
+        log.info("closing %s: a frame incomplete for %g s", self.peer, timeout)
+        self._close_now(LimitExceeded(
+            f"request not completed within {timeout:g} s of its first byte (frame_timeout_s); "
+            "closing the connection"))
+
+    def evict(self) -> None:
+        """Give up this connection's slot to a new one (the listener is full and this one's
+        frame is the oldest incomplete)."""
+        log.warning("connection limit reached; closing %s, whose frame is the oldest "
+                    "incomplete", self.peer)
+        self._close_now(LimitExceeded(
+            "the server is at its connection limit (max_connections) and this connection's "
+            "request was the oldest incomplete one; closing the connection"))
+
+    def _close_now(self, exc: LimitExceeded) -> None:
+        """Close at once with ``exc`` as the last reply (what is queued is dropped)."""
+        if self._lost:
+            return
+        if self._partial:
+            self._partial = False
+            self._limits.finished(self)
+        self._closing = True
+        final = self._protocol.framing_error_reply(self, exc)
+        if final:
+            self.transport.write(final)
+        self.transport.close()
 
     # --- closing ----------------------------------------------------------------------------
 

@@ -3,7 +3,9 @@ opcode dispatch and the PRODUCE fast path.
 
 Where a call runs is decided here, from the opcode's registration (:mod:`flymq.server.ops`),
 so the event loop never waits on the disk: calls that may fsync (topic and group metadata
-writes, an append that creates its topic) run on a worker thread; everything else runs
+writes, an append that creates its topic) run on a worker thread; CPU-heavy requests (a
+compressed frame, whose inflating and appending may cost a 32 MiB record; a filtered fetch)
+run on a CPU worker thread, so they never hold up other connections; everything else runs
 inline, which is the fast path. Appends never wait inline: under ``fsync=always`` their
 replies are held until durable (:class:`~flymq.server.connection.HeldReply`).
 """
@@ -22,7 +24,7 @@ from flymq.errors import (FlyMQError, FrameTooLargeError, InvalidMagicError, Inv
                           TopicNotFoundError, wire_text)
 from flymq.protocol import (CODEC_MASK, HEADER_SIZE, MAX_PAYLOAD, Frame, FrameDecoder, Op,
                             encode_frame, error_frame, frame_payload)
-from flymq.server.connection import HeldReply, Reply
+from flymq.server.connection import HeldReply, LimitExceeded, Reply
 from flymq.server.handlers import OPS
 from flymq.server.ops import Registration
 
@@ -75,17 +77,19 @@ class FlyMQv1:
         """Reply bytes; a held reply for an append that must become durable first; or a
         future of reply bytes (a call on a worker thread, a long-poll fetch)."""
         op = frame.op
-        if op == PRODUCE:
-            if frame.flags & CODEC_MASK:
-                return self._produce_compressed(conn, frame)
+        if op == PRODUCE and not frame.flags & CODEC_MASK:
             return self.produce_payload(conn, frame.payload, 0)
         reg = self._served.get(op)
         if reg is None:
             return self._refused.get(op) or error_frame(f"unknown opcode: {op}")
+        if frame.flags & CODEC_MASK:
+            return self._compressed(conn, reg, frame)
         try:
-            req = reg.request.decode(frame_payload(frame))
+            req = reg.request.decode(frame.payload)
             if reg.disk or (reg.produce and self._creates_topic(conn.session, req.topic)):
                 return self.server.in_worker(self.call, conn, reg, req)
+            if reg.cpu is not None and reg.cpu(req):
+                return self.server.in_cpu_worker(self.call, conn, reg, req)
             reply = reg.handler(self, conn, req)
             if reg.produce:
                 return _when_durable(encode_frame(reg.reply_op, reply.payload), reply.durability)
@@ -100,7 +104,10 @@ class FlyMQv1:
         return reg is not None and reg.produce
 
     def framing_error_reply(self, conn: "Connection", exc: Exception) -> bytes:
-        """§3.3: bad magic closes silently; bad version / oversize say why, then close."""
+        """§3.3: bad magic closes silently; bad version / oversize say why, then close; so
+        does a connection closed for a limit of the connection layer."""
+        if isinstance(exc, LimitExceeded):
+            return error_frame(str(exc))
         if isinstance(exc, InvalidVersionError):
             return error_frame("invalid protocol version")
         if isinstance(exc, FrameTooLargeError):
@@ -140,12 +147,28 @@ class FlyMQv1:
         except Exception as exc:
             return self.fail(Op.PRODUCE, exc)
 
-    def _produce_compressed(self, conn: "Connection", frame: Frame) -> Reply:
+    def _compressed(self, conn: "Connection", reg: Registration, frame: Frame) -> Reply:
+        """A compressed frame: inflated (at most to the frame limit) on a CPU worker thread,
+        where an append also runs (a 32 KB frame may carry a 32 MiB record); any other
+        request is then answered as usual."""
+        if reg.produce:
+            return self.server.in_cpu_worker(self._call_inflated, conn, reg, frame)
+        return asyncio.ensure_future(self._dispatch_inflated(conn, frame))
+
+    def _call_inflated(self, conn: "Connection", reg: Registration, frame: Frame) -> bytes:
         try:
-            payload = frame_payload(frame)
+            req = reg.request.decode(frame_payload(frame))
         except Exception as exc:
-            return self.fail(Op.PRODUCE, exc)
-        return self.produce_payload(conn, payload, 0)
+            return self.fail(reg.op, exc)
+        return self.call(conn, reg, req)
+
+    async def _dispatch_inflated(self, conn: "Connection", frame: Frame) -> bytes:
+        try:
+            payload = await self.server.in_cpu_worker(frame_payload, frame)
+        except Exception as exc:
+            return self.fail(frame.op, exc)
+        reply = self.dispatch(conn, Frame(frame.op, frame.flags & ~CODEC_MASK, payload))
+        return reply if type(reply) is bytes else await reply  # no append: never held
 
     def _new_reply_prefix(self, topic: str) -> bytes:
         if len(self._reply_prefix) >= 10_000:  # topics come and go: keep the cache bounded

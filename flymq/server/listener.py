@@ -3,7 +3,8 @@
 The listener holds no protocol logic: a front door gives it a factory of its
 :class:`~flymq.server.connection.WireProtocol` (``flymq.server.Server`` gives FlyMQ v1's). It
 owns the listening socket, the set of connections, a thread pool for calls that may wait on
-the disk, and the graceful stop. It runs either in the caller's event loop
+the disk and a small one for CPU-heavy requests, the limits shared by all connections
+(:mod:`flymq.server.limits`), and the graceful stop. It runs either in the caller's event loop
 (``start``/``stop``) or in a thread of its own (``start_in_thread``/``stop_in_thread``, for
 tests and embedded use).
 """
@@ -19,6 +20,7 @@ from typing import Any, Callable, Protocol
 
 from flymq.server.config import EVENT_LOOPS, ServerConfig
 from flymq.server.connection import Connection, WireProtocol
+from flymq.server.limits import SharedLimits
 
 log = logging.getLogger("flymq.server")
 
@@ -61,6 +63,8 @@ class Listener:
         self.address: tuple[str, int] = (self.config.host, self.config.port)
         self.connections: set[Connection] = set()
         self.executor: ThreadPoolExecutor | None = None
+        self.cpu_executor: ThreadPoolExecutor | None = None
+        self.limits: SharedLimits | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self._protocol_factory = protocol_factory
         self._listener: asyncio.Server | None = None
@@ -77,6 +81,11 @@ class Listener:
         as a future of the listener's loop."""
         return self.loop.run_in_executor(self.executor, fn, *args)
 
+    def in_cpu_worker(self, fn: Callable[..., Any], *args: Any) -> "asyncio.Future[Any]":
+        """``fn(*args)`` on one of the few CPU worker threads, for requests whose work would
+        hold up every other connection if it ran in the loop (inflating, filtering)."""
+        return self.loop.run_in_executor(self.cpu_executor, fn, *args)
+
     # --- lifecycle in the caller's loop -----------------------------------------------------
 
     async def start(self) -> None:
@@ -85,6 +94,9 @@ class Listener:
         self.loop = asyncio.get_running_loop()
         protocol = self._protocol_factory(self)
         self.executor = ThreadPoolExecutor(cfg.worker_threads, thread_name_prefix="flymq-io")
+        self.cpu_executor = ThreadPoolExecutor(cfg.cpu_worker_threads,
+                                               thread_name_prefix="flymq-cpu")
+        self.limits = SharedLimits(cfg, self.loop)
         self._all_closed = asyncio.Event()
         self._all_closed.set()
         self._listener = await self.loop.create_server(
@@ -114,7 +126,9 @@ class Listener:
             await self._all_closed.wait()
         await self._listener.wait_closed()
         self._listener = None
+        self.limits.close()
         await asyncio.to_thread(self.executor.shutdown)  # calls still on disk finish first
+        await asyncio.to_thread(self.cpu_executor.shutdown)
 
     async def serve_until_signalled(self, on_ready: Callable[[], None]) -> None:
         """Start, call ``on_ready``, run until SIGINT/SIGTERM, then stop gracefully."""
@@ -170,8 +184,16 @@ class Listener:
     # --- connection bookkeeping (called by Connection) --------------------------------------
 
     def _register(self, conn: Connection) -> bool:
-        if self._listener is None or len(self.connections) >= self.config.max_connections:
+        """Admit ``conn``; when full, in the slot of the oldest incomplete frame's
+        connection (a client that trickles bytes cannot keep others out)."""
+        if self._listener is None:
             return False
+        if len(self.connections) >= self.config.max_connections:
+            victim = self.limits.oldest_incomplete()
+            if victim is None:
+                return False
+            victim.evict()
+            self._unregister(victim)
         self.connections.add(conn)
         self._all_closed.clear()
         return True

@@ -2,8 +2,10 @@
 
 A registration carries everything the dispatcher needs to know about an opcode: the codec that
 decodes its request, the handler that calls the broker, whether that call may wait on the disk
-(it then runs on a worker thread), whether it appends (its reply waits for durability and may
-join a group commit), and the optional feature it belongs to (:mod:`flymq.features`).
+(it then runs on a worker thread), which of its requests are CPU-heavy (they run on a CPU
+worker thread, so the event loop keeps serving other connections), whether it appends (its
+reply waits for durability and may join a group commit), and the optional feature it belongs
+to (:mod:`flymq.features`).
 Handlers register with a decorator, next to their code::
 
     @op(Op.COMMIT, m.CommitRequest, disk=True)
@@ -59,17 +61,23 @@ class Registration(NamedTuple):
     """The optional feature (``flymq.features``) this opcode belongs to; None = always served."""
     refusal: str | None = None
     """The answer while ``feature`` is not served; None = "<feature> is not supported yet"."""
+    cpu: Callable[[Any], bool] | None = None
+    """``cpu(request)``: whether this request is CPU-heavy (a filtered fetch evaluates its
+    filter on up to a scan limit of records); it then runs on a CPU worker thread. Its
+    handler must then return a message, never a future."""
 
 
 class OpTable(dict[int, Registration]):
     """Every registration of a protocol, by opcode; an opcode registers once."""
 
     def op(self, op: Op, request: Any, *, disk: bool = False, produce: bool = False,
-           feature: str | None = None) -> Callable[[H], H]:
+           feature: str | None = None, cpu: Callable[[Any], bool] | None = None
+           ) -> Callable[[H], H]:
         """Decorator: the decorated function handles ``op``, whose requests ``request``
         decodes (stack it to serve several opcodes with one handler)."""
         def register(handler: H) -> H:
-            self._add(Registration(op, request, handler, reply_op(op), disk, produce, feature))
+            self._add(Registration(op, request, handler, reply_op(op), disk, produce, feature,
+                                   cpu=cpu))
             return handler
         return register
 

@@ -33,6 +33,10 @@ class LineDecoder:
         self.buf = b""
         self.error: Exception | None = None
 
+    @property
+    def buffered(self) -> int:
+        return len(self.buf)
+
     def feed(self, data: bytes) -> list[Line]:
         *lines, self.buf = (self.buf + data).split(b"\n")
         good = [Line(line) for line in lines if len(line) <= LIMIT]
@@ -170,10 +174,11 @@ def test_a_framing_error_answers_what_came_before_then_closes(toy):
 
 
 def test_the_connection_layer_imports_no_protocol_and_no_broker():
-    for name in ("connection.py", "listener.py", "config.py"):
+    for name in ("connection.py", "listener.py", "config.py", "limits.py"):
         for node in ast.walk(ast.parse((LAYER / name).read_text())):
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("flymq"):
                 assert node.module in ("flymq.server.config", "flymq.server.connection",
-                                       "flymq.server.listener"), (name, node.module)
+                                       "flymq.server.listener", "flymq.server.limits"
+                                       ), (name, node.module)
             if isinstance(node, ast.Import):
                 assert not [a for a in node.names if a.name.startswith("flymq")], name

@@ -91,7 +91,8 @@ class StateLog:
             if not records:
                 return
             for record in records:
-                yield record.value
+                if not record.control:  # a filler left by `flymq inspect --repair`
+                    yield record.value
             position = records[-1].offset + 1
 
     def _drop_damaged_tail(self, damage: CorruptRecordError) -> None:

@@ -16,11 +16,14 @@ EXAMPLES = """examples:
   flymq inspect ~/.local/share/flymq/data            topics, partitions, offsets, sizes
   flymq inspect ./data --segments                    and every segment file
   flymq inspect ./data --verify                      CRC-check every batch (exit 1 if bad)
-  flymq inspect ./data --verify --repair             cut each corrupt tail, after asking
+  flymq inspect ./data --verify --repair             repair what --verify found, after asking
   flymq inspect ./data --verify --repair --yes       without asking (scripts)
 
 --repair needs the directory to itself: stop the `flymq serve` (or process) using it first.
-Cutting a tail drops the damaged batch and every record after it in that partition.
+It lists what it drops before it asks: a damaged stretch that sound records follow becomes
+a filler that keeps its offsets (readers skip it; the records after it keep theirs); a
+damaged tail (nothing sound after it) is cut. Zero bytes after the last batch of a sealed
+segment hold no records: they are shown as a note, never read, and need no repair.
 """
 
 
@@ -35,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--verify", action="store_true",
                    help="check the CRC of every batch (reads everything)")
     p.add_argument("--repair", action="store_true",
-                   help="truncate each log at its first bad batch (asks first)")
+                   help="drop the damaged records --verify found (lists them, asks first)")
     p.add_argument("--yes", "-y", action="store_true", help="repair without asking")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(run=run)
@@ -125,10 +128,12 @@ def _row(name: str, partition: int | None, check: Any) -> dict[str, Any]:
         return {"log": name, "partition": partition, "segments": 0, "start_offset": 0,
                 "end_offset": 0, "records": 0, "size_bytes": 0, "status": "empty"}
     bad = check.first_problem
+    notes = "; ".join(f"{s.path.name}: {s.note}" for s in check.segments if s.note)
+    status = "ok" if bad is None else f"BAD: {bad.path.name}: {bad.problem}"
     return {"log": name, "partition": partition, "segments": len(check.segments),
             "start_offset": check.start_offset, "end_offset": check.end_offset,
             "records": check.end_offset - check.start_offset, "size_bytes": check.size,
-            "status": "ok" if bad is None else f"BAD: {bad.path.name}: {bad.problem}"}
+            "status": f"{status} ({notes})" if notes else status}
 
 
 def _report(args: argparse.Namespace, checks: list, in_use: bool) -> None:
@@ -146,7 +151,7 @@ def _report(args: argparse.Namespace, checks: list, in_use: bool) -> None:
                 for s in c.segments]
         print()
         print_table(segs, ("log", "partition", "file", "base_offset", "next_offset", "batches",
-                           "records", "size", "problem"), empty="(no segments)")
+                           "records", "size", "problem", "note"), empty="(no segments)")
     if not args.verify:
         print("(CRCs not checked: add --verify)")
 
@@ -154,14 +159,12 @@ def _report(args: argparse.Namespace, checks: list, in_use: bool) -> None:
 def _repair(args: argparse.Namespace, bad: list, repair_log: Any) -> int:
     for name, partition, check in bad:
         where = name if partition is None else f"{name} partition {partition}"
-        lost = check.bytes_after_problem()
-        segment = check.first_problem
-        print(f"{where}: cut at {segment.path.name} byte {segment.bad_position} "
-              f"(offset {check.end_offset} on): {lost} bytes removed", file=sys.stderr)
+        for line in check.repairs():
+            print(f"{where}: {line}", file=sys.stderr)
     if not args.yes:
         if not sys.stdin or not sys.stdin.isatty():
             raise CliError("--repair asks before it cuts; without a terminal, pass --yes")
-        answer = input("Cut these tails? Records after each cut are lost. [y/N] ")
+        answer = input("Drop these records? They are lost for good. [y/N] ")
         if answer.strip().lower() not in ("y", "yes"):
             print("flymq: nothing changed", file=sys.stderr)
             return 1

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from flymq.broker import Broker, BrokerConfig
+from flymq.errors import ConsumerGroupNotFoundError, CorruptRecordError, OffsetOutOfRangeError
 from flymq.broker.topic_dirs import topic_dirname
 
 from .conftest import flymq
@@ -53,14 +56,69 @@ def test_corruption_is_found_and_cut_after_confirmation(tmp_path):
     assert segment.stat().st_size == len(raw)  # nothing cut without a yes
     cut = flymq("inspect", str(data), "--verify", "--repair", "--yes")
     assert cut.code == 0 and "repaired 1 log" in cut.out
-    assert "offset 10 on" in cut.err
+    assert "t partition 1: 00000000000000000000.log: drop offsets 10-10 (1 records" in cut.err
     assert flymq("inspect", str(data), "--verify").code == 0
-    with Broker(data) as broker:
-        assert broker.offsets("t", 1) == (0, 10)
-        assert broker.fetch("t", 1, 0, 100).messages[-1].value == b"value-019"
+    with Broker(data) as broker:  # offset 10 is a filler now: the records after it stay
+        assert broker.offsets("t", 1) == (0, 15)
+        assert [m.value for m in broker.fetch("t", 1, 0, 100).messages] == \
+            [b"value-%03d" % i for i in range(1, 30, 2) if i != 21]
+        with pytest.raises(OffsetOutOfRangeError):
+            broker.consume("t", 1, 10)
         assert broker.offsets("t", 0) == (0, 15)
         broker.produce("t", b"after", partition=1)
-        assert broker.fetch("t", 1, 10, 10).messages[0].value == b"after"
+        assert broker.fetch("t", 1, 15, 10).messages[0].value == b"after"
+
+
+def test_a_damaged_tail_is_cut(tmp_path):
+    data = tmp_path / "data"
+    _fill(data)
+    segment = _segment(data, 0)
+    raw = segment.read_bytes()
+    segment.write_bytes(raw[:-30] + b"\xff" * 30)       # the last batch's value is damaged
+    found = flymq("inspect", str(data), "--verify", "--json")
+    assert found.code == 1
+    cut = flymq("inspect", str(data), "--verify", "--repair", "--yes")
+    assert cut.code == 0 and "t partition 0: 00000000000000000000.log: cut the tail at byte" in cut.err
+    assert "(offset 14 on;" in cut.err
+    with Broker(data) as broker:
+        assert broker.offsets("t", 0) == (0, 14)
+
+
+def test_zero_padding_after_a_sealed_segment_is_a_note_not_damage(tmp_path):
+    data = tmp_path / "data"
+    with Broker(data, BrokerConfig(segment_bytes=1024)) as broker:
+        broker.create_topic("t", 1)
+        for i in range(60):
+            broker.produce("t", b"value-%03d" % i)
+    first = sorted((data / "topics" / topic_dirname("t") / "0").glob("*.log"))[0]
+    with open(first, "ab") as f:
+        f.write(b"\0" * 100)
+    run = flymq("inspect", str(data), "--verify")
+    assert run.code == 0, run
+    assert "100 zero bytes after the last batch (no records; never read)" in run.out
+
+
+def test_a_state_log_damaged_before_sound_records_is_repaired(tmp_path):
+    data = tmp_path / "data"
+    with Broker(data) as broker:
+        broker.create_topic("t", 1)
+        broker.produce("t", b"v")
+        for group in ("a", "b", "c"):
+            broker.commit_offset("t", group, 0, 1)
+    [segment] = (data / "groups" / "offsets").glob("*.log")
+    raw = bytearray(segment.read_bytes())
+    raw[60] ^= 0x08                                   # the first of three commits
+    segment.write_bytes(bytes(raw))
+    with pytest.raises(CorruptRecordError):          # refused: sound records follow it
+        Broker(data)
+    repair = flymq("inspect", str(data), "--verify", "--repair", "--yes")
+    assert repair.code == 0, repair
+    assert "groups/offsets: 00000000000000000000.log: drop offsets 0-0 (1 records" in repair.err
+    with Broker(data) as broker:                     # the operator dropped group a's commit
+        with pytest.raises(ConsumerGroupNotFoundError):
+            broker.get_committed_offset("t", "a", 0)
+        assert broker.get_committed_offset("t", "b", 0) == 1
+        assert broker.get_committed_offset("t", "c", 0) == 1
 
 
 def test_errors(tmp_path, serve):

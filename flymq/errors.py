@@ -12,6 +12,7 @@ so code written against upstream pyflymq (which only ever raises ``ServerError``
 
 from __future__ import annotations
 
+import ast
 import builtins
 import re
 from typing import Callable
@@ -24,7 +25,8 @@ __all__ = [
     "UnsupportedOperationError", "TopicError", "TopicNotFoundError", "TopicAlreadyExistsError",
     "InvalidTopicNameError", "PartitionNotFoundError", "ProducerError", "MessageTooLargeError", "OutOfOrderSequenceError",
     "ConsumerError", "OffsetOutOfRangeError", "ConsumerGroupError",
-    "ConsumerGroupNotFoundError", "GroupMembershipError", "UnknownMemberIdError",
+    "ConsumerGroupNotFoundError", "InvalidGroupIdError", "GroupMembershipError",
+    "UnknownMemberIdError",
     "IllegalGenerationError", "RebalanceInProgressError", "InconsistentGroupProtocolError",
     "PartitionNotAssignedError", "GroupNotEmptyError", "TransactionError", "TransactionNotActiveError",
     "TransactionTimeoutError", "TransactionNotFoundError", "TransactionRefusedError",
@@ -279,6 +281,36 @@ class ConsumerGroupNotFoundError(ConsumerGroupError, ServerError):
         self.topic, self.group_id = topic, group_id
         text = f"consumer group not found: {topic}:{group_id}"
         ServerError.__init__(self, text, hint=hint, wire=text)
+
+
+class InvalidGroupIdError(ConsumerGroupError, InvalidRequestError):
+    """A group id outside the rule of :mod:`flymq.group_ids` (the topic-name rule). The id is
+    shown as a Python literal, cut at 64 characters, so that any id can be sent and read."""
+
+    default_hint = ("Group ids follow the topic-name rule: 1-249 bytes of UTF-8, levels "
+                    "separated by '/' that are not empty, '.' or '..', no '+', '#', '\\' or "
+                    "control characters (docs/consumers.md, \"Group ids\").")
+
+    def __init__(self, group_id: object, reason: str, *, shown: str | None = None,
+                 hint: str | None = None):
+        self.group_id, self.reason = group_id, reason
+        if shown is None:
+            shown = repr(group_id[:64]) + ("..." if len(group_id) > 64 else "") \
+                if isinstance(group_id, str) else repr(group_id)[:80]
+        text = f"invalid group id {shown}: {reason}"
+        ServerError.__init__(self, text, hint=hint, wire=text)
+
+    @classmethod
+    def from_wire(cls, shown: str, reason: str) -> "InvalidGroupIdError":
+        """The error a server sent: the id itself when the text shows all of it (a string
+        literal not cut at 64 characters), else the text."""
+        group_id: object = shown
+        if shown[:1] in ("'", '"') and not shown.endswith("..."):
+            try:
+                group_id = ast.literal_eval(shown)
+            except (ValueError, SyntaxError):
+                pass
+        return cls(group_id, reason, shown=shown)
 
 
 class GroupMembershipError(ConsumerGroupError, ServerError):
@@ -666,6 +698,8 @@ _WIRE_PATTERNS: list[tuple[re.Pattern[str], Callable[[re.Match[str], dict], FlyM
      lambda m, c: TransactionRefusedError(m.string)),
     (re.compile(r"^consumer group not found: (?P<t>[^:]*):(?P<g>.*)$", re.S),
      lambda m, c: ConsumerGroupNotFoundError(m["t"], m["g"])),
+    (re.compile(r"^invalid group id (?P<g>.*): (?P<r>.*)$", re.S),
+     lambda m, c: InvalidGroupIdError.from_wire(m["g"], m["r"])),
     (re.compile(r"^unknown member id: (?P<m>.*) in group (?P<g>.*)$", re.S),
      lambda m, c: UnknownMemberIdError(m["g"], m["m"])),
     (re.compile(r"^illegal generation: (?P<n>-?\d+) in group (?P<g>.*) \(current (?P<c>-?\d+)\)$",

@@ -49,6 +49,7 @@ from flymq.matcher import resolve
 from flymq.models import (FetchResult, JoinResult, RecordMetadata, RecordMetadataList,
                           TopicMetadata)
 from flymq.timers import TimerService
+from flymq.group_ids import validate_group_id
 from flymq.topic_names import validate_topic_name
 
 if TYPE_CHECKING:
@@ -613,7 +614,7 @@ class Broker(SchemaOperations, DeliveryOperations):
         """Commit ``(topic, partition, next offset)`` for ``group_id`` if and only if the
         transaction commits: consume-transform-produce exactly once."""
         self._check_open()
-        self._transactions.add_offsets(txn_id, group_id, offsets, owner)
+        self._transactions.add_offsets(txn_id, validate_group_id(group_id), offsets, owner)
 
     def commit_transaction(self, txn_id: str, *, owner: object = None) -> None:
         """Make every record of the transaction visible at once; returns when the decision

@@ -12,7 +12,9 @@ and it is compacted down to the live offsets as it grows. A logged change is
 ``[topic, group, partition, offset]`` (a commit) or ``[topic, group]`` (the group's offsets on
 that topic deleted).
 
-One lock guards offsets and membership, so a commit is checked against the member's
+Every group id is checked against the rule of :mod:`flymq.group_ids` on the way in (the
+transaction coordinator's already decided commits excepted: they were checked when the offsets
+joined the transaction). One lock guards offsets and membership, so a commit is checked against the member's
 generation and stored in one step: no rebalance can slip in between.
 """
 
@@ -31,6 +33,7 @@ from flymq.checks import check_int, check_partition, check_str
 from flymq.clock import Clock
 from flymq.errors import (ConsumerGroupNotFoundError, GroupNotEmptyError,
                           PartitionNotAssignedError)
+from flymq.group_ids import validate_group_id
 from flymq.models import JoinResult
 from flymq.timers import TimerService
 
@@ -84,21 +87,24 @@ class GroupCoordinator:
 
     # --- the membership protocol (flymq/broker/membership.py) -------------------------------
     def join(self, group_id: str, member_id: str, owner: object, **member: object) -> JoinResult:
-        check_str("group id", group_id)
+        validate_group_id(group_id)
         check_str("member id", member_id)
         with self._lock:
             return self.members.join(group_id, member_id, owner, **member)
 
     def sync(self, group_id: str, member_id: str, generation: int,
              owner: object) -> list[TopicPartition]:
+        validate_group_id(group_id)
         with self._lock:
             return self.members.sync(group_id, member_id, generation, owner)
 
     def heartbeat(self, group_id: str, member_id: str, generation: int, owner: object) -> None:
+        validate_group_id(group_id)
         with self._lock:
             self.members.heartbeat(group_id, member_id, generation, owner)
 
     def leave(self, group_id: str, member_id: str, owner: object) -> None:
+        validate_group_id(group_id)
         with self._lock:
             self.members.leave(group_id, member_id, owner)
 
@@ -121,7 +127,7 @@ class GroupCoordinator:
         a member of the current generation that owns every partition. Without a member id the
         commit is the upstream one (no generation), refused while the group has members, so
         that no outsider moves the progress of a live group. Returns the checked offsets."""
-        check_str("group id", group_id)
+        validate_group_id(group_id)
         checked = [(check_str("topic", t), check_partition(p), check_int("offset", o))
                    for t, p, o in offsets]
         with self._lock:
@@ -170,10 +176,12 @@ class GroupCoordinator:
 
     def committed(self, topic: str, group_id: str, partition: int) -> int | None:
         """The committed offset, None when the group has none for ``partition``."""
+        validate_group_id(group_id)
         with self._lock:
             return self._offsets.get(group_id, {}).get((topic, partition))
 
     def committed_all(self, group_id: str) -> dict[TopicPartition, int]:
+        validate_group_id(group_id)
         with self._lock:
             return dict(self._offsets.get(group_id, {}))
 
@@ -181,13 +189,14 @@ class GroupCoordinator:
     def subscribe(self, topic: str, group_id: str, member: str | None) -> None:
         """SUBSCRIBE's bookkeeping: (topic, group) exists in memory; ``member`` counts in it."""
         check_str("topic", topic)
-        check_str("group id", group_id)
+        validate_group_id(group_id)
         with self._lock:
             members = self._subscribers[(topic, group_id)]
             if member is not None:
                 members.add(member)
 
     def exists(self, topic: str, group_id: str) -> bool:
+        validate_group_id(group_id)
         with self._lock:
             return self._on_topic(topic, group_id)
 
@@ -210,6 +219,7 @@ class GroupCoordinator:
                 "offsets": [{"partition": p, "offset": o} for p, o in offsets]}
 
     def describe(self, topic: str, group_id: str) -> dict:
+        validate_group_id(group_id)
         with self._lock:
             if not self._on_topic(topic, group_id):
                 raise ConsumerGroupNotFoundError(topic, group_id)
@@ -227,6 +237,7 @@ class GroupCoordinator:
 
     def check_idle(self, group_id: str) -> None:
         """Resetting or deleting offsets is refused while members are active (as Kafka)."""
+        validate_group_id(group_id)
         with self._lock:
             active = self.members.active_members(group_id)
             if active:
@@ -234,6 +245,7 @@ class GroupCoordinator:
 
     def delete(self, topic: str, group_id: str) -> None:
         """DELETE_GROUP: the group's offsets on ``topic`` go (refused while it has members)."""
+        validate_group_id(group_id)
         with self._lock:
             if not self._on_topic(topic, group_id):
                 raise ConsumerGroupNotFoundError(topic, group_id)
@@ -261,6 +273,7 @@ class GroupCoordinator:
 
     def describe_group(self, group_id: str) -> dict:
         """State, generation, protocol, members with their assignment, committed offsets."""
+        validate_group_id(group_id)
         with self._lock:
             live = self.members.group(group_id)
             offsets = self._offsets.get(group_id, {})
@@ -280,6 +293,7 @@ class GroupCoordinator:
 
     def delete_group(self, group_id: str) -> None:
         """Every offset of the group, on every topic (refused while it has members)."""
+        validate_group_id(group_id)
         with self._lock:
             self.check_idle(group_id)
             topics = sorted({t for t, _ in self._offsets.get(group_id, {})})

@@ -42,6 +42,7 @@ from flymq.models import (
 from flymq.models import Compatibility, SchemaInfo
 from flymq.serde import (BytesDeserializer, BytesSerializer, Deserializer, SerdeRegistry,
                          Serializer, schema_serdes)
+from flymq.group_ids import validate_group_id
 from flymq.topic_config import TopicConfig
 from flymq.topic_names import validate_topic_name
 from flymq.wire_limits import MAX_FRAME_PAYLOAD, PRODUCE_OVERHEAD
@@ -429,19 +430,21 @@ class FlyMQClient:
     def subscribe(self, topic: str, group_id: str, partition: int = 0,
                   mode: str = "latest") -> int:
         """Join ``group_id`` on a partition; the offset to start from per ``mode``."""
-        return self._transport.subscribe(topic, group_id, partition, str(mode))
+        return self._transport.subscribe(topic, validate_group_id(group_id, allow_empty=True),
+                                         partition, str(mode))
 
     def commit_offset(self, topic: str, group_id: str, partition: int, offset: int) -> None:
-        self._transport.commit_offset(topic, check_str("group id", group_id),
+        self._transport.commit_offset(topic, validate_group_id(group_id),
                                       check_partition(partition),
                                       check_int("offset", offset))
 
     def get_committed_offset(self, topic: str, group_id: str, partition: int = 0) -> int:
-        return self._transport.get_committed_offset(topic, group_id, partition)
+        return self._transport.get_committed_offset(topic, validate_group_id(group_id), partition)
 
     def reset_offset(self, topic: str, group_id: str, partition: int = 0,
                      mode: str = "earliest", offset: int | None = None) -> None:
-        self._transport.reset_offset(topic, group_id, partition, str(mode), offset)
+        self._transport.reset_offset(topic, validate_group_id(group_id), partition, str(mode),
+                                     offset)
 
     def reset_offset_to_earliest(self, topic: str, group_id: str, partition: int = 0) -> None:
         self.reset_offset(topic, group_id, partition, "earliest")
@@ -450,16 +453,16 @@ class FlyMQClient:
         self.reset_offset(topic, group_id, partition, "latest")
 
     def get_lag(self, topic: str, group_id: str, partition: int = 0) -> dict[str, int]:
-        return self._transport.get_lag(topic, group_id, partition)
+        return self._transport.get_lag(topic, validate_group_id(group_id), partition)
 
     def list_consumer_groups(self, topic: str = "") -> list[dict[str, Any]]:
         return self._transport.list_consumer_groups(topic)
 
     def describe_consumer_group(self, topic: str, group_id: str) -> dict[str, Any]:
-        return self._transport.describe_consumer_group(topic, group_id)
+        return self._transport.describe_consumer_group(topic, validate_group_id(group_id))
 
     def delete_consumer_group(self, topic: str, group_id: str) -> None:
-        self._transport.delete_consumer_group(topic, group_id)
+        self._transport.delete_consumer_group(topic, validate_group_id(group_id))
 
     # --- [ext] group membership: what HighLevelConsumer builds on (docs/consumers.md) --------
     def join_group(self, group_id: str, member_id: str = "", *, topics: Sequence[str],
@@ -470,7 +473,7 @@ class FlyMQClient:
         waits for other members, join again shortly. The member belongs to this client's
         connection; closing the client is its clean leave. Needs the ``groups`` feature."""
         return self._transport.join_group(
-            check_str("group id", group_id), check_str("member id", member_id),
+            validate_group_id(group_id), check_str("member id", member_id),
             client_id=self.config.client_id, topics=list(topics), strategies=list(strategies),
             session_timeout_ms=check_int("session timeout", session_timeout_ms, 1, I32_MAX),
             rebalance_timeout_ms=check_int("rebalance timeout", rebalance_timeout_ms, 1,
@@ -478,28 +481,29 @@ class FlyMQClient:
 
     def sync_group(self, group_id: str, member_id: str, generation: int) -> list[tuple[str, int]]:
         """[ext] The ``(topic, partition)`` pairs assigned to the member in ``generation``."""
-        return self._transport.sync_group(group_id, member_id, generation)
+        return self._transport.sync_group(validate_group_id(group_id), member_id, generation)
 
     def heartbeat(self, group_id: str, member_id: str, generation: int) -> None:
         """[ext] Keep the member's session alive; ``RebalanceInProgressError`` says: revoke
         (commit first) and join again."""
-        self._transport.heartbeat(group_id, member_id, generation)
+        self._transport.heartbeat(validate_group_id(group_id), member_id, generation)
 
     def leave_group(self, group_id: str, member_id: str) -> None:
         """[ext] Leave cleanly: the others rebalance at once instead of after a timeout."""
-        self._transport.leave_group(group_id, member_id)
+        self._transport.leave_group(validate_group_id(group_id), member_id)
 
     def commit_group_offsets(self, group_id: str, offsets: Sequence[tuple[str, int, int]], *,
                              member_id: str = "", generation: int = -1) -> None:
         """[ext] Commit ``(topic, partition, next offset)`` triples, all or none, as
         ``member_id`` of ``generation`` (refused for a stale generation, an unknown member or a
         partition the member does not own)."""
-        self._transport.commit_group_offsets(group_id, [tuple(o) for o in offsets],
+        self._transport.commit_group_offsets(validate_group_id(group_id),
+                                             [tuple(o) for o in offsets],
                                              member_id=member_id, generation=generation)
 
     def fetch_group_offsets(self, group_id: str) -> dict[tuple[str, int], int]:
         """[ext] Every committed offset of the group, by ``(topic, partition)``."""
-        return self._transport.fetch_group_offsets(group_id)
+        return self._transport.fetch_group_offsets(validate_group_id(group_id))
 
     def list_groups(self) -> list[str]:
         """[ext] The ids of every group (a group spans topics)."""
@@ -508,11 +512,11 @@ class FlyMQClient:
     def describe_group(self, group_id: str) -> dict[str, Any]:
         """[ext] State, generation, protocol, members (client id, host, assignment) and the
         committed offsets with their lag, of the whole group."""
-        return self._transport.describe_group(group_id)
+        return self._transport.describe_group(validate_group_id(group_id))
 
     def delete_group(self, group_id: str) -> None:
         """[ext] Every committed offset of the group; refused while it has members."""
-        self._transport.delete_group(group_id)
+        self._transport.delete_group(validate_group_id(group_id))
 
     # --- transactions ---------------------------------------------------------------------
     def begin_transaction(self) -> Transaction:
@@ -706,7 +710,7 @@ class FlyMQClient:
         partition): next offset}`` or ``(topic, partition, next offset)`` triples."""
         items = [(t, p, o) for (t, p), o in offsets.items()] if isinstance(offsets, Mapping) \
             else [tuple(entry) for entry in offsets]
-        self._transport.send_offsets_to_transaction(txn_id, group_id, items)
+        self._transport.send_offsets_to_transaction(txn_id, validate_group_id(group_id), items)
 
     # --- high-level factories -------------------------------------------------------------
     def producer(self, **kwargs: Any) -> "HighLevelProducer":
@@ -736,7 +740,7 @@ class FlyMQClient:
         ``clock`` [ext] defaults to :attr:`clock` (a TCP test passes its ManualClock).
         """
         config = ConsumerConfig(
-            group_id=group_id,
+            group_id=validate_group_id(group_id),
             auto_offset_reset="earliest" if auto_offset_reset is _UNSET else auto_offset_reset,
             enable_auto_commit=enable_auto_commit if auto_commit is None else auto_commit,
             auto_commit_interval_ms=auto_commit_interval_ms, max_poll_records=max_poll_records,

@@ -545,12 +545,20 @@ class Consumer:
 
 
 class ConsumerGroup:
-    """A daemon thread polling one :class:`Consumer` per partition of ``topics`` (§6)."""
+    """A daemon thread polling one :class:`Consumer` per partition of ``topics`` (§6).
+
+    A partition whose next records are damaged (:class:`CorruptRecordError`) stays at the
+    damage; the error goes once to ``on_error`` [ext], else it is logged and raised by the
+    next :meth:`poll` that finds no buffered message."""
 
     def __init__(self, client: "FlyMQClient", topics: str | list[str], *, group_id: str,
                  handler: Callable[[ConsumedMessage], None] | None = None,
-                 config: ConsumerConfig | None = None, clock: Clock = SYSTEM_CLOCK):
+                 config: ConsumerConfig | None = None, clock: Clock = SYSTEM_CLOCK,
+                 on_error: Callable[[CorruptRecordError], None] | None = None):
         self._client = client
+        self._on_error = on_error
+        self._damage: queue.Queue[CorruptRecordError] = queue.Queue()
+        self._reported: set[tuple] = set()
         self._patterns = [topics] if isinstance(topics, str) else list(topics)
         self._topics: list[str] = []
         self._group_id = group_id
@@ -588,6 +596,9 @@ class ConsumerGroup:
             for consumer in self._consumers:
                 try:
                     messages = consumer.poll()
+                except CorruptRecordError as exc:
+                    self._report(exc)
+                    continue
                 except FlyMQError as exc:
                     if _gone(self._client, exc):
                         self._stop.set()  # nothing can succeed again: end the thread
@@ -603,6 +614,21 @@ class ConsumerGroup:
                 self._commit_all()
             if not got:
                 self._stop.wait(IDLE_BACKOFF_S)
+
+    def _report(self, damage: CorruptRecordError) -> None:
+        """Tell the application of ``damage`` once (each poll of the partition meets it)."""
+        key = (damage.topic, damage.partition, damage.first_offset)
+        if key in self._reported:
+            return
+        self._reported.add(key)
+        if self._on_error is not None:
+            try:
+                self._on_error(damage)
+            except Exception:  # noqa: BLE001 - a failing callback must not kill the thread
+                log.exception("consumer group %s: on_error failed", self._group_id)
+            return
+        log.error("consumer group %s: %s", self._group_id, damage.message)
+        self._damage.put(damage)
 
     def _deliver(self, message: ConsumedMessage) -> None:
         if self._handler is None:
@@ -632,11 +658,14 @@ class ConsumerGroup:
             consumer.close()
 
     def poll(self, timeout_ms: int = 1000) -> list[ConsumedMessage]:
-        """Buffered messages (handler-less mode), waiting up to ``timeout_ms`` for the first."""
+        """Buffered messages (handler-less mode), waiting up to ``timeout_ms`` for the first;
+        raises a CorruptRecordError the thread met once no message is buffered."""
         try:
             messages = [self._buffer.get(timeout=timeout_ms / 1000) if timeout_ms > 0
                         else self._buffer.get_nowait()]
         except queue.Empty:
+            if not self._damage.empty():
+                raise self._damage.get_nowait() from None
             return []
         while True:
             try:

@@ -4,11 +4,13 @@ waiting in silence; zero padding after a sealed segment loses nothing (issue 16 
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from flymq import CorruptRecordError
+from flymq import ConsumerConfig, ConsumerGroup, CorruptRecordError
 from flymq.broker import BrokerConfig
 from flymq.broker.topic_dirs import topic_dirname
 from flymq.protocol import messages as m
@@ -130,3 +132,29 @@ def test_consumers_raise_the_damage(flymq_broker, new_client):
             seen.append(msg.offset)
     assert seen == list(range(bad))
     iterating.close()
+
+
+def test_a_consumer_group_thread_reports_the_damage(flymq_broker, new_client):
+    bad, end = _flip_a_bit(flymq_broker)
+    client = new_client()
+    config = ConsumerConfig(group_id="g", auto_offset_reset="earliest")
+    reported: list[CorruptRecordError] = []
+    got: list[int] = []
+    seen = threading.Event()
+    with ConsumerGroup(client, "t", group_id="g", config=config,
+                       handler=lambda msg: got.append(msg.offset),
+                       on_error=lambda exc: (reported.append(exc), seen.set())) as group:
+        assert seen.wait(10)
+        time.sleep(0.2)   # more polls of the damaged partition: still reported once
+        group.stop()
+    assert got == list(range(bad)) and len(reported) == 1   # once, not at every poll
+    _check(reported[0], bad, end)
+
+    buffered = ConsumerGroup(client, "t", group_id="g2",
+                             config=ConsumerConfig(group_id="g2", auto_offset_reset="earliest"))
+    polled: list[int] = []
+    with buffered, pytest.raises(CorruptRecordError) as caught:
+        for _ in range(1000):
+            polled += [msg.offset for msg in buffered.poll(timeout_ms=100)]
+    assert polled == list(range(bad))
+    _check(caught.value, bad, end)

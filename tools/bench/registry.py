@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from tools.bench.progress import Progress
-from tools.bench.results import Figure, Results, Stat, Target
+from tools.bench.results import Figure, Headline, Results, Stat, Target
 
 T = TypeVar("T")
 
@@ -39,6 +39,20 @@ class Context:
                targets: list[Target] | None = None, note: str = "") -> Figure:
         return self.results.add(Figure(self.scenario, table, row, metrics, targets or [],
                                        note=note))
+
+    @property
+    def headline_fsync(self) -> str:
+        """The fsync mode whose ratios lead the report: the durable default when it ran."""
+        return "interval" if "interval" in self.fsync_modes else self.fsync_modes[-1]
+
+    def headline(self, label: str, ratio: float | Stat | None, detail: str) -> None:
+        """A ratio that matters (flymq ÷ a peer; a Stat of paired per-round ratios gives its
+        median and spread), for the short table that leads the report."""
+        if isinstance(ratio, Stat):
+            value, spread = ratio.median, ratio.spread_pct if len(ratio.samples) > 1 else None
+        else:
+            value, spread = ratio, None
+        self.results.headlines.append(Headline(self.scenario, label, value, detail, spread))
 
     def skip(self, table: str, row: str, reason: str) -> None:
         self.results.skip(self.scenario, table, row, reason)

@@ -8,6 +8,7 @@ import re
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from tools.bench.machine import REPO_ROOT
 from tools.bench.results import Figure, Results
@@ -70,17 +71,35 @@ def targets_md(results: Results) -> list[str]:
     return lines if len(lines) > 2 else []
 
 
+def headlines_md(results: Results) -> list[str]:
+    """The short table of the ratios that matter (flymq ÷ a peer), in scenario order."""
+    if not results.headlines:
+        return []
+    lines = ["## The ratios that matter", "", "| flymq ÷ | ratio | figures |", "|---|---|---|"]
+    for h in results.headlines:
+        ratio = "–" if h.ratio is None else f"{h.ratio:.2f}×"
+        if h.ratio is not None and h.spread_pct is not None:
+            ratio += f" ±{h.spread_pct:.0f}%"
+        lines.append(f"| {h.label} | {ratio} | {h.detail} |")
+    if any(h.spread_pct is not None for h in results.headlines):
+        lines += ["", "± is (max - min) / median of the per-round ratios, where rounds "
+                      "alternated the two systems."]
+    return lines + [""]
+
+
 def markdown(results: Results, charts: list[tuple[str, str]] = ()) -> str:
-    """All results as Markdown: settings, targets, one table per measurement group, skips."""
+    """All results as Markdown: the ratios that matter, settings, targets, one table per
+    measurement group, skips."""
     m, s = results.machine, results.settings
-    out = [f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, {m['os']} "
-           f"({m['distro']}), {m['implementation']} {m['python']}; flymq commit "
-           f"`{m['git_commit']}`; run at {s['started']} taking {s.get('seconds', 0):.0f} s.",
-           "", f"Command: `{s['command']}`", "",
-           f"Durability modes: {', '.join('fsync=' + f for f in s['fsync_modes'])} "
-           f"(flymq `interval` fsyncs every 200 ms; peers are configured to match, see each "
-           f"table). Rounds: {s['rounds']} after warm-up; figures are medians, ± is "
-           f"(max - min) / median over the rounds. MB = 10^6 bytes.", ""]
+    out = headlines_md(results)
+    out += [f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, {m['os']} "
+            f"({m['distro']}), {m['implementation']} {m['python']}; flymq commit "
+            f"`{m['git_commit']}`; run at {s['started']} taking {s.get('seconds', 0):.0f} s.",
+            "", f"Command: `{s['command']}`", "",
+            f"Durability modes: {', '.join('fsync=' + f for f in s['fsync_modes'])} "
+            f"(flymq `interval` fsyncs every 200 ms; peers are configured to match, see each "
+            f"table). Rounds: {s['rounds']} after warm-up; figures are medians, ± is "
+            f"(max - min) / median over the rounds. MB = 10^6 bytes.", ""]
     if results.failures:
         out += ["## FAILED", ""] + [f"- **{k}**: {v}" for k, v in results.failures.items()] + [""]
     targets = targets_md(results)
@@ -111,25 +130,21 @@ def charts(results: Results, img_dir: Path) -> list[tuple[str, Path]]:
         return []
     img_dir.mkdir(parents=True, exist_ok=True)
     made: list[tuple[str, Path]] = []
-    b1 = {t: rows for (sc, t), rows in _tables(results.figures).items() if sc == "b1"}
+    b1 = {t: [r for r in rows if r.row.startswith("test")]
+          for (sc, t), rows in _tables(results.figures).items() if sc == "b1"}
     if b1:
-        fig, ax = plt.subplots(figsize=(10, 4.5))
-        width = 0.8 / len(b1)
-        for i, (table, rows) in enumerate(b1.items()):
-            tests = [r for r in rows if r.row.startswith("test")]
-            xs = [j + i * width for j in range(len(tests))]
-            ax.bar(xs, [r.metrics["msgs/s"].median for r in tests], width, label=table)
-            ax.set_xticks([j + 0.4 - width / 2 for j in range(len(tests))],
-                          [r.row.split(":")[0] for r in tests])
-        ax.axhline(15_000, color="grey", linestyle="--", linewidth=1, label="target 15,000")
-        ax.set_ylabel("msgs/s (median)")
-        ax.set_title("B1: one message per request over TCP")
-        ax.legend(fontsize=7)
-        path = img_dir / "b1-throughput.png"
-        fig.tight_layout()
-        fig.savefig(path, dpi=90)
-        plt.close(fig)
-        made.append(("B1 throughput per test", path))
+        made.append(("B1 throughput per test", _per_test_bars(
+            plt, b1, "B1: one message per request over TCP (flymq's Python client)",
+            img_dir / "b1-throughput.png", target=15_000)))
+    upstream: dict[str, list[Figure]] = {}
+    for r in results.figures:
+        if r.scenario == "b1-upstream" and r.row.startswith("test"):
+            upstream.setdefault(r.row.split(" — ", 1)[1], []).append(r)
+    if upstream:
+        made.append(("B1 per test, upstream Go broker and flymq, both driven by upstream's "
+                     "Go benchmark", _per_test_bars(
+                         plt, upstream, "B1 by upstream's Go benchmark: Go broker and flymq",
+                         img_dir / "b1-upstream.png")))
     for (sc, table), rows in _tables(results.figures).items():
         points = [(x, r) for r in rows if (x := _leading_number(r.row)) is not None]
         if sc != "b6" or len(points) < 2:
@@ -155,6 +170,29 @@ def charts(results: Results, img_dir: Path) -> list[tuple[str, Path]]:
     return made
 
 
+def _per_test_bars(plt: Any, series: dict[str, list[Figure]], title: str, path: Path,
+                   target: float | None = None) -> Path:
+    """Grouped bars of msgs/s: one group per test (rows named "test N: ..."), one bar per
+    series."""
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    width = 0.8 / len(series)
+    for i, (name, rows) in enumerate(series.items()):
+        ax.bar([j + i * width for j in range(len(rows))],
+               [r.metrics["msgs/s"].median for r in rows], width, label=name)
+        ax.set_xticks([j + 0.4 - width / 2 for j in range(len(rows))],
+                      [r.row.split(":")[0] for r in rows])
+    if target is not None:
+        ax.axhline(target, color="grey", linestyle="--", linewidth=1,
+                   label=f"target {target:,.0f}")
+    ax.set_ylabel("msgs/s (median)")
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
 def write(results: Results, out_dir: Path) -> tuple[Path, Path]:
     """results.json, results.md and out_dir/img/*.png; returns the two file paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -178,8 +216,8 @@ _HOW = """
 ## How to run
 
 ```sh
-pip install -e '.[bench]'                  # matplotlib tqdm pyinstrument redis nats-py ...
-apt-get install -y redis-server            # the Redis Streams peer (skipped when absent)
+pip install -e '.[bench]'                  # matplotlib tqdm pyinstrument redis hiredis ...
+apt-get install -y redis-server redis-tools   # the Redis Streams peer and redis-benchmark
 python -m tools.bench list                 # scenarios
 python -m tools.bench all --quick          # every scenario with small counts (~minutes)
 python -m tools.bench b1 --fsync never     # one scenario, one durability mode
@@ -195,6 +233,14 @@ and temporary directories and always stopped at the end; a peer that is not inst
 listed under "Skipped" with the command that installs it. Results of each run are written to
 `bench-results/` (JSON with every sample, Markdown, charts); `--profile` adds a pyinstrument
 (or cProfile) report of the scenario's main thread.
+
+`b1-upstream` and the Go broker rows of B2 use the upstream FlyMQ Go broker and upstream's
+own Go benchmark from `../shared/upstream` beside the project root (built from the unmodified
+upstream source); where that folder is absent they are skipped, saying why. In B1/B2 the
+Python client workers run as processes, and the Redis client parses with hiredis. A peer's own
+native load generator gives its ceiling on the machine: `redis-benchmark` sending the same
+XADD; NATS's `nats bench` ships in the nats CLI, which neither PyPI nor Debian packages, so
+NATS has no such row.
 """
 
 

@@ -123,6 +123,18 @@ class Skip:
 
 
 @dataclass
+class Headline:
+    """One of the ratios that matter, which docs/benchmarks.md leads with: flymq ÷ a peer,
+    with the figures it comes from (``spread_pct``: of paired per-round ratios, if any)."""
+
+    scenario: str
+    label: str
+    ratio: float | None
+    detail: str
+    spread_pct: float | None = None
+
+
+@dataclass
 class Results:
     """Everything one invocation measured, plus the context needed to read it."""
 
@@ -131,6 +143,7 @@ class Results:
     figures: list[Figure] = field(default_factory=list)
     skips: list[Skip] = field(default_factory=list)
     failures: dict[str, str] = field(default_factory=dict)
+    headlines: list[Headline] = field(default_factory=list)
 
     def add(self, figure: Figure) -> Figure:
         self.figures.append(figure)
@@ -140,16 +153,19 @@ class Results:
         self.skips.append(Skip(scenario, table, row, reason))
 
     def drop_scenario(self, scenario: str) -> None:
-        """Forget every figure of a scenario whose verification failed."""
+        """Forget every figure (and headline) of a scenario whose verification failed."""
         self.figures = [f for f in self.figures if f.scenario != scenario]
+        self.headlines = [h for h in self.headlines if h.scenario != scenario]
 
     def to_json(self) -> dict[str, Any]:
         return {"machine": self.machine, "settings": self.settings,
                 "figures": [f.to_json() for f in self.figures],
-                "skips": [asdict(s) for s in self.skips], "failures": self.failures}
+                "skips": [asdict(s) for s in self.skips], "failures": self.failures,
+                "headlines": [asdict(h) for h in self.headlines]}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Results":
         return cls(machine=data["machine"], settings=data["settings"],
                    figures=[Figure.from_json(f) for f in data["figures"]],
-                   skips=[Skip(**s) for s in data["skips"]], failures=data["failures"])
+                   skips=[Skip(**s) for s in data["skips"]], failures=data["failures"],
+                   headlines=[Headline(**h) for h in data.get("headlines", [])])

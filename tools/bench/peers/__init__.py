@@ -10,6 +10,7 @@ from abc import ABC, abstractmethod
 from array import array
 from collections.abc import Sequence
 
+from tools.bench.procs import Unavailable
 from tools.bench.verify import Checksum
 
 
@@ -44,6 +45,17 @@ class StreamSystem(ABC):
     @abstractmethod
     def read_back(self, stream: str, partitions: int) -> Checksum:
         """Consume everything in ``stream`` and checksum the payloads."""
+
+    native_tool = ""
+    """The load generator this system ships, if any (its figure is the system's ceiling)."""
+
+    def native(self, stream: str, count: int, size: int, connections: int, batch: int
+               ) -> dict[str, float]:
+        """Produce ``count`` messages of ``size`` bytes into a fresh ``stream`` with
+        :attr:`native_tool` (``batch`` per round trip, 0: one per request), verify they
+        arrived, and return its metrics; :class:`~tools.bench.procs.Unavailable` when it
+        cannot run here."""
+        raise Unavailable(f"{self.name} ships no load generator of its own")
 
 
 class EmbeddedQueue(ABC):

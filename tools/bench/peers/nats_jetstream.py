@@ -31,6 +31,12 @@ class NatsJetStream(StreamSystem):
 
     port: int
     name: str = "nats"
+    native_tool = "nats bench"
+
+    def native(self, stream: str, count: int, size: int, connections: int, batch: int
+               ) -> dict[str, float]:
+        raise Unavailable("`nats bench` ships in the nats CLI (natscli), which neither PyPI "
+                          "nor Debian packages, so NATS has no native ceiling here")
 
     @property
     def url(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 from dataclasses import dataclass
 
 from tools.bench import drive
@@ -40,22 +41,26 @@ TESTS = [Test(1, 100, 5_000, 1), Test(2, 1024, 5_000, 1), Test(3, 10 * 1024, 2_0
          Test(4, 100 * 1024, 500, 1), Test(5, 1024, 10_000, 4), Test(6, 1024, 10_000, 8),
          Test(7, 1024, 20_000, 16), Test(8, 1024, 50_000, 8)]
 WARMUP = Test(0, 1024, 1_000, 4)
+READ_SECONDS = "read-back seconds"
 
 
 def run_test(system: StreamSystem, test: Test, ctx: Context, mode: str, batch: int = 0
              ) -> dict[str, float]:
-    """Produce one test's messages into a fresh stream, read them back, return metrics."""
+    """Produce one test's messages into a fresh stream, read them back, return metrics
+    (with the produce's and the read-back's ``seconds``, which :func:`rates` drops)."""
     stream = f"bench-{system.name}-t{test.number}-{next(_names)}"
     system.create(stream, PARTITIONS)
     count = test.count(ctx)
     outcome = drive.produce(system, stream, PARTITIONS, test.workers, count, test.size, mode,
                             batch=batch, tag_base=test.number * 100)
-    expect_same(f"{system.name} {test.label(ctx)}", outcome.produced,
-                system.read_back(stream, PARTITIONS))
+    t0 = time.perf_counter()
+    consumed = system.read_back(stream, PARTITIONS)
+    read_seconds = time.perf_counter() - t0
+    expect_same(f"{system.name} {test.label(ctx)}", outcome.produced, consumed)
     metrics = throughput(count, test.size, outcome.seconds)
     if not batch:
         metrics.update(percentiles(outcome.latencies_ns))
-    metrics["seconds"] = outcome.seconds
+    metrics["seconds"], metrics[READ_SECONDS] = outcome.seconds, read_seconds
     return metrics
 
 
@@ -86,7 +91,7 @@ def b1(ctx: Context) -> None:
                         "total msgs/s": sum(t.count(ctx) for t in TESTS)
                         / sum(r["seconds"] for r in runs)})
                 for test in TESTS:
-                    ctx.figure(table, test.label(ctx), _without_seconds(per_test[test.number]))
+                    ctx.figure(table, test.label(ctx), rates(per_test[test.number]))
                 summary = Stat.collect(summaries)
                 ctx.figure(table, "mean of the 8 per-test msgs/s",
                            {"msgs/s": summary["mean msgs/s"]}, [MEAN_TARGET])
@@ -94,7 +99,9 @@ def b1(ctx: Context) -> None:
                            {"msgs/s": summary["total msgs/s"]})
 
 
-def _without_seconds(rounds: list[dict[str, float]]) -> dict[str, Stat]:
+def rates(rounds: list[dict[str, float]]) -> dict[str, Stat]:
+    """:func:`run_test` rounds as statistics of their rates and latencies (no durations)."""
     stats = Stat.collect(rounds)
     stats.pop("seconds")
+    stats.pop(READ_SECONDS)
     return stats

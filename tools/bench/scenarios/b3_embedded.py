@@ -12,7 +12,7 @@ from tools.bench.peers.persist_queue import PersistQueue
 from tools.bench.procs import TempDir, Unavailable
 from tools.bench.registry import Context, scenario
 from tools.bench.results import Figure, Stat, Target
-from tools.bench.stats import throughput
+from tools.bench.stats import size_text, throughput
 from tools.bench.verify import Checksum, expect_same, make_payloads
 
 QUEUES: list[type[EmbeddedQueue]] = [FlyMQEmbedded, PersistQueue, LiteQueuePeer, BareFile]
@@ -20,6 +20,9 @@ SIZES = (100, 1024)
 BATCH = 1_000
 OPERATIONS = {"single produce": [], "batch produce": [],
               "consume by batch fetch": [Target("msgs/s", ">=", 1_000_000, "issue 3 (B3)")]}
+#: The comparisons with the bare-file loop that lead the report, as (size, operation).
+LEAD = {(100, "single produce"), (100, "batch produce"), (100, "consume by batch fetch"),
+        (1024, "consume by batch fetch")}
 #: Issue 3 sets the single-produce figure for 100 B values only; batch fetch at every size.
 SINGLE_PRODUCE_100B = Target("msgs/s", ">=", 150_000, "issue 3 (B3), 100 B")
 
@@ -94,7 +97,13 @@ def b3(ctx: Context) -> None:
                         tables[op].append(ctx.figure(title, row, stats,
                                                      targets_for(op, size) if ours else []))
                 ctx.progress.step(f"{cls.name} {size} B fsync={fsync}")
-            for figures in tables.values():
+            for op, figures in tables.items():
                 if figures and figures[0].row == FlyMQEmbedded.name:
                     for fig in figures[1:]:
                         fig.compare_to(figures[0], "msgs/s")
+                        if fig.row == BareFile.name and fsync == ctx.headline_fsync \
+                                and (size, op) in LEAD:
+                            ctx.headline(f"bare-file loop (embedded): {op}, {size_text(size)}, "
+                                         f"fsync={fsync}", fig.ratio,
+                                         f"{figures[0].metrics['msgs/s'].median:,.0f} vs "
+                                         f"{fig.metrics['msgs/s'].median:,.0f} msgs/s")

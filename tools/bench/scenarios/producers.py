@@ -22,7 +22,7 @@ from tools.bench.peers.redis_streams import redis_server
 from tools.bench.procs import TempDir, Unavailable
 from tools.bench.registry import Context, scenario
 from tools.bench.results import Stat, Target
-from tools.bench.scenarios.b1_matrix import Test, run_test
+from tools.bench.scenarios.b1_matrix import Test, rates, run_test
 from tools.bench.stats import throughput
 from tools.bench.verify import Checksum, expect_same, make_payloads
 
@@ -112,9 +112,8 @@ def producers(ctx: Context) -> None:
             try:
                 with TempDir("producers-peer") as tmp, start(tmp, fsync) as system:
                     run_test(system, peer_test, ctx, "threads", PEER_BATCH)  # warm-up
-                    stats = Stat.collect([run_test(system, peer_test, ctx, "threads",
-                                                   PEER_BATCH) for _ in range(ctx.rounds)])
-                    stats.pop("seconds")
+                    stats = rates([run_test(system, peer_test, ctx, "threads", PEER_BATCH)
+                                   for _ in range(ctx.rounds)])
                     ctx.figure(table, label, stats).compare_to(reference, "msgs/s")
             except Unavailable as exc:
                 ctx.skip(table, label, str(exc))

@@ -1,4 +1,5 @@
-"""Fair peers (hiredis, redis-benchmark's figures) and the ratio table that leads the report."""
+"""Fair peers (hiredis, redis-benchmark's figures), the ratio table that leads the report, and
+the start-up figures next to the interpreter's own start."""
 
 from __future__ import annotations
 
@@ -62,3 +63,14 @@ def test_headlines_lead_the_report_and_survive_json(tmp_path):
     assert again.headlines == ctx.results.headlines
     ctx.results.drop_scenario("b9")
     assert ctx.results.headlines == []
+
+
+def test_start_up_round_times_flymq_above_the_interpreters_floor():
+    pytest.importorskip("flymq.server")
+    from tools.bench.scenarios.b5_startup import ABOVE, FLOOR, IMPORT, SERVE, start_up_round
+
+    starts = start_up_round()
+    floor = starts[FLOOR]["ms"]
+    assert floor > 0 and set(starts) == {FLOOR, IMPORT, SERVE}
+    for row in (IMPORT, SERVE):
+        assert starts[row][ABOVE] == pytest.approx(starts[row]["ms"] - floor)

@@ -564,31 +564,62 @@ class Broker(SchemaOperations, DeliveryOperations):
                               owner: object = None) -> RecordMetadata:
         """Add a record to the transaction (invisible until it commits). As upstream, the
         metadata is a placeholder (partition 0, offset 0): offsets are assigned at commit."""
-        t = self._by_name.get(topic)
-        if t is None or value.__class__ is not bytes or t.config.schema is not None or \
-                len(value) > self._max_message or self.closed:  # anything to check or create
-            result = self._append_transactional(
-                AppendRequest(topic, ((None, value, -1),), transaction_id=txn_id), owner)
-            return RecordMetadata(topic, 0, 0, result.timestamp, -1, len(value))
-        # The common call (an existing topic, a bytes value) without building a request and
-        # checking it as a batch: a third of the time of each transactional produce.
-        count = len(t.partitions)
-        partition = 0 if count == 1 else choose_partition(None, count, t.round_robin)
-        now = self._now_ms()
-        self._transactions.add(txn_id, ((topic, partition,
-                                         _new_record((value, None, now, (), None))),), owner)
+        now = self._add_transactional(txn_id, ((topic, value),), owner)
         return RecordMetadata(topic, 0, 0, now, -1, len(value))
+
+    def produce_transactional_batch(self, txn_id: str, records: Sequence[tuple[str, bytes]],
+                                    *, commit: bool = False, owner: object = None) -> None:
+        """Add ``(topic, value)`` records to the transaction, all or none, then commit it if
+        ``commit``: what a client's :class:`~flymq.client.transaction.Transaction` sends,
+        so that a transaction costs one call (one round trip over TCP), not one per record.
+        If the records are refused, the transaction is as it was; if the commit fails, they
+        stay in it."""
+        self._add_transactional(txn_id, records, owner)
+        if commit:
+            self.commit_transaction(txn_id, owner=owner)
+
+    def _add_transactional(self, txn_id: str, records: Sequence[tuple[str, bytes]],
+                           owner: object) -> int:
+        """Buffer ``(topic, value)`` records in the transaction, all or none; returns their
+        timestamp."""
+        self._check_open()
+        now = self._now_ms()
+        buffered: list = []
+        for topic, value in records:
+            t = self._by_name.get(topic)
+            if t is None or value.__class__ is not bytes or t.config.schema is not None or \
+                    len(value) > self._max_message:  # anything to check or create
+                buffered += self._transactional_records(
+                    AppendRequest(topic, ((None, value, -1),), transaction_id=txn_id), owner,
+                    now)
+                continue
+            # The common record (an existing topic, a bytes value) without building a request
+            # and checking it as a batch: a third of the time of each transactional produce.
+            count = len(t.partitions)
+            partition = 0 if count == 1 else choose_partition(None, count, t.round_robin)
+            buffered.append((topic, partition, _new_record((value, None, now, (), None))))
+        self._transactions.add(txn_id, buffered, owner)
+        return now
 
     def _append_transactional(self, request: AppendRequest, owner: object) -> AppendResult:
         """:meth:`append` of a request with a transaction id: the records are checked, given
         their partitions and buffered in the transaction until it commits."""
         self._check_open()
+        now = self._now_ms()
+        buffered = self._transactional_records(request, owner, now)
+        if buffered:
+            self._transactions.add(request.transaction_id, buffered, owner)
+        return AppendResult(now, [(0, 0)] * len(buffered))
+
+    def _transactional_records(self, request: AppendRequest, owner: object,
+                               now: int) -> list:
+        """The records of ``request`` checked and given their partitions, as the coordinator
+        buffers them: ``(topic, partition, Record)``."""
         txn_id, topic = request.transaction_id, request.topic
         self._transactions.check(txn_id, owner)  # a dead transaction creates no topic
         checked, _ = self._checked_records(request.records)
-        now = self._now_ms()
         if not checked:
-            return AppendResult(now, [])
+            return []
         highest = max(map(_partition_of, checked))
         t = self._topic_to_write(topic, highest)
         count = len(t.partitions)
@@ -605,8 +636,7 @@ class Broker(SchemaOperations, DeliveryOperations):
             buffered.append((topic, partition, _new_record(
                 (value, key, now if timestamp is None else timestamp, headers,
                  request.expire_at))))
-        self._transactions.add(txn_id, buffered, owner)
-        return AppendResult(now, [(0, 0)] * len(buffered))
+        return buffered
 
     def send_offsets_to_transaction(self, txn_id: str, group_id: str,
                                     offsets: Sequence[tuple[str, int, int]], *,
@@ -621,6 +651,11 @@ class Broker(SchemaOperations, DeliveryOperations):
         and the data are durable. A failed commit leaves it open for a rollback."""
         self._check_open()
         self._transactions.commit(txn_id, owner)
+
+    def transaction_commit_waits(self, txn_id: str) -> bool:
+        """Whether committing ``txn_id`` now may wait on the disk (for a server: whether to
+        run it on a worker thread)."""
+        return self._transactions.commit_waits(txn_id)
 
     def abort_transaction(self, txn_id: str, *, owner: object = None) -> None:
         """Discard the transaction."""

@@ -19,8 +19,8 @@ from typing import Callable, Iterator, Sequence
 from flymq.broker.appends import DURABLE, AppendRequest, Durability
 from flymq.broker.filter import Predicate
 from flymq.broker.producers import ProducerTable
-from flymq.broker.storage import (BatchRun, DecodedBatch, Flusher, LogConfig, PartitionLog,
-                                  Record)
+from flymq.broker.storage import (BatchRun, DecodedBatch, Flusher, FsyncPolicy, LogConfig,
+                                  PartitionLog, Record)
 from flymq.broker.txn_state import PartitionTxns
 from flymq.clock import Clock
 from flymq.errors import OffsetOutOfRangeError, TopicNotFoundError
@@ -168,6 +168,25 @@ class PartitionLeader:
         base = self._opened().append(records, producer_id=producer_id, producer_epoch=epoch,
                                      transactional=True, wait=False)
         return base + len(records)
+
+    @property
+    def syncs_each_append(self) -> bool:
+        """Whether an append is acknowledged only after an fsync (``fsync=always``)."""
+        return self._log_config.fsync is FsyncPolicy.ALWAYS
+
+    def append_one_phase(self, records: Sequence[Record]) -> int | None:
+        """A one-partition transaction's commit: its records as one plain batch, which a
+        crash leaves whole or absent, so it needs no producer id, transaction-log record or
+        marker. Returns the end offset (for :meth:`wait_durable`); None, with nothing
+        written, under ``fsync=always``, where readers must not see the data before its
+        fsync succeeded (the coordinator then takes the two-phase path, which hides it until
+        then)."""
+        if self.syncs_each_append:
+            return None
+        end = self._opened().append(records, wait=False) + len(records)
+        if self._blocked or self._watchers:
+            self._wake(end)
+        return end
 
     def end_transactional(self, producer_id: int, epoch: int, commit: bool, *,
                           marker: bool = True) -> None:

@@ -94,6 +94,10 @@ class Session:
     def produce_transactional(self, txn_id: str, topic: str, value: bytes) -> RecordMetadata:
         return self.broker.produce_transactional(txn_id, topic, value, owner=self)
 
+    def produce_transactional_batch(self, txn_id: str, records: Sequence[tuple[str, bytes]],
+                                    commit: bool = False) -> None:
+        self.broker.produce_transactional_batch(txn_id, records, commit=commit, owner=self)
+
     def send_offsets_to_transaction(self, txn_id: str, group_id: str,
                                     offsets: Sequence[tuple[str, int, int]]) -> None:
         self.broker.send_offsets_to_transaction(txn_id, group_id, offsets, owner=self)

@@ -689,10 +689,16 @@ class FlyMQClient:
         return self._transport.wait_for_records(positions, timeout_s, wake)
 
     def produce_transactional(self, txn_id: str, topic: str, data: Any) -> RecordMetadata:
-        """[ext] Buffer a record in transaction ``txn_id`` until it commits; what
-        :meth:`Transaction.produce` sends."""
+        """[ext] Buffer a record in transaction ``txn_id`` until it commits."""
         return self._transport.produce_transactional(txn_id, topic,
                                                      self._checked_value(topic, data))
+
+    def produce_transactional_batch(self, txn_id: str, records: Sequence[tuple[str, bytes]],
+                                    *, commit: bool = False) -> None:
+        """[ext] Add ``(topic, value)`` records to transaction ``txn_id``, all or none, then
+        commit it if ``commit``; what :class:`Transaction` sends (one round trip over TCP
+        where the server offers PRODUCE_TX_BATCH)."""
+        self._transport.produce_transactional_batch(txn_id, records, commit)
 
     def commit_transaction(self, txn_id: str) -> None:
         """[ext] Make every record of transaction ``txn_id`` visible at once."""

@@ -141,6 +141,7 @@ class LocalTransport(Transport):
     server_info = _forward("server_info")
     begin_transaction = _forward("begin_transaction")
     produce_transactional = _forward("produce_transactional")
+    produce_transactional_batch = _forward("produce_transactional_batch")
     send_offsets_to_transaction = _forward("send_offsets_to_transaction")
     commit_transaction = _forward("commit_transaction")
     abort_transaction = _forward("abort_transaction")

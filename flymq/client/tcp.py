@@ -780,6 +780,14 @@ class TcpTransport(Transport):
                 f"transaction {txn_id} could not be {what}: the server does not know it or "
                 "it is no longer active")
 
+    def produce_transactional_batch(self, txn_id: str, records: Sequence[tuple[str, bytes]],
+                                    commit: bool = False) -> None:
+        if not self._has(Op.PRODUCE_TX_BATCH):   # an upstream server: one call each
+            super().produce_transactional_batch(txn_id, records, commit)
+            return
+        self._request(Op.PRODUCE_TX_BATCH,
+                      m.ProduceTxBatchRequest.encode_records(txn_id, commit, records))
+
     def send_offsets_to_transaction(self, txn_id: str, group_id: str,
                                     offsets: Sequence[tuple[str, int, int]]) -> None:
         if not self._has(Op.TXN_OFFSET_COMMIT):

@@ -10,10 +10,23 @@ from flymq.models import RecordMetadata
 if TYPE_CHECKING:
     from flymq.client.client import FlyMQClient
 
+#: Buffered records are sent before they pass this many bytes or records...
+FLUSH_BYTES = 1 << 20
+FLUSH_RECORDS = 10_000
+#: ...or once the oldest has waited this long (client clock), so that the broker's idle
+#: timeout counts from recent activity.
+FLUSH_AGE_MS = 1_000
+
 
 class Transaction:
     """Writes held by the broker until :meth:`commit` makes them all visible at once;
     :meth:`rollback` discards them (docs/transactions.md).
+
+    :meth:`produce` buffers records here and sends them in one call with the commit (or
+    earlier, see :data:`FLUSH_BYTES`): one round trip per transaction over TCP instead of
+    one per record. So a refused record (a missing topic, a limit, a timed-out transaction)
+    fails the :meth:`flush` or :meth:`commit` that sent it, not its ``produce``; from then on
+    every call but :meth:`rollback` raises that error again, as no commit could be whole.
 
     It stays active until a commit or rollback *succeeds*, so a failed commit can still be
     rolled back.
@@ -23,6 +36,10 @@ class Transaction:
         self._client = client
         self._txn_id = txn_id
         self._active = True
+        self._pending: list[tuple[str, bytes]] = []   # (topic, value) not yet sent
+        self._pending_bytes = 0
+        self._pending_since = 0      # client clock (ms) of the oldest pending record
+        self._failed: BaseException | None = None      # a send of records that failed
 
     def __repr__(self) -> str:
         return f"Transaction(txn_id={self._txn_id!r}, active={self._active})"
@@ -38,10 +55,39 @@ class Transaction:
     def _check_active(self) -> None:
         if not self._active:
             raise TransactionNotActiveError()
+        if self._failed is not None:
+            raise self._failed
 
     def produce(self, topic: str, data: bytes | str) -> RecordMetadata:
+        """Buffer a record; the metadata is upstream's placeholder (partition 0, offset 0):
+        offsets are assigned at commit."""
         self._check_active()
-        return self._client.produce_transactional(self._txn_id, topic, data)
+        client = self._client
+        value = client._checked_value(topic, data)   # too large: refused here, at once
+        now = client.clock.now_ms()
+        pending = self._pending
+        if not pending:
+            self._pending_since = now
+        pending.append((topic, value))
+        self._pending_bytes += len(value)
+        if self._pending_bytes >= FLUSH_BYTES or len(pending) >= FLUSH_RECORDS or \
+                now - self._pending_since >= FLUSH_AGE_MS:
+            self._send(commit=False)
+        return RecordMetadata(topic, 0, 0, now, -1, len(value))
+
+    def flush(self) -> None:
+        """[ext] Send the buffered records to the broker now (their errors raise here)."""
+        self._check_active()
+        if self._pending:
+            self._send(commit=False)
+
+    def _send(self, commit: bool) -> None:
+        records, self._pending, self._pending_bytes = self._pending, [], 0
+        try:
+            self._client.produce_transactional_batch(self._txn_id, records, commit=commit)
+        except BaseException as exc:
+            self._failed = exc
+            raise
 
     def send_offsets_to_transaction(self, offsets: Mapping[tuple[str, int], int]
                                     | Iterable[tuple[str, int, int]], group_id: str) -> None:
@@ -52,10 +98,14 @@ class Transaction:
 
     def commit(self) -> None:
         self._check_active()
-        self._client.commit_transaction(self._txn_id)
+        if self._pending:
+            self._send(commit=True)
+        else:
+            self._client.commit_transaction(self._txn_id)
         self._active = False
 
     def rollback(self) -> None:
-        self._check_active()
+        if not self._active:
+            raise TransactionNotActiveError()
         self._client.abort_transaction(self._txn_id)
-        self._active = False
+        self._pending, self._pending_bytes, self._active = [], 0, False

@@ -286,6 +286,15 @@ class Transport(abc.ABC):
     def produce_transactional(self, txn_id: str, topic: str, value: bytes) -> RecordMetadata:
         raise not_supported("transactions")
 
+    def produce_transactional_batch(self, txn_id: str, records: Sequence[tuple[str, bytes]],
+                                    commit: bool = False) -> None:
+        """``(topic, value)`` records added to the transaction, then its commit if
+        ``commit``. Here one call each, what a server without a batch operation takes."""
+        for topic, value in records:
+            self.produce_transactional(txn_id, topic, value)
+        if commit:
+            self.commit_transaction(txn_id)
+
     def send_offsets_to_transaction(self, txn_id: str, group_id: str,
                                     offsets: Sequence[tuple[str, int, int]]) -> None:
         raise not_supported("transactions")

@@ -41,6 +41,7 @@ __all__ = [
     "ListGroupsResponse", "GroupRequest", "ClusterMetadataRequest", "PartitionInfo",
     "TopicPartitions", "ClusterMetadataResponse", "ErrorResponse", "EmptyRequest",
     "HelloRequest", "HelloResponse", "BatchRecord", "ProduceBatchRequest", "BatchResult",
+    "TxnRecord", "ProduceTxBatchRequest",
     "ProduceBatchResponse", "FetchExRequest", "FetchExRecord", "FetchExResponse",
     "ServerInfoRequest", "ServerInfoResponse", "CreateTopicExRequest", "CreateTopicExResponse",
     "DescribeTopicResponse",
@@ -636,6 +637,84 @@ class ProduceBatchRequest(Message):
             if producer[0] < 0:
                 producer = None
         return topic, records, producer
+
+
+@message
+class TxnRecord(Message):
+    topic: str = field(STR16)
+    value: bytes = field(BYTES32, b"")
+
+
+@request(Op.PRODUCE_TX_BATCH)
+@message
+class ProduceTxBatchRequest(Message):
+    """flymq extension 0xDC: records added to a transaction, all or none, then its commit if
+    ``commit``: a whole transaction in one round trip after BEGIN_TX. The hot paths work on
+    ``(topic, value)`` tuples, as :class:`ProduceBatchRequest` does."""
+
+    txn_id: str = field(STR16)
+    commit: bool = field(BOOL, False)
+    records: list[TxnRecord] = field(List32(Nested(TxnRecord)), [])
+
+    def encode(self) -> bytes:
+        return self.encode_records(self.txn_id, self.commit,
+                                   [(r.topic, r.value) for r in self.records])
+
+    @classmethod
+    def decode(cls, payload: bytes) -> "ProduceTxBatchRequest":
+        txn_id, commit, records = cls.decode_records(payload)
+        return cls(txn_id, commit, [TxnRecord(t, v) for t, v in records])
+
+    @staticmethod
+    def encode_records(txn_id: str, commit: bool, records: list[tuple[str, bytes]]) -> bytes:
+        parts = [_str16(txn_id), b"\x01" if commit else b"\x00", _U32.pack(len(records))]
+        add = parts.append
+        topics: dict[str, bytes] = {}   # a topic's str16, encoded once
+        for topic, value in records:
+            head = topics.get(topic)
+            if head is None:
+                head = topics[topic] = _str16(topic)
+            add(head)
+            add(_U32.pack(len(value)))
+            add(value)
+        return b"".join(parts)
+
+    @staticmethod
+    def decode_records(payload: bytes) -> tuple[str, bool, list[tuple[str, bytes]]]:
+        n = len(payload)
+        if n < 7:
+            raise InvalidRequestError(BUFFER_TOO_SMALL)
+        p = 2 + _U16.unpack_from(payload)[0]
+        if p + 5 > n:
+            raise InvalidRequestError(INVALID_FORMAT)
+        txn_id = _text(payload[2:p])
+        commit = payload[p] != 0
+        (count,) = _U32.unpack_from(payload, p + 1)
+        p += 5
+        if count * 6 > n - p:
+            raise InvalidRequestError(INVALID_FORMAT)
+        u16, u32 = _U16.unpack_from, _U32.unpack_from
+        topics: dict[bytes, str] = {}
+        records = []
+        for _ in range(count):
+            if p + 6 > n:
+                raise InvalidRequestError(INVALID_FORMAT)
+            t_end = p + 2 + u16(payload, p)[0]
+            if t_end + 4 > n:
+                raise InvalidRequestError(INVALID_FORMAT)
+            raw = payload[p + 2:t_end]
+            topic = topics.get(raw)
+            if topic is None:
+                topic = topics[raw] = _text(raw)
+            v_end = t_end + 4 + u32(payload, t_end)[0]
+            if v_end > n:
+                raise InvalidRequestError(INVALID_FORMAT)
+            records.append((topic, payload[t_end + 4:v_end]))
+            p = v_end
+        return txn_id, commit, records
+
+
+response(Op.PRODUCE_TX_BATCH)(AckResponse)
 
 
 @message

@@ -116,6 +116,9 @@ class Op(IntEnum):
     # admin (docs/protocol-extensions.md)
     DESCRIBE_TOPIC = 0xDB           # partitions with offsets and stored bytes, config
 
+    # transactions (docs/protocol-extensions.md; 0xC8 above)
+    PRODUCE_TX_BATCH = 0xDC         # a transaction's records, and its commit, in one frame
+
     ERROR = 0xFF
 
     # upstream spellings (aliases)

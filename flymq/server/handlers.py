@@ -118,6 +118,37 @@ def _abort_tx(d: "FlyMQv1", conn: "Connection", req: m.TxnRequest) -> Any:
     return _end_tx(conn.session.abort_transaction, req.txn_id)
 
 
+@op(Op.PRODUCE_TX_BATCH, m.ProduceTxBatchRequest, feature="transactions")
+def _produce_tx_batch(d: "FlyMQv1", conn: "Connection", req: m.ProduceTxBatchRequest) -> Any:
+    """In the event loop unless a step may wait on the disk (creating a topic, a commit
+    that may fsync): a worker thread's hop is a third of the server's time per transaction."""
+    session = conn.session
+    if any(d._creates_topic(session, r.topic) for r in req.records):
+        return d.server.in_worker(d.call, conn, _TX_BATCH_IN_WORKER, req)
+    session.produce_transactional_batch(req.txn_id, [(r.topic, r.value) for r in req.records])
+    if not req.commit:
+        return m.AckResponse()
+    if session.broker.transaction_commit_waits(req.txn_id):
+        return d.server.in_worker(d.call, conn, _TX_COMMIT_IN_WORKER, req)
+    session.commit_transaction(req.txn_id)
+    return m.AckResponse()
+
+
+def _tx_batch_in_worker(d: "FlyMQv1", conn: "Connection", req: m.ProduceTxBatchRequest) -> Any:
+    conn.session.produce_transactional_batch(
+        req.txn_id, [(r.topic, r.value) for r in req.records], req.commit)
+    return m.AckResponse()
+
+
+def _tx_commit_in_worker(d: "FlyMQv1", conn: "Connection", req: m.ProduceTxBatchRequest) -> Any:
+    conn.session.commit_transaction(req.txn_id)
+    return m.AckResponse()
+
+
+_TX_BATCH_IN_WORKER = OPS[Op.PRODUCE_TX_BATCH]._replace(handler=_tx_batch_in_worker, disk=True)
+_TX_COMMIT_IN_WORKER = OPS[Op.PRODUCE_TX_BATCH]._replace(handler=_tx_commit_in_worker, disk=True)
+
+
 @op(Op.TXN_OFFSET_COMMIT, m.TxnOffsetCommitRequest, feature="transactions")
 def _txn_offset_commit(d: "FlyMQv1", conn: "Connection", req: m.TxnOffsetCommitRequest) -> Any:
     conn.session.send_offsets_to_transaction(
@@ -143,8 +174,14 @@ class Encoded(NamedTuple):
         return self.payload
 
 
-@op(Op.FETCH, m.FetchRequest)
-@op(Op.FETCH_BINARY, m.FetchRequest)
+def _filtered(req: Any) -> bool:
+    """A fetch with a filter, which it evaluates on up to a scan limit of records: CPU-heavy
+    (run on a CPU worker). A long poll stays in the loop: its reply is a loop future."""
+    return bool(req.filter) and getattr(req, "max_wait_ms", 0) <= 0
+
+
+@op(Op.FETCH, m.FetchRequest, cpu=_filtered)
+@op(Op.FETCH_BINARY, m.FetchRequest, cpu=_filtered)
 def _fetch(d: "FlyMQv1", conn: "Connection", req: m.FetchRequest) -> Any:
     runs, next_offset = conn.session.fetch_runs(req.topic, req.partition, req.offset,
                                                 req.max_messages, req.filter,
@@ -153,7 +190,7 @@ def _fetch(d: "FlyMQv1", conn: "Connection", req: m.FetchRequest) -> Any:
     return Encoded(m.encode_fetch(next_offset, offsets, keys, values))
 
 
-@op(Op.FETCH_EX, m.FetchExRequest)
+@op(Op.FETCH_EX, m.FetchExRequest, cpu=_filtered)
 def _fetch_ex(d: "FlyMQv1", conn: "Connection", req: m.FetchExRequest) -> Any:
     reply = d.fetch_ex_now(conn.session, req, req.offset)
     if reply.offsets or req.max_wait_ms <= 0:

@@ -12,6 +12,7 @@ from flymq.broker import Broker, BrokerConfig
 from flymq.broker.storage import Record
 from flymq.broker.transactions import TransactionCoordinator
 from flymq.errors import OffsetOutOfRangeError, TransactionError, TransactionNotActiveError
+from flymq.topic_config import TopicConfig
 
 
 class Crash(BaseException):
@@ -163,8 +164,9 @@ def test_recovery_aborts_thousands_of_undecided_commits(flymq_data_dir: Path, cl
     with Broker(flymq_data_dir, config, clock=clock) as b:
         b.create_topic("t", 4)
         _crash_on(monkeypatch, b"C")
-        for i in range(2000):
+        for i in range(2000):   # two records: two partitions, so a two-phase commit
             txn = b.begin_transaction()
+            b.produce_transactional(txn, "t", b"%d" % i)
             b.produce_transactional(txn, "t", b"%d" % i)
             with pytest.raises(Crash):
                 b.commit_transaction(txn)
@@ -172,18 +174,19 @@ def test_recovery_aborts_thousands_of_undecided_commits(flymq_data_dir: Path, cl
         monkeypatch.undo()
     with Broker(flymq_data_dir, config, clock=clock) as b:
         assert values(b, "t") == []
-        assert len(values(b, "t", read_uncommitted=True)) == 2000
-        assert sum(len(b._leader("t", p).txns.aborted) for p in range(4)) == 2000
+        assert len(values(b, "t", read_uncommitted=True)) == 4000
+        assert sum(len(b._leader("t", p).txns.aborted) for p in range(4)) == 4000
 
 
 def test_the_transaction_log_stays_as_small_as_its_live_state(broker: Broker) -> None:
-    broker.create_topic("t", 1)
-    for i in range(6000):
+    broker.create_topic("t", 2)
+    for i in range(6000):   # two partitions each: two-phase commits, logged
         txn = broker.begin_transaction()
+        broker.produce_transactional(txn, "t", b"v")
         broker.produce_transactional(txn, "t", b"v")
         broker.commit_transaction(txn)
     assert broker._transactions._log.end_offset < 10_000
-    assert len(values(broker, "t")) == 6000
+    assert len(values(broker, "t")) == 12_000
 
 
 def test_the_buffer_of_all_open_transactions_is_bounded(tmp_path: Path, clock) -> None:
@@ -223,3 +226,24 @@ def test_a_commit_is_not_timed_out_while_it_runs(broker: Broker, clock, monkeypa
     assert values(broker, "t") == [b"v"]
     with pytest.raises(TransactionNotActiveError, match="committed"):
         broker.produce_transactional(txn, "t", b"late")
+
+
+def test_a_one_partition_commit_is_one_batch_unless_fsync_is_always(tmp_path: Path,
+                                                                     clock) -> None:
+    """One-phase commit: no transaction-log record, no marker; under fsync=always the
+    two-phase path, whose marker follows the data."""
+    with Broker(tmp_path, BrokerConfig(fsync="interval"), clock=clock) as b:
+        b.create_topic("one", 1)
+        b.create_topic("sync", 1, config=TopicConfig(fsync="always"))
+        log_end = b._transactions._log.end_offset
+        for topic in ("one", "sync"):
+            txn = b.begin_transaction()
+            for v in (b"a", b"b", b"c"):
+                b.produce_transactional(txn, topic, v)
+            b.commit_transaction(txn)
+            assert values(b, topic) == [b"a", b"b", b"c"]
+        assert b.offsets("one", 0) == (0, 3)
+        assert b.offsets("sync", 0)[1] == 4                 # the commit marker
+        assert b._transactions._log.end_offset == log_end + 2   # PREPARE and COMMIT of "sync"
+    with Broker(tmp_path, BrokerConfig(fsync="interval"), clock=clock) as b:
+        assert values(b, "one") == values(b, "sync") == [b"a", b"b", b"c"]

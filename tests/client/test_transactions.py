@@ -131,20 +131,34 @@ def test_a_transaction_belongs_to_the_connection_that_began_it(client, new_clien
     assert everything(other, "payments") == [b"mine"]
 
 
-def test_failed_produces_leave_the_transaction_usable(client, new_client):
+def test_a_refused_record_fails_the_transaction_until_it_is_rolled_back(client, new_client):
+    """Records go to the broker at flush or commit, all or none; once some were refused no
+    commit could be whole, so everything but a rollback raises that error again."""
     reader = new_client()
     txn = client.begin_transaction()
     txn.produce("payments", b"ok")
+    txn.produce("no-such-topic", b"x")
     with pytest.raises(TopicNotFoundError) as missing:
-        txn.produce("no-such-topic", b"x")
+        txn.flush()
     assert missing.value.hint
-    with pytest.raises(TransactionError, match="transaction too large") as large:
-        txn.produce("payments", b"x" * 20_000)
-    assert "max_transaction_bytes" in large.value.hint
+    for call in (txn.commit, txn.flush, lambda: txn.produce("payments", b"more")):
+        with pytest.raises(TopicNotFoundError):
+            call()
     assert txn.active
-    txn.commit()
-    assert everything(reader, "payments") == [b"ok"]
+    txn.rollback()
+    assert not txn.active
+    assert everything(reader, "payments") == []
     assert reader.list_topics().count("no-such-topic") == 0
+
+    txn = client.begin_transaction()
+    txn.produce("payments", b"x" * 20_000)
+    with pytest.raises(TransactionError, match="transaction too large") as large:
+        txn.commit()                                 # the commit sends the records
+    assert "max_transaction_bytes" in large.value.hint
+    txn.rollback()
+    with client.transaction() as txn:
+        txn.produce("payments", b"fine")
+    assert everything(reader, "payments") == [b"fine"]
 
 
 def test_a_failed_commit_leaves_the_transaction_rollback_able(client, flymq_broker):
@@ -192,12 +206,15 @@ def test_an_idle_transaction_is_aborted_after_its_timeout(client, flymq_clock):
     txn = client.begin_transaction()
     txn.produce("payments", b"x")
     flymq_clock.advance(20_000)
-    txn.produce("payments", b"y")      # activity: the timeout counts from here
+    txn.produce("payments", b"y")
+    txn.flush()                        # activity the broker sees: the timeout counts from here
     flymq_clock.advance(20_000)
     txn.produce("payments", b"z")
+    txn.flush()
     flymq_clock.advance(30_001)
+    txn.produce("payments", b"late")   # buffered: the broker's answer comes with the flush
     with pytest.raises(TransactionNotActiveError):
-        txn.produce("payments", b"late")
+        txn.flush()
     with pytest.raises(TransactionNotActiveError, match="active"):
         txn.commit()
     txn.rollback()                     # rolling back an aborted transaction succeeds

@@ -554,11 +554,13 @@ class Broker(SchemaOperations, DeliveryOperations):
             max_open=c.max_open_transactions, max_bytes=c.max_transaction_bytes,
             buffer_bytes=c.transaction_buffer_bytes)
 
-    def begin_transaction(self, *, owner: object = None, timeout_ms: int | None = None) -> str:
-        """A new transaction id. Only ``owner`` (a session; None: any caller) may use it;
-        it is aborted when idle for ``timeout_ms`` (default ``transaction_timeout_ms``)."""
+    def begin_transaction(self, *, owner: object = None, timeout_ms: int | None = None,
+                          txn_id: str | None = None) -> str:
+        """A new transaction id (``txn_id``: one a client picked, :mod:`flymq.txn_ids`).
+        Only ``owner`` (a session; None: any caller) may use it; it is aborted when idle
+        for ``timeout_ms`` (default ``transaction_timeout_ms``)."""
         self._check_open()
-        return self._transactions.begin(owner, timeout_ms)
+        return self._transactions.begin(owner, timeout_ms, txn_id)
 
     def produce_transactional(self, txn_id: str, topic: str, value: bytes, *,
                               owner: object = None) -> RecordMetadata:
@@ -568,12 +570,16 @@ class Broker(SchemaOperations, DeliveryOperations):
         return RecordMetadata(topic, 0, 0, now, -1, len(value))
 
     def produce_transactional_batch(self, txn_id: str, records: Sequence[tuple[str, bytes]],
-                                    *, commit: bool = False, owner: object = None) -> None:
+                                    *, commit: bool = False, begin: bool = False,
+                                    owner: object = None) -> None:
         """Add ``(topic, value)`` records to the transaction, all or none, then commit it if
         ``commit``: what a client's :class:`~flymq.client.transaction.Transaction` sends,
         so that a transaction costs one call (one round trip over TCP), not one per record.
-        If the records are refused, the transaction is as it was; if the commit fails, they
-        stay in it."""
+        ``begin``: begin it first under ``txn_id``, an id the client picked. If the records
+        are refused, the transaction is as it was (begun, if ``begin``); if the commit
+        fails, they stay in it."""
+        if begin:
+            self.begin_transaction(owner=owner, txn_id=txn_id)
         self._add_transactional(txn_id, records, owner)
         if commit:
             self.commit_transaction(txn_id, owner=owner)

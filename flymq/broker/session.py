@@ -95,8 +95,9 @@ class Session:
         return self.broker.produce_transactional(txn_id, topic, value, owner=self)
 
     def produce_transactional_batch(self, txn_id: str, records: Sequence[tuple[str, bytes]],
-                                    commit: bool = False) -> None:
-        self.broker.produce_transactional_batch(txn_id, records, commit=commit, owner=self)
+                                    commit: bool = False, begin: bool = False) -> None:
+        self.broker.produce_transactional_batch(txn_id, records, commit=commit, begin=begin,
+                                                owner=self)
 
     def send_offsets_to_transaction(self, txn_id: str, group_id: str,
                                     offsets: Sequence[tuple[str, int, int]]) -> None:

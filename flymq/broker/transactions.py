@@ -40,6 +40,7 @@ from flymq.errors import (InvalidRequestError, PartitionNotFoundError, TopicNotF
                           TransactionNotActiveError, TransactionNotFoundError,
                           TransactionRefusedError)
 from flymq.timers import Timer, TimerService
+from flymq.txn_ids import is_client_txn_id
 
 if TYPE_CHECKING:
     from flymq.broker.partition import PartitionLeader
@@ -175,8 +176,13 @@ class TransactionCoordinator:
         self._log.append(*changes)
 
     # --- the client's calls ------------------------------------------------------------------
-    def begin(self, owner: object = None, timeout_ms: int | None = None) -> str:
-        """A new transaction id; ``owner`` (a session) alone may use it, None: anyone."""
+    def begin(self, owner: object = None, timeout_ms: int | None = None,
+              txn_id: str | None = None) -> str:
+        """A new transaction id; ``owner`` (a session) alone may use it, None: anyone.
+        ``txn_id``: the id a client picked (:mod:`flymq.txn_ids`) instead of a new one."""
+        if txn_id is not None and not is_client_txn_id(txn_id):
+            raise InvalidRequestError(f"invalid transaction id: {txn_id!r}",
+                                      hint="A client-picked id is ctx- and 32 hex digits.")
         if timeout_ms is None:
             timeout_ms = self.timeout_ms
         elif not 0 < timeout_ms <= self.max_timeout_ms:
@@ -186,8 +192,11 @@ class TransactionCoordinator:
             if len(self._txns) >= self.max_open:
                 raise TransactionRefusedError(
                     f"transaction limit reached: {self.max_open} transactions are open")
-            txn = _Txn(f"{self._id_prefix}{next(self._ids)}", owner, timeout_ms,
-                       self._clock.now_ms())
+            if txn_id is None:
+                txn_id = f"{self._id_prefix}{next(self._ids)}"
+            elif txn_id in self._txns or txn_id in self._finished:
+                raise TransactionRefusedError(f"transaction id in use: {txn_id}")
+            txn = _Txn(txn_id, owner, timeout_ms, self._clock.now_ms())
             self._txns[txn.id] = txn
             if owner is not None:
                 self._owned.setdefault(id(owner), set()).add(txn.id)

@@ -44,6 +44,7 @@ from flymq.serde import (BytesDeserializer, BytesSerializer, Deserializer, Serde
                          Serializer, schema_serdes)
 from flymq.group_ids import validate_group_id
 from flymq.topic_config import TopicConfig
+from flymq.txn_ids import new_client_txn_id
 from flymq.topic_names import validate_topic_name
 from flymq.wire_limits import MAX_FRAME_PAYLOAD, PRODUCE_OVERHEAD
 
@@ -520,6 +521,8 @@ class FlyMQClient:
 
     # --- transactions ---------------------------------------------------------------------
     def begin_transaction(self) -> Transaction:
+        if self._transport.picks_txn_ids:  # begun with its first records: no round trip
+            return Transaction(self, new_client_txn_id(), begun=False)
         txn_id = self._transport.begin_transaction()
         if not txn_id:
             raise TransactionError("Failed to begin transaction")
@@ -694,11 +697,12 @@ class FlyMQClient:
                                                      self._checked_value(topic, data))
 
     def produce_transactional_batch(self, txn_id: str, records: Sequence[tuple[str, bytes]],
-                                    *, commit: bool = False) -> None:
+                                    *, commit: bool = False, begin: bool = False) -> None:
         """[ext] Add ``(topic, value)`` records to transaction ``txn_id``, all or none, then
         commit it if ``commit``; what :class:`Transaction` sends (one round trip over TCP
-        where the server offers PRODUCE_TX_BATCH)."""
-        self._transport.produce_transactional_batch(txn_id, records, commit)
+        where the server offers PRODUCE_TX_BATCH). ``begin``: begin it first, under an id
+        this client picked (``flymq.txn_ids``; where the server offers that)."""
+        self._transport.produce_transactional_batch(txn_id, records, commit, begin)
 
     def commit_transaction(self, txn_id: str) -> None:
         """[ext] Make every record of transaction ``txn_id`` visible at once."""

@@ -780,13 +780,17 @@ class TcpTransport(Transport):
                 f"transaction {txn_id} could not be {what}: the server does not know it or "
                 "it is no longer active")
 
+    @property
+    def picks_txn_ids(self) -> bool:
+        return self._has(Op.PRODUCE_TX_BATCH)
+
     def produce_transactional_batch(self, txn_id: str, records: Sequence[tuple[str, bytes]],
-                                    commit: bool = False) -> None:
+                                    commit: bool = False, begin: bool = False) -> None:
         if not self._has(Op.PRODUCE_TX_BATCH):   # an upstream server: one call each
-            super().produce_transactional_batch(txn_id, records, commit)
+            super().produce_transactional_batch(txn_id, records, commit, begin)
             return
         self._request(Op.PRODUCE_TX_BATCH,
-                      m.ProduceTxBatchRequest.encode_records(txn_id, commit, records))
+                      m.ProduceTxBatchRequest.encode_records(txn_id, commit, begin, records))
 
     def send_offsets_to_transaction(self, txn_id: str, group_id: str,
                                     offsets: Sequence[tuple[str, int, int]]) -> None:

@@ -24,18 +24,22 @@ class Transaction:
 
     :meth:`produce` buffers records here and sends them in one call with the commit (or
     earlier, see :data:`FLUSH_BYTES`): one round trip per transaction over TCP instead of
-    one per record. So a refused record (a missing topic, a limit, a timed-out transaction)
-    fails the :meth:`flush` or :meth:`commit` that sent it, not its ``produce``; from then on
-    every call but :meth:`rollback` raises that error again, as no commit could be whole.
+    one per record. Against a flymq server even the begin rides along: the transaction's id
+    is picked here (``flymq.txn_ids``) and the broker begins it with the first records sent,
+    so the limit of open transactions and the ownership by a session apply from then on.
+    A refused record (a missing topic, a limit, a timed-out transaction) fails the
+    :meth:`flush` or :meth:`commit` that sent it, not its ``produce``; from then on every
+    call but :meth:`rollback` raises that error again, as no commit could be whole.
 
     It stays active until a commit or rollback *succeeds*, so a failed commit can still be
     rolled back.
     """
 
-    def __init__(self, client: "FlyMQClient", txn_id: str):
+    def __init__(self, client: "FlyMQClient", txn_id: str, *, begun: bool = True):
         self._client = client
         self._txn_id = txn_id
         self._active = True
+        self._begun = begun          # the broker knows the transaction
         self._pending: list[tuple[str, bytes]] = []   # (topic, value) not yet sent
         self._pending_bytes = 0
         self._pending_since = 0      # client clock (ms) of the oldest pending record
@@ -76,36 +80,48 @@ class Transaction:
         return RecordMetadata(topic, 0, 0, now, -1, len(value))
 
     def flush(self) -> None:
-        """[ext] Send the buffered records to the broker now (their errors raise here)."""
+        """[ext] Send the buffered records to the broker now, beginning the transaction
+        there if it was not yet (their errors raise here)."""
         self._check_active()
-        if self._pending:
+        if self._pending or not self._begun:
             self._send(commit=False)
 
     def _send(self, commit: bool) -> None:
         records, self._pending, self._pending_bytes = self._pending, [], 0
         try:
-            self._client.produce_transactional_batch(self._txn_id, records, commit=commit)
+            self._client.produce_transactional_batch(self._txn_id, records, commit=commit,
+                                                     begin=not self._begun)
         except BaseException as exc:
             self._failed = exc
             raise
+        self._begun = True
 
     def send_offsets_to_transaction(self, offsets: Mapping[tuple[str, int], int]
                                     | Iterable[tuple[str, int, int]], group_id: str) -> None:
         """[ext] Commit ``{(topic, partition): next offset}`` for consumer group ``group_id``
         with this transaction: both or neither (consume-transform-produce exactly once)."""
-        self._check_active()
+        if self._begun:
+            self._check_active()
+        else:
+            self.flush()      # the broker must know the transaction the offsets join
         self._client.send_offsets_to_transaction(self._txn_id, group_id, offsets)
 
     def commit(self) -> None:
         self._check_active()
         if self._pending:
             self._send(commit=True)
-        else:
+        elif self._begun:
             self._client.commit_transaction(self._txn_id)
-        self._active = False
+        self._active = False          # never begun: nothing to commit
 
     def rollback(self) -> None:
         if not self._active:
             raise TransactionNotActiveError()
-        self._client.abort_transaction(self._txn_id)
+        if self._begun:
+            self._client.abort_transaction(self._txn_id)
+        elif self._failed is not None:    # its first send failed: begun there, or not
+            try:
+                self._client.abort_transaction(self._txn_id)
+            except TransactionNotActiveError:
+                pass
         self._pending, self._pending_bytes, self._active = [], 0, False

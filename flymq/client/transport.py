@@ -286,10 +286,17 @@ class Transport(abc.ABC):
     def produce_transactional(self, txn_id: str, topic: str, value: bytes) -> RecordMetadata:
         raise not_supported("transactions")
 
+    #: Whether :meth:`produce_transactional_batch` can begin a transaction under an id the
+    #: client picked (``begin=True``), so that beginning one needs no call of its own.
+    picks_txn_ids: bool = False
+
     def produce_transactional_batch(self, txn_id: str, records: Sequence[tuple[str, bytes]],
-                                    commit: bool = False) -> None:
+                                    commit: bool = False, begin: bool = False) -> None:
         """``(topic, value)`` records added to the transaction, then its commit if
-        ``commit``. Here one call each, what a server without a batch operation takes."""
+        ``commit``; ``begin`` (where :attr:`picks_txn_ids`): begin it first under
+        ``txn_id``. Here one call each, what a server without a batch operation takes."""
+        if begin:
+            raise not_supported("transactions with client-picked ids")
         for topic, value in records:
             self.produce_transactional(txn_id, topic, value)
         if commit:

@@ -649,25 +649,28 @@ class TxnRecord(Message):
 @message
 class ProduceTxBatchRequest(Message):
     """flymq extension 0xDC: records added to a transaction, all or none, then its commit if
-    ``commit``: a whole transaction in one round trip after BEGIN_TX. The hot paths work on
-    ``(topic, value)`` tuples, as :class:`ProduceBatchRequest` does."""
+    ``commit``; ``begin``: begin it first, under the id the client picked. A whole
+    transaction in one round trip. The hot paths work on ``(topic, value)`` tuples, as
+    :class:`ProduceBatchRequest` does."""
 
     txn_id: str = field(STR16)
     commit: bool = field(BOOL, False)
+    begin: bool = field(BOOL, False)
     records: list[TxnRecord] = field(List32(Nested(TxnRecord)), [])
 
     def encode(self) -> bytes:
-        return self.encode_records(self.txn_id, self.commit,
+        return self.encode_records(self.txn_id, self.commit, self.begin,
                                    [(r.topic, r.value) for r in self.records])
 
     @classmethod
     def decode(cls, payload: bytes) -> "ProduceTxBatchRequest":
-        txn_id, commit, records = cls.decode_records(payload)
-        return cls(txn_id, commit, [TxnRecord(t, v) for t, v in records])
+        txn_id, commit, begin, records = cls.decode_records(payload)
+        return cls(txn_id, commit, begin, [TxnRecord(t, v) for t, v in records])
 
     @staticmethod
-    def encode_records(txn_id: str, commit: bool, records: list[tuple[str, bytes]]) -> bytes:
-        parts = [_str16(txn_id), b"\x01" if commit else b"\x00", _U32.pack(len(records))]
+    def encode_records(txn_id: str, commit: bool, begin: bool,
+                       records: list[tuple[str, bytes]]) -> bytes:
+        parts = [_str16(txn_id), _FLAGS2[commit, begin], _U32.pack(len(records))]
         add = parts.append
         topics: dict[str, bytes] = {}   # a topic's str16, encoded once
         for topic, value in records:
@@ -680,17 +683,17 @@ class ProduceTxBatchRequest(Message):
         return b"".join(parts)
 
     @staticmethod
-    def decode_records(payload: bytes) -> tuple[str, bool, list[tuple[str, bytes]]]:
+    def decode_records(payload: bytes) -> tuple[str, bool, bool, list[tuple[str, bytes]]]:
         n = len(payload)
-        if n < 7:
+        if n < 8:
             raise InvalidRequestError(BUFFER_TOO_SMALL)
         p = 2 + _U16.unpack_from(payload)[0]
-        if p + 5 > n:
+        if p + 6 > n:
             raise InvalidRequestError(INVALID_FORMAT)
         txn_id = _text(payload[2:p])
-        commit = payload[p] != 0
-        (count,) = _U32.unpack_from(payload, p + 1)
-        p += 5
+        commit, begin = payload[p] != 0, payload[p + 1] != 0
+        (count,) = _U32.unpack_from(payload, p + 2)
+        p += 6
         if count * 6 > n - p:
             raise InvalidRequestError(INVALID_FORMAT)
         u16, u32 = _U16.unpack_from, _U32.unpack_from
@@ -711,8 +714,11 @@ class ProduceTxBatchRequest(Message):
                 raise InvalidRequestError(INVALID_FORMAT)
             records.append((topic, payload[t_end + 4:v_end]))
             p = v_end
-        return txn_id, commit, records
+        return txn_id, commit, begin, records
 
+
+#: Two bools as their wire bytes, by value.
+_FLAGS2 = {(c, b): bytes((c, b)) for c in (False, True) for b in (False, True)}
 
 response(Op.PRODUCE_TX_BATCH)(AckResponse)
 

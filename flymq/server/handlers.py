@@ -125,7 +125,8 @@ def _produce_tx_batch(d: "FlyMQv1", conn: "Connection", req: m.ProduceTxBatchReq
     session = conn.session
     if any(d._creates_topic(session, r.topic) for r in req.records):
         return d.server.in_worker(d.call, conn, _TX_BATCH_IN_WORKER, req)
-    session.produce_transactional_batch(req.txn_id, [(r.topic, r.value) for r in req.records])
+    session.produce_transactional_batch(req.txn_id, [(r.topic, r.value) for r in req.records],
+                                        begin=req.begin)
     if not req.commit:
         return m.AckResponse()
     if session.broker.transaction_commit_waits(req.txn_id):
@@ -136,7 +137,7 @@ def _produce_tx_batch(d: "FlyMQv1", conn: "Connection", req: m.ProduceTxBatchReq
 
 def _tx_batch_in_worker(d: "FlyMQv1", conn: "Connection", req: m.ProduceTxBatchRequest) -> Any:
     conn.session.produce_transactional_batch(
-        req.txn_id, [(r.topic, r.value) for r in req.records], req.commit)
+        req.txn_id, [(r.topic, r.value) for r in req.records], req.commit, req.begin)
     return m.AckResponse()
 
 

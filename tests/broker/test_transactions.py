@@ -247,3 +247,18 @@ def test_a_one_partition_commit_is_one_batch_unless_fsync_is_always(tmp_path: Pa
         assert b._transactions._log.end_offset == log_end + 2   # PREPARE and COMMIT of "sync"
     with Broker(tmp_path, BrokerConfig(fsync="interval"), clock=clock) as b:
         assert values(b, "one") == values(b, "sync") == [b"a", b"b", b"c"]
+
+
+def test_a_client_picked_transaction_id_is_checked_and_never_reused(broker: Broker) -> None:
+    from flymq.errors import InvalidRequestError
+    from flymq.txn_ids import new_client_txn_id
+    broker.create_topic("t", 1)
+    picked = new_client_txn_id()
+    broker.produce_transactional_batch(picked, [("t", b"v")], commit=True, begin=True)
+    assert values(broker, "t") == [b"v"]
+    with pytest.raises(TransactionError, match="transaction id in use"):
+        broker.produce_transactional_batch(picked, [("t", b"w")], begin=True)
+    for bad in ("txn-1", "ctx-XYZ", picked + "0"):
+        with pytest.raises(InvalidRequestError, match="invalid transaction id"):
+            broker.begin_transaction(txn_id=bad)
+    assert values(broker, "t") == [b"v"]

@@ -121,6 +121,7 @@ def test_finished_transactions_refuse_everything(client):
 def test_a_transaction_belongs_to_the_connection_that_began_it(client, new_client):
     other = new_client()
     txn = client.begin_transaction()
+    txn.flush()                 # over TCP the broker begins it with its first flush
     for call in (lambda: other.produce_transactional(txn.txn_id, "payments", b"x"),
                  lambda: other.commit_transaction(txn.txn_id),
                  lambda: other.abort_transaction(txn.txn_id)):
@@ -175,16 +176,22 @@ def test_a_failed_commit_leaves_the_transaction_rollback_able(client, flymq_brok
 
 def test_too_many_open_transactions_is_a_clear_error(client):
     open_ = [client.begin_transaction() for _ in range(4)]
+    for txn in open_:
+        txn.flush()             # over TCP the broker begins each with its first flush
     with pytest.raises(TransactionError, match="transaction limit reached"):
-        client.begin_transaction()
+        client.begin_transaction().flush()
     open_[0].rollback()
-    client.begin_transaction().rollback()
+    txn = client.begin_transaction()
+    txn.flush()
+    txn.rollback()
 
 
 def test_closing_the_client_aborts_its_open_transactions(new_client, endpoint):
     owner, reader = new_client(), new_client()
     for _ in range(4):
-        owner.begin_transaction().produce("payments", b"lost")
+        txn = owner.begin_transaction()
+        txn.produce("payments", b"lost")
+        txn.flush()
     owner.close()
 
     def four_more_fit() -> bool:

@@ -1,5 +1,6 @@
-"""A transaction over TCP: one PRODUCE_TX_BATCH (0xDC) carrying its records and commit where
-the server offers it, upstream's PRODUCE_TX per record and COMMIT_TX where it does not."""
+"""A transaction over TCP: one PRODUCE_TX_BATCH (0xDC) carrying its begin, records and commit
+where the server offers it, upstream's BEGIN_TX, PRODUCE_TX per record and COMMIT_TX where it
+does not."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 from flymq import FlyMQClient
 from flymq import protocol as m
 from flymq.protocol import Op, encode_frame
+from flymq.txn_ids import is_client_txn_id
 
 from .fake_server import FakeServer, e_text
 
@@ -28,8 +30,8 @@ def tx_server(seen: list) -> object:
             return encode_frame(op, m.TxnResponse("tx-1", True).encode())
         if op == Op.PRODUCE_TX_BATCH:
             req = m.ProduceTxBatchRequest.decode(payload)
-            seen.append(("batch", req.txn_id, [(r.topic, r.value) for r in req.records],
-                         req.commit))
+            seen.append(("batch", [(r.topic, r.value) for r in req.records], req.commit,
+                         req.begin))
             return encode_frame(op, m.AckResponse().encode())
         return e_text(f"unknown opcode: {op}")
     return handle
@@ -46,13 +48,17 @@ def test_a_transaction_is_one_batch_or_upstreams_calls(servers, flymq: bool) -> 
             txn.produce("a", b"1")
             txn.produce("b", "2")
         assert not txn.active
+        with client.transaction() as empty:     # nothing to send: no call at all
+            pass
     finally:
         client.close()
     ops = [op for op in srv.ops_of(1) if op in TX_OPS]
     if flymq:
-        assert ops == [Op.BEGIN_TX, Op.PRODUCE_TX_BATCH]
-        assert seen == [("batch", "tx-1", [("a", b"1"), ("b", b"2")], True)]
+        assert ops == [Op.PRODUCE_TX_BATCH]
+        assert seen == [("batch", [("a", b"1"), ("b", b"2")], True, True)]
+        assert is_client_txn_id(txn.txn_id) and empty.txn_id != txn.txn_id
     else:
-        assert ops == [Op.BEGIN_TX, Op.PRODUCE_TX, Op.PRODUCE_TX, Op.COMMIT_TX]
+        assert ops == [Op.BEGIN_TX, Op.PRODUCE_TX, Op.PRODUCE_TX, Op.COMMIT_TX, Op.BEGIN_TX,
+                       Op.COMMIT_TX]
         assert seen == [("produce", "tx-1", "a", b"1"), ("produce", "tx-1", "b", b"2"),
-                        ("commit", "tx-1")]
+                        ("commit", "tx-1"), ("commit", "tx-1")]

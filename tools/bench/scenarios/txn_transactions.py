@@ -24,9 +24,11 @@ FSYNC = "interval"
 UNDECIDED = 10_000
 
 
-def committed_txns(client, topic: str, payloads: list[bytes]) -> dict[str, float]:
-    """Commit ``len(payloads) / PER_TXN`` transactions of PER_TXN records each."""
-    client.create_topic(topic, 1)
+def committed_txns(client, topic: str, payloads: list[bytes],
+                   partitions: int = 1) -> dict[str, float]:
+    """Commit ``len(payloads) / PER_TXN`` transactions of PER_TXN records each, spread
+    round-robin over ``partitions`` (one: the broker's one-phase commit; more: two-phase)."""
+    client.create_topic(topic, partitions)
     t0 = time.perf_counter()
     for i in range(0, len(payloads), PER_TXN):
         with client.transaction() as txn:
@@ -34,13 +36,14 @@ def committed_txns(client, topic: str, payloads: list[bytes]) -> dict[str, float
                 txn.produce(topic, value)
     seconds = time.perf_counter() - t0
     seen = 0
-    offset = 0
-    while True:
-        got = client.fetch(topic, 0, offset, FETCH_MAX_MESSAGES)
-        if not got.messages:
-            break
-        seen += len(got.messages)
-        offset = got.next_offset
+    for partition in range(partitions):
+        offset = 0
+        while True:
+            got = client.fetch(topic, partition, offset, FETCH_MAX_MESSAGES)
+            if not got.messages:
+                break
+            seen += len(got.messages)
+            offset = got.next_offset
     if seen != len(payloads):
         raise VerificationError(f"{topic}: {len(payloads)} committed, {seen} readable")
     n = len(payloads) // PER_TXN
@@ -131,9 +134,13 @@ def txn(ctx: Context) -> None:
         client = broker.client()
         committed_txns(client, "warm", payloads[:10 * PER_TXN])
         rounds = [committed_txns(client, f"e{i}", payloads) for i in range(ctx.rounds)]
+        spread = [committed_txns(client, f"s{i}", payloads[:count // 4], 3)
+                  for i in range(ctx.rounds)]
         client.close()
     ctx.figure(table, "embedded: client.transaction()", Stat.collect(rounds),
                [Target("txns/s", ">=", 15_000, "issue 12")])
+    ctx.figure(f"fsync={FSYNC}, transactions of {PER_TXN} × {SIZE} B over 3 partitions "
+               "(two-phase commit)", "embedded: client.transaction()", Stat.collect(spread))
     ctx.progress.step("embedded")
     with TempDir("txn-tcp") as tmp, flymq_server(tmp, FSYNC, ctx.server) as (address, _):
         client = tcp_client(address)

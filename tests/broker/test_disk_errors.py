@@ -80,3 +80,26 @@ def test_a_lock_file_that_is_a_directory(tmp_path):
     (tmp_path / ".lock").rmdir()
     with Broker(tmp_path) as broker:
         broker.produce("t", b"x")
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc/self/fd")
+def test_a_topic_is_deleted_even_when_its_last_checkpoint_cannot_be_written(
+        client, flymq_data_dir, monkeypatch):
+    from flymq.broker.storage import checkpoint
+    from flymq.broker.storage.files import storage_error
+
+    client.produce("kept", b"x")
+    before = len(os.listdir("/proc/self/fd"))
+    client.produce("t", b"x")   # its partition is open now: three more descriptors
+
+    def no_descriptor(path, data, **kwargs):
+        raise storage_error(path, OSError(errno.EMFILE, os.strerror(errno.EMFILE)), "write")
+
+    monkeypatch.setattr(checkpoint, "write_atomically", no_descriptor)
+    client.delete_topic("t")    # closing flushes and checkpoints first: that fails
+    monkeypatch.undo()
+    assert len(os.listdir("/proc/self/fd")) == before   # its files were closed anyway
+    assert sorted(os.listdir(flymq_data_dir / "topics")) == ["kept"]
+    assert client.list_topics() == ["kept"]
+    client.produce("t", b"again")
+    assert [m.value for m in client.fetch("t", 0, 0, 10).messages] == [b"again"]

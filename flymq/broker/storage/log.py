@@ -577,14 +577,16 @@ class PartitionLog:
                 return
         if self._flusher is not None:
             self._flusher.unregister(self)
-        if not self.failed:
-            self.flush()
-        with self._lock:
-            self._closed = True
-            for seg in self._segments:
-                seg.retired = True
-                if seg.pins == 0:
-                    seg.close()
+        try:
+            if not self.failed:
+                self.flush()
+        finally:  # a flush that failed (no descriptor left for the checkpoint) leaks nothing
+            with self._lock:
+                self._closed = True
+                for seg in self._segments:
+                    seg.retired = True
+                    if seg.pins == 0:
+                        seg.close()
 
     def delete(self) -> None:
         """Close the log and remove its directory."""

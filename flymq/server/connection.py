@@ -375,12 +375,12 @@ class Connection(asyncio.Protocol):
 
     def _account(self) -> None:
         """Report the request bytes this connection holds to the shared budget; wait for it
-        when it is spent and a frame is still incomplete here."""
+        when it is spent and a frame is still incomplete here (unless it is the oldest)."""
         held = self.decoder.buffered + self._backlog_bytes
         if held != self._held:
             delta, self._held = held - self._held, held
             self._limits.changed(delta)
-        if self._partial and self._limits.full:
+        if self._partial and self._limits.must_wait(self):
             self.wait_for_budget()
 
     def _track_partial(self, completed: bool) -> None:

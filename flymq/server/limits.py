@@ -5,8 +5,10 @@
   ``ServerConfig.max_buffered_request_bytes``, every connection in the middle of a frame stops
   reading (the rest of its frame waits in the kernel, not in the server); a connection between
   frames still reads, so small requests are still answered, and waits too if it then holds a
-  partial frame. Waiting connections resume oldest first, only as many as one read each
-  (``READ_SIZE``) can fit under the limit, so the total overshoots by a few reads at most.
+  partial frame. The connection whose frame is the oldest incomplete one keeps reading, so
+  that frames always complete, one at a time, even when a single one is larger than the limit
+  (the total then stays under the limit plus one frame). Waiting connections resume oldest
+  first, only as many as one read each (``READ_SIZE``) can fit under the limit.
 - **Incomplete frames.** A frame must arrive whole within ``frame_timeout_s`` of its first
   byte. Connections holding a partial frame are kept oldest first: the deadline sweep stops
   at the first one still in time, and a full listener gives the slot of the oldest one to a
@@ -45,10 +47,6 @@ class SharedLimits:
         self._waiting: dict["Connection", None] = {}      # paused for the budget, oldest first
         self._sweep: asyncio.TimerHandle | None = None
 
-    @property
-    def full(self) -> bool:
-        return self.held >= self.max_bytes
-
     # --- the byte budget --------------------------------------------------------------------
 
     def changed(self, delta: int) -> None:
@@ -57,13 +55,25 @@ class SharedLimits:
         self.held += delta
         if delta > 0:
             if not was_full and self.held >= self.max_bytes:
-                for conn in list(self._incomplete):  # new partial frames wait from now on
-                    conn.wait_for_budget()
+                for conn in list(self._incomplete)[1:]:  # partial frames wait from now on,
+                    conn.wait_for_budget()               # except the oldest
         elif self._waiting and self.held < self.max_bytes:
             self._resume()
 
+    def must_wait(self, conn: "Connection") -> bool:
+        """Whether ``conn``, in the middle of a frame, must stop reading for the budget."""
+        return self.held >= self.max_bytes and next(iter(self._incomplete), None) is not conn
+
     def wait(self, conn: "Connection") -> None:
         self._waiting[conn] = None
+
+    def _grant_oldest(self) -> None:
+        """The oldest incomplete frame reads on whatever the budget: it completes (and its
+        bytes are answered and freed) or misses its deadline."""
+        oldest = next(iter(self._incomplete), None)
+        if oldest is not None and oldest in self._waiting:
+            del self._waiting[oldest]
+            oldest.budget_granted()
 
     def _resume(self) -> None:
         room = self.max_bytes - self.held
@@ -87,6 +97,8 @@ class SharedLimits:
     def finished(self, conn: "Connection") -> None:
         """``conn`` holds no partial frame any more."""
         self._incomplete.pop(conn, None)
+        if self._waiting:
+            self._grant_oldest()
 
     def forget(self, conn: "Connection", held: int) -> None:
         """``conn`` is gone, with the ``held`` bytes it held."""
@@ -94,6 +106,8 @@ class SharedLimits:
         self._waiting.pop(conn, None)
         if held:
             self.changed(-held)
+        if self._waiting:
+            self._grant_oldest()
 
     def oldest_incomplete(self) -> "Connection | None":
         return next(iter(self._incomplete), None)
@@ -108,9 +122,11 @@ class SharedLimits:
             left = since + self.frame_timeout - now
             if left > 0:
                 self._sweep = self._loop.call_later(left, self._expire)
-                return
+                break
             del incomplete[conn]
             conn.frame_timed_out(self.frame_timeout)
+        if self._waiting:
+            self._grant_oldest()
 
     def close(self) -> None:
         if self._sweep is not None:

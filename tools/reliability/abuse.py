@@ -24,7 +24,7 @@ from __future__ import annotations
 import argparse
 import errno
 import multiprocessing
-import select
+import selectors
 import socket
 import statistics
 import sys
@@ -207,30 +207,33 @@ def hold_partial_frames(address: tuple[str, int], holders: int, body: int, secon
     header = p.HEADER.pack(p.MAGIC, p.VERSION, Op.PRODUCE, p.FLAG_BINARY, BIG)
     chunk = memoryview(bytes(256 * 1024))
     socks, left = [], {}
-    for _ in range(holders):
-        s = socket.create_connection(address)
-        s.sendall(header)
-        s.setblocking(False)
-        socks.append(s)
-        left[s] = body
-    sent = 0
-    end = time.monotonic() + seconds
-    while left and time.monotonic() < end:
-        _, writable, _ = select.select([], list(left)[:1000], [], 0.2)
-        for s in writable:
-            try:
-                n = s.send(chunk[:min(left[s], len(chunk))])
-            except BlockingIOError:
-                continue
-            except OSError as exc:  # closed by the server
-                if exc.errno not in (errno.EPIPE, errno.ECONNRESET):
-                    raise
-                del left[s]
-                continue
-            sent += n
-            left[s] -= n
-            if not left[s]:
-                del left[s]
+    with selectors.DefaultSelector() as sel:
+        for _ in range(holders):
+            s = socket.create_connection(address)
+            s.sendall(header)
+            s.setblocking(False)
+            socks.append(s)
+            if body:
+                left[s] = body
+                sel.register(s, selectors.EVENT_WRITE)
+        sent = 0
+        end = time.monotonic() + seconds
+        while left and time.monotonic() < end:
+            for key, _ in sel.select(0.2):
+                s = key.fileobj
+                try:
+                    n = s.send(chunk[:min(left[s], len(chunk))])
+                except BlockingIOError:
+                    continue
+                except OSError as exc:  # closed by the server
+                    if exc.errno not in (errno.EPIPE, errno.ECONNRESET):
+                        raise
+                    n, left[s] = 0, 0
+                sent += n
+                left[s] -= n
+                if not left[s]:
+                    del left[s]
+                    sel.unregister(s)
     return socks, sent
 
 

@@ -13,8 +13,8 @@ if TYPE_CHECKING:
 #: Buffered records are sent before they pass this many bytes or records...
 FLUSH_BYTES = 1 << 20
 FLUSH_RECORDS = 10_000
-#: ...or once the oldest has waited this long (client clock), so that the broker's idle
-#: timeout counts from recent activity.
+#: ...or by a produce this long (client clock) after the broker last heard of the
+#: transaction, so that its idle timeout counts from the client's recent activity.
 FLUSH_AGE_MS = 1_000
 
 
@@ -45,7 +45,7 @@ class Transaction:
         self._begun = begun          # the broker knows the transaction
         self._pending: list[tuple[str, bytes]] = []   # (topic, value) not yet sent
         self._pending_bytes = 0
-        self._pending_since = 0      # client clock (ms) of the oldest pending record
+        self._sent_at = self._now_ms()   # client clock (ms) of the last call to the broker
         self._failed: BaseException | None = None      # a send of records that failed
 
     def __repr__(self) -> str:
@@ -73,12 +73,10 @@ class Transaction:
         value = self._checked_value(topic, data)   # too large: refused here, at once
         now = self._now_ms()
         pending = self._pending
-        if not pending:
-            self._pending_since = now
         pending.append((topic, value))
         self._pending_bytes += len(value)
         if self._pending_bytes >= FLUSH_BYTES or len(pending) >= FLUSH_RECORDS or \
-                now - self._pending_since >= FLUSH_AGE_MS:
+                now - self._sent_at >= FLUSH_AGE_MS:
             self._send(commit=False)
         return RecordMetadata(topic, 0, 0, now, -1, len(value))
 
@@ -91,6 +89,7 @@ class Transaction:
 
     def _send(self, commit: bool) -> None:
         records, self._pending, self._pending_bytes = self._pending, [], 0
+        self._sent_at = self._now_ms()
         try:
             self._client.produce_transactional_batch(self._txn_id, records, commit=commit,
                                                      begin=not self._begun)

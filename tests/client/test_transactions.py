@@ -219,9 +219,9 @@ def test_an_idle_transaction_is_aborted_after_its_timeout(client, flymq_clock):
     txn.produce("payments", b"z")
     txn.flush()
     flymq_clock.advance(30_001)
-    txn.produce("payments", b"late")   # buffered: the broker's answer comes with the flush
     with pytest.raises(TransactionNotActiveError):
-        txn.flush()
+        txn.produce("payments", b"late")  # sent at once where the client reads this clock,
+        txn.flush()                       # else here
     with pytest.raises(TransactionNotActiveError, match="active"):
         txn.commit()
     txn.rollback()                     # rolling back an aborted transaction succeeds
@@ -288,3 +288,26 @@ def test_no_read_path_delivers_open_or_aborted_data(client, flymq_broker):
         assert seen == [b"in-flight", b"plain-2"]
     finally:
         consumer.close()
+
+
+@pytest.mark.parametrize("endpoint", ["local"], indirect=True)  # the client reads this clock
+def test_records_waiting_a_second_go_to_the_broker_with_the_next_produce(client, flymq_clock):
+    """A produce FLUSH_AGE_MS after the broker last heard of the transaction sends the
+    buffer, so the broker's idle timeout (30 s here) counts from the client's activity."""
+    from flymq.client.transaction import FLUSH_AGE_MS
+    txn = client.begin_transaction()
+    for _ in range(3):
+        txn.produce("payments", b"x")
+        flymq_clock.advance(20_000)       # each produce sends the one before: never idle
+    txn.produce("payments", b"x")
+    assert txn.active
+    txn.commit()
+    assert everything(client, "payments") == [b"x"] * 4
+    txn = client.begin_transaction()
+    txn.produce("payments", b"y")
+    flymq_clock.advance(FLUSH_AGE_MS - 1)
+    txn.produce("no-such-topic", b"y")    # not sent yet: the broker heard of it < 1 s ago
+    flymq_clock.advance(1)
+    with pytest.raises(TopicNotFoundError):
+        txn.produce("payments", b"z")     # a second since: this produce sends them
+    txn.rollback()

@@ -743,8 +743,8 @@ _WIRE_PATTERNS: list[tuple[re.Pattern[str], Callable[[re.Match[str], dict], FlyM
     (re.compile(r"^fsync failed for log (?P<l>.*?): (?P<d>.*); it refuses writes until reopened$",
                 re.S),
      lambda m, c: FsyncFailedError(m["l"], m["d"])),
-    (re.compile(r"^cannot (?:append to|start a segment in|open|write|create|delete|lock|use) .*$",
-                re.S),  # StorageError's texts: a full disk, too many open files, ...
+    (re.compile(r"^cannot (?:append to|start a segment in|open|write|create|delete|lock|use|"
+                r"accept) .*$", re.S),  # StorageError's texts: a full disk, no descriptor, ...
      lambda m, c: StorageError(m.string)),
     (re.compile(r"^(authentication required|unauthorized|user account is disabled)"),
      lambda m, c: AuthorizationError(m.string)),

@@ -18,6 +18,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Protocol
 
+from flymq.server.accept_guard import AcceptGuard
 from flymq.server.config import EVENT_LOOPS, ServerConfig
 from flymq.server.connection import Connection, WireProtocol
 from flymq.server.limits import SharedLimits
@@ -68,6 +69,7 @@ class Listener:
         self.loop: asyncio.AbstractEventLoop | None = None
         self._protocol_factory = protocol_factory
         self._listener: asyncio.Server | None = None
+        self._accept_guard: AcceptGuard | None = None
         self._all_closed: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
 
@@ -102,6 +104,7 @@ class Listener:
         self._listener = await self.loop.create_server(
             lambda: Connection(self, protocol), cfg.host, cfg.port,
             backlog=cfg.listen_backlog, reuse_address=True)
+        self._accept_guard = AcceptGuard(self.loop, protocol.error_reply)  # out of descriptors
         self.address = self._listener.sockets[0].getsockname()[:2]
         log.info("listening on %s:%d", *self.address)
 
@@ -126,6 +129,7 @@ class Listener:
             await self._all_closed.wait()
         await self._listener.wait_closed()
         self._listener = None
+        self._accept_guard.close()
         self.limits.close()
         await asyncio.to_thread(self.executor.shutdown)  # calls still on disk finish first
         await asyncio.to_thread(self.cpu_executor.shutdown)

@@ -5,6 +5,7 @@ session and its result to a response message; all behaviour lives in the broker
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from flymq import protocol as m
@@ -14,7 +15,7 @@ from flymq.broker.messages import columns
 from flymq.broker.partition import SCAN_LIMIT
 from flymq.broker.roles import ROLES
 from flymq.errors import InvalidRequestError, TransactionNotActiveError, TransactionNotFoundError
-from flymq.protocol import Op
+from flymq.protocol import Op, encode_frame
 from flymq.server.long_poll import long_poll
 from flymq.server.ops import OpTable, Produced
 
@@ -177,8 +178,8 @@ class Encoded(NamedTuple):
 
 def _filtered(req: Any) -> bool:
     """A fetch with a filter, which it evaluates on up to a scan limit of records: CPU-heavy
-    (run on a CPU worker). A long poll stays in the loop: its reply is a loop future."""
-    return bool(req.filter) and getattr(req, "max_wait_ms", 0) <= 0
+    (run on a CPU worker)."""
+    return bool(req.filter)
 
 
 @op(Op.FETCH, m.FetchRequest, cpu=_filtered)
@@ -191,12 +192,27 @@ def _fetch(d: "FlyMQv1", conn: "Connection", req: m.FetchRequest) -> Any:
     return Encoded(m.encode_fetch(next_offset, offsets, keys, values))
 
 
-@op(Op.FETCH_EX, m.FetchExRequest, cpu=_filtered)
+@op(Op.FETCH_EX, m.FetchExRequest)
 def _fetch_ex(d: "FlyMQv1", conn: "Connection", req: m.FetchExRequest) -> Any:
+    if req.filter:  # its scan may examine up to a frame's worth of records: off the loop
+        return asyncio.ensure_future(_filtered_fetch_ex(d, conn, req))
     reply = d.fetch_ex_now(conn.session, req, req.offset)
     if reply.offsets or req.max_wait_ms <= 0:
         return reply
     return long_poll(d, conn.session, req, reply.next_offset)
+
+
+async def _filtered_fetch_ex(d: "FlyMQv1", conn: "Connection", req: m.FetchExRequest
+                             ) -> bytes:
+    """A filtered FETCH_EX: the scan on a CPU worker, then a long poll (in the loop) if it
+    found nothing and the client waits."""
+    try:
+        reply = await d.server.in_cpu_worker(d.fetch_ex_now, conn.session, req, req.offset)
+    except Exception as exc:
+        return d.fail(Op.FETCH_EX, exc)
+    if reply.offsets or req.max_wait_ms <= 0:
+        return encode_frame(Op.FETCH_EX, reply.encode())
+    return await long_poll(d, conn.session, req, reply.next_offset)
 
 
 @op(Op.LIST_OFFSETS, m.ListOffsetsRequest)

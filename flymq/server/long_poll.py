@@ -22,13 +22,17 @@ if TYPE_CHECKING:
 
 class WatchedReply(asyncio.Future):
     """A reply frame computed by ``answer()`` once a watched position has a record, the wait
-    of ``wait_s`` is over, or the connection or server shuts down."""
+    of ``wait_s`` is over, or the connection or server shuts down. ``in_worker``: run
+    ``answer`` there (a CPU-heavy one, e.g. a filtered scan), not in the loop."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, session: "Session",
                  positions: Iterable[tuple[str, int, int]], wait_s: float,
-                 answer: Callable[[], bytes]):
+                 answer: Callable[[], bytes],
+                 in_worker: Callable[..., "asyncio.Future[bytes]"] | None = None):
         super().__init__(loop=loop)
         self._answer = answer
+        self._in_worker = in_worker
+        self._answering = False
         self._cancels = [session.watch(topic, partition, offset, self._from_broker)
                          for topic, partition, offset in positions]
         self._timer = loop.call_later(wait_s, self.wake)
@@ -42,8 +46,17 @@ class WatchedReply(asyncio.Future):
 
     def wake(self) -> None:
         """Answer now with what is there."""
-        if not self.done():
+        if self.done() or self._answering:
+            return
+        if self._in_worker is None:
             self.set_result(self._answer())
+            return
+        self._answering = True
+        self._in_worker(self._answer).add_done_callback(self._answered)
+
+    def _answered(self, answer: "asyncio.Future[bytes]") -> None:
+        if not self.done():  # (a closed connection cancelled it meanwhile)
+            self.set_result(answer.result())  # answer() encodes its errors, never raises
 
     def _release(self, _: asyncio.Future) -> None:
         self._timer.cancel()
@@ -53,9 +66,11 @@ class WatchedReply(asyncio.Future):
 
 def long_poll(d: "FlyMQv1", session: "Session", req: m.FetchExRequest,
               offset: int) -> WatchedReply:
-    """A FETCH_EX from ``offset`` that waits up to ``req.max_wait_ms`` for a record."""
+    """A FETCH_EX from ``offset`` that waits up to ``req.max_wait_ms`` for a record; with a
+    filter, its scan runs on a CPU worker."""
     return WatchedReply(d.loop, session, [(req.topic, req.partition, offset)],
-                        req.max_wait_ms / 1000, partial(_fetch_ex_reply, d, session, req, offset))
+                        req.max_wait_ms / 1000, partial(_fetch_ex_reply, d, session, req, offset),
+                        d.server.in_cpu_worker if req.filter else None)
 
 
 def _fetch_ex_reply(d: "FlyMQv1", session: "Session", req: m.FetchExRequest,

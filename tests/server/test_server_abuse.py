@@ -13,6 +13,7 @@ import pytest
 
 from flymq import protocol as p
 from flymq.protocol import Op
+from flymq.server import flymq_v1
 from flymq.server.connection import REQUESTS_PER_TURN
 from flymq.server.limits import READ_SIZE
 from flymq.testing import ServeProcess
@@ -89,8 +90,8 @@ def test_a_pipelined_backlog_is_answered_a_turn_at_a_time(server):
 
 
 def test_cpu_heavy_requests_run_on_the_cpu_workers(server, broker, monkeypatch):
-    """A filtered fetch and the inflating of a compressed frame run on a CPU worker thread;
-    an unfiltered fetch stays in the event loop (the fast path)."""
+    """A filtered fetch (a FETCH_EX long poll too) and the inflating of a compressed frame
+    run on a CPU worker thread; an unfiltered fetch stays in the event loop (the fast path)."""
     broker.create_topic("heavy")
     broker.produce("heavy", b"xyz")
     threads: list[str] = []
@@ -100,16 +101,31 @@ def test_cpu_heavy_requests_run_on_the_cpu_workers(server, broker, monkeypatch):
         threads.append(threading.current_thread().name)
         return fetch_runs(*args, **kwargs)
     monkeypatch.setattr(broker, "fetch_runs", spy)
+    inflate = flymq_v1.frame_payload
+
+    def inflate_spy(*args, **kwargs):
+        threads.append("inflate in " + threading.current_thread().name)
+        return inflate(*args, **kwargs)
+    monkeypatch.setattr(flymq_v1, "frame_payload", inflate_spy)
     with RawClient(server.address) as c:
         assert [r.value for r in c.call(Op.FETCH, p.FetchRequest("heavy", 0, 0, 10, "y")
                                          ).records] == [b"xyz"]
         c.call(Op.FETCH, p.FetchRequest("heavy", 0, 0, 10))
+        c.send(frame(Op.FETCH_EX, p.FetchExRequest("heavy", 0, 0, 10, 0, 5000, "woke"
+                                                   ).encode()))
+        wait_until(lambda: len(threads) == 3, what="the long poll's scan")
+        broker.produce("heavy", b"woke")
+        assert [r.value for r in decode_reply(Op.FETCH_EX, c.recv_frame()).records] == \
+            [b"woke"]
         c.send(frame(Op.PRODUCE, p.gzip_payload(p.ProduceRequest("heavy", b"", b"zipped",
                                                                   0).encode()),
                      p.FLAG_BINARY | p.FLAG_GZIP))
-        assert decode_reply(Op.PRODUCE, c.recv_frame()).offset == 1
-    assert threads[0].startswith("flymq-cpu") and threads[1] == "flymq-server"
-    assert broker.consume("heavy", 0, 1).data == b"zipped"
+        assert decode_reply(Op.PRODUCE, c.recv_frame()).offset == 2
+    where = [name.rstrip("_0123456789") for name in threads]
+    # FETCH with a filter, without; FETCH_EX's first scan and the one its wake-up made; gzip
+    assert where == ["flymq-cpu", "flymq-server", "flymq-cpu", "flymq-cpu",
+                     "inflate in flymq-cpu"]
+    assert broker.consume("heavy", 0, 2).data == b"zipped"
 
 
 def test_gzip_beyond_the_frame_limit_is_refused_and_the_connection_goes_on(server):

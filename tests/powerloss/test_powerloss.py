@@ -49,11 +49,12 @@ class FakeClient:
         return self.committed
 
 
-def work_with(acks: list[tuple[int, int, str, int, float]], commits=()) -> pl.Workload:
-    work = pl.Workload("", 0, 0)
+def work_with(acks: list[tuple[int, int, str, int, float]], commits=(), commit_base=0
+              ) -> pl.Workload:
+    work = pl.Workload("", 0, 0, commit_base)
     work.acks = [pl.Ack(*a) for a in acks]
     work.commits = list(commits)
-    work.commits_sent = max((c for c, _ in commits), default=0)
+    work.commits_sent = max((c for c, _ in commits), default=commit_base)
     return work
 
 
@@ -108,7 +109,10 @@ def test_a_lost_acknowledged_commit_breaks_always():
     work = work_with([], commits=[(1, 90.0), (2, 99.0)])
     assert any("commit of 2 was lost" in p for p in check("always", {}, work, committed=1).problems)
     assert check("always", {}, work, committed=2).problems == []
-    assert any("never committed" in p for p in check("never", {}, work, committed=5).problems)
+    assert any("neither the one" in p for p in check("never", {}, work, committed=5).problems)
+    after = work_with([], commits=[(8, 99.0)], commit_base=7)   # 7 survived a power loss
+    assert check("never", {}, after, committed=7).problems == []
+    assert any("neither the one" in p for p in check("never", {}, after, committed=2).problems)
 
 
 def test_reopening_a_log_makes_no_ftruncate(tmp_path, monkeypatch):

@@ -107,16 +107,21 @@ class Ack:
 
 @dataclass
 class Workload:
-    """The threads that write to one server until it dies, and what they were told."""
+    """The threads that write to one server until it dies, and what they were told.
+
+    Offsets are committed counting up from ``commit_base`` (the committed offset the
+    previous power loss left), so every commit is told apart from every earlier one."""
     address: str
     cycle: int
     seed: int
+    commit_base: int = 0
     acks: list[Ack] = field(default_factory=list)
     created: list[tuple[str, float]] = field(default_factory=list)     # (topic, acked at)
     commits: list[tuple[int, float]] = field(default_factory=list)     # (offset, acked at)
-    commits_sent: int = 0
+    commits_sent: int = 0                                              # the last one sent
     failures: list[tuple[float, str]] = field(default_factory=list)   # (when, what) per thread
     threads: list[threading.Thread] = field(default_factory=list)
+    first_ack: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> None:
         jobs: list[Callable[[FlyMQClient], None]] = [
@@ -127,6 +132,11 @@ class Workload:
             thread = threading.Thread(target=self._run, args=(job,), daemon=True)
             thread.start()
             self.threads.append(thread)
+
+    def wait_first_ack(self, timeout: float = 30.0) -> None:
+        """Wait until some record was acknowledged, so that every round writes something."""
+        if not self.first_ack.wait(timeout):
+            raise RuntimeError(f"nothing acknowledged in {timeout} s: {self.failures[:3]}")
 
     def join(self, timeout: float = 30.0) -> None:
         for thread in self.threads:
@@ -160,6 +170,7 @@ class Workload:
                 at = time.monotonic()
                 self.acks += [Ack(partition, int(o), tag, n + i, at)
                               for i, o in enumerate(offsets)]
+                self.first_ack.set()
                 n += count
         return produce
 
@@ -170,7 +181,7 @@ class Workload:
             self.created.append((name, time.monotonic()))
 
     def _committer(self, client: FlyMQClient) -> None:
-        offset = 0
+        offset = self.commits_sent = self.commit_base
         while True:
             offset += 1
             self.commits_sent = offset
@@ -190,6 +201,7 @@ class CycleResult:
     topics_acked: int = 0
     topics_lost: int = 0
     commits_acked: int = 0
+    committed: int = 0                # the group's committed offset after recovery
     commit_lost: bool = False
     problems: list[str] = field(default_factory=list)
     quirks: list[str] = field(default_factory=list)    # LazyFS errors retried (LAZYFS_QUIRK)
@@ -298,8 +310,10 @@ def check_cycle(client: FlyMQClient, policy: str, work: Workload, killed_at: flo
         committed = client.get_committed_offset(TOPIC, GROUP, 0)
     except ConsumerGroupNotFoundError:
         committed = 0  # no commit survived, or none was made
-    if not 0 <= committed <= work.commits_sent:
-        problem(f"committed offset {committed}: never committed (last sent {work.commits_sent})")
+    result.committed = committed
+    if not work.commit_base <= committed <= work.commits_sent:
+        problem(f"committed offset {committed}: neither the one the previous power loss left "
+                f"({work.commit_base}) nor one committed since (up to {work.commits_sent})")
     kept = [offset for offset, at in work.commits if promised(policy, at, killed_at)]
     if work.commits and committed < work.commits[-1][0]:
         result.commit_lost = True
@@ -333,13 +347,15 @@ def run_round(fs: LazyFS, policy: str, data_dir: Path, rng: random.Random, *, cy
     args = serve_args(data_dir, served_policy or policy, segment_bytes)
     results = []
     survivors: dict[int, list[bytes]] = {}
+    committed = 0
     for cycle in range(cycles):
         quirks: list[str] = []
         with serve(quirks, *args) as server:
             with FlyMQClient(server.bootstrap, max_retries=0) as client:
                 client.create_topic(TOPIC, PARTITIONS)
-            work = Workload(server.bootstrap, cycle, rng.randrange(1 << 30))
+            work = Workload(server.bootstrap, cycle, rng.randrange(1 << 30), committed)
             work.start()
+            work.wait_first_ack()
             time.sleep(rng.uniform(*kill_after_s))
             killed_at = time.monotonic()
             server.kill()
@@ -348,6 +364,7 @@ def run_round(fs: LazyFS, policy: str, data_dir: Path, rng: random.Random, *, cy
         with serve(quirks, *args) as server:
             with FlyMQClient(server.bootstrap, max_retries=0) as client:
                 results.append(check_cycle(client, policy, work, killed_at, survivors, quirks))
+        committed = results[-1].committed
     return results
 
 

@@ -41,7 +41,7 @@ from flymq.models import (AuthResponse, ClusterMetadata, ConsumedMessage, DLQMes
                           RecordMetadataList, TopicMetadata, TopicPartitionInfo, WhoAmIResponse)
 from flymq import protocol as m
 from flymq.dead_letter_records import local_time
-from flymq.errors import DeadLetterNotFoundError, ServerError
+from flymq.errors import DeadLetterNotFoundError, ServerError, StorageError
 from flymq.models import DelayedRecordMetadata
 from flymq.models import Compatibility, SchemaInfo, SchemaType
 from flymq.protocol import (FLAG_BINARY, FLAG_GZIP, HEADER, HEADER_SIZE, MAGIC, VERSION, Frame,
@@ -208,6 +208,8 @@ class TcpTransport(Transport):
                     f"Nothing is listening at {', '.join(self.servers)}: start a broker there "
                     "(`flymq serve` runs one on 127.0.0.1:9092) or fix bootstrap_servers."
                 )) from last
+        if isinstance(last, StorageError):  # a server is there but cannot take us: say why
+            raise last
         raise NoAvailableServerError(self.servers) from last
 
     def _open(self, host: str, port: int) -> None:
@@ -250,6 +252,10 @@ class TcpTransport(Transport):
             self._ext_ops = frozenset(hello.ops)
             self._features = frozenset(hello.features)
         else:                               # upstream: "unknown opcode: 192"
+            if frame.op == Op.ERROR:
+                error = error_from_wire(m.ErrorResponse.decode(frame.payload).message)
+                if isinstance(error, StorageError):  # e.g. it has no descriptor for us
+                    raise error
             self.server_name = self.server_version = ""
             self._ext_ops = frozenset()
             self._features = UPSTREAM_FEATURES

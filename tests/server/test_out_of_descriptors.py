@@ -82,6 +82,9 @@ def test_a_served_broker_out_of_descriptors(tmp_path, event_loop_name):
             refused = error_from_wire(outcome)
             assert isinstance(refused, StorageError) and "open-file limit" in refused.hint
             assert outcome.startswith("cannot accept a connection on 127.0.0.1:")
+            with pytest.raises(StorageError, match="cannot accept a connection") as info:
+                FlyMQClient(serve.bootstrap, max_retries=1).list_topics()   # the client, too
+            assert "open-file limit" in info.value.hint
         else:
             assert outcome in ("dropped", "waiting")
         for i in range(made - 15, made):

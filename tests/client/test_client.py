@@ -13,6 +13,7 @@ from flymq import (
     TransactionError, TransactionNotActiveError, UnsupportedOperationError, connect,
 )
 from flymq.client.local import LocalTransport
+from flymq.client.transport import Transport
 from flymq.serde import JsonSerializer
 from flymq.testing import redirect
 
@@ -214,6 +215,9 @@ class TxnTransport(LocalTransport):
 
     def abort_transaction(self, txn_id):
         self.pending.pop(txn_id)
+
+    # the handle's batches as the calls above, as a transport without a batch operation
+    produce_transactional_batch = Transport.produce_transactional_batch
 
 
 def _txn_client(broker, **kw):

@@ -46,7 +46,8 @@ The connection gives the protocol ``conn.session``, ``conn.peer``, ``conn.decode
 ``in_worker``, ``in_cpu_worker``).
 
 Fair serving: one call of ``_pump`` (a turn) answers at most ``REQUESTS_PER_TURN`` queued
-requests, then yields to the loop (``call_soon``), so every other connection's reads and
+requests, or fewer once their replies reach ``max_inflight_bytes_per_connection`` (large
+encodes), then yields to the loop (``call_soon``), so every other connection's reads and
 replies run before this one's next turn; CPU-heavy requests are the protocol's to move to
 ``in_cpu_worker``. Flow control (pausing and resuming reads) stays apart from the protocol:
 its own reasons are this connection's queue, unsent replies, and the listener's shared
@@ -323,8 +324,7 @@ class Connection(asyncio.Protocol):
             frame = backlog.popleft()
             turn -= 1
             if not turn and backlog:  # this turn's last request; the others' turns first
-                self._turn_over = True
-                self.server.loop.call_soon(self._next_turn)
+                self._end_turn()
             self._backlog_bytes -= len(frame.payload)
             reply = dispatch(self, frame)
             if type(reply) is HeldReply:
@@ -341,6 +341,8 @@ class Connection(asyncio.Protocol):
                 if size >= self._max_bytes:  # write now; may call pause_writing()
                     self.transport.write(b"".join(out))
                     out, size = [], 0
+                    if backlog and not self._turn_over:  # a turn's worth of reply bytes
+                        self._end_turn()
             else:
                 if held:  # a call on a worker thread: its reply follows the held ones
                     reply = asyncio.ensure_future(_joined(self._after_durable(held), reply))
@@ -356,6 +358,10 @@ class Connection(asyncio.Protocol):
             self._finish_close()
         else:
             self._update_reading()
+
+    def _end_turn(self) -> None:
+        self._turn_over = True
+        self.server.loop.call_soon(self._next_turn)
 
     def _next_turn(self) -> None:
         self._turn_over = False

@@ -176,14 +176,15 @@ class Encoded(NamedTuple):
         return self.payload
 
 
-def _filtered(req: Any) -> bool:
-    """A fetch with a filter, which it evaluates on up to a scan limit of records: CPU-heavy
-    (run on a CPU worker)."""
-    return bool(req.filter)
+def _cpu_heavy(req: Any) -> bool:
+    """A fetch that evaluates a filter on up to a scan limit of records, or may read and
+    encode more than SCAN_LIMIT records (a FETCH_EX of 16 MiB of 100-byte records took
+    ~0.3 s): it runs on a CPU worker, so that it never holds up other connections."""
+    return bool(req.filter) or req.max_messages > SCAN_LIMIT
 
 
-@op(Op.FETCH, m.FetchRequest, cpu=_filtered)
-@op(Op.FETCH_BINARY, m.FetchRequest, cpu=_filtered)
+@op(Op.FETCH, m.FetchRequest, cpu=_cpu_heavy)
+@op(Op.FETCH_BINARY, m.FetchRequest, cpu=_cpu_heavy)
 def _fetch(d: "FlyMQv1", conn: "Connection", req: m.FetchRequest) -> Any:
     runs, next_offset = conn.session.fetch_runs(req.topic, req.partition, req.offset,
                                                 req.max_messages, req.filter,
@@ -194,25 +195,30 @@ def _fetch(d: "FlyMQv1", conn: "Connection", req: m.FetchRequest) -> Any:
 
 @op(Op.FETCH_EX, m.FetchExRequest)
 def _fetch_ex(d: "FlyMQv1", conn: "Connection", req: m.FetchExRequest) -> Any:
-    if req.filter:  # its scan may examine up to a frame's worth of records: off the loop
-        return asyncio.ensure_future(_filtered_fetch_ex(d, conn, req))
+    if _cpu_heavy(req):
+        return asyncio.ensure_future(_heavy_fetch_ex(d, conn, req))
     reply = d.fetch_ex_now(conn.session, req, req.offset)
     if reply.offsets or req.max_wait_ms <= 0:
         return reply
     return long_poll(d, conn.session, req, reply.next_offset)
 
 
-async def _filtered_fetch_ex(d: "FlyMQv1", conn: "Connection", req: m.FetchExRequest
-                             ) -> bytes:
-    """A filtered FETCH_EX: the scan on a CPU worker, then a long poll (in the loop) if it
-    found nothing and the client waits."""
-    try:
-        reply = await d.server.in_cpu_worker(d.fetch_ex_now, conn.session, req, req.offset)
-    except Exception as exc:
-        return d.fail(Op.FETCH_EX, exc)
-    if reply.offsets or req.max_wait_ms <= 0:
-        return encode_frame(Op.FETCH_EX, reply.encode())
-    return await long_poll(d, conn.session, req, reply.next_offset)
+async def _heavy_fetch_ex(d: "FlyMQv1", conn: "Connection", req: m.FetchExRequest) -> bytes:
+    """A CPU-heavy FETCH_EX: the scan and the encoding on a CPU worker, then a long poll (in
+    the loop, its wake-up's scan again on a CPU worker) if it found nothing and the client
+    waits."""
+    def scan() -> bytes | int:
+        try:
+            reply = d.fetch_ex_now(conn.session, req, req.offset)
+        except Exception as exc:
+            return d.fail(Op.FETCH_EX, exc)
+        if reply.offsets or req.max_wait_ms <= 0:
+            return encode_frame(Op.FETCH_EX, reply.encode())
+        return reply.next_offset
+    answer = await d.server.in_cpu_worker(scan)
+    if type(answer) is bytes:
+        return answer
+    return await long_poll(d, conn.session, req, answer, d.server.in_cpu_worker)
 
 
 @op(Op.LIST_OFFSETS, m.ListOffsetsRequest)

@@ -64,13 +64,13 @@ class WatchedReply(asyncio.Future):
             cancel()
 
 
-def long_poll(d: "FlyMQv1", session: "Session", req: m.FetchExRequest,
-              offset: int) -> WatchedReply:
-    """A FETCH_EX from ``offset`` that waits up to ``req.max_wait_ms`` for a record; with a
-    filter, its scan runs on a CPU worker."""
+def long_poll(d: "FlyMQv1", session: "Session", req: m.FetchExRequest, offset: int,
+              in_worker: Callable[..., "asyncio.Future[bytes]"] | None = None) -> WatchedReply:
+    """A FETCH_EX from ``offset`` that waits up to ``req.max_wait_ms`` for a record (its
+    answer computed ``in_worker`` when given)."""
     return WatchedReply(d.loop, session, [(req.topic, req.partition, offset)],
                         req.max_wait_ms / 1000, partial(_fetch_ex_reply, d, session, req, offset),
-                        d.server.in_cpu_worker if req.filter else None)
+                        in_worker)
 
 
 def _fetch_ex_reply(d: "FlyMQv1", session: "Session", req: m.FetchExRequest,

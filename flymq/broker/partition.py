@@ -23,7 +23,7 @@ from flymq.broker.storage import (BatchRun, DecodedBatch, Flusher, FsyncPolicy, 
                                   PartitionLog, Record)
 from flymq.broker.txn_state import PartitionTxns
 from flymq.clock import Clock
-from flymq.errors import OffsetOutOfRangeError, TopicNotFoundError
+from flymq.errors import CorruptRecordError, OffsetOutOfRangeError, TopicNotFoundError
 
 #: Records a standard FETCH examines at most per request (wire spec §7.6); flymq's own fetch
 #: (embedded, FETCH_EX) examines at least this many and up to ``max_messages``.
@@ -312,6 +312,10 @@ class PartitionLeader:
                 runs = log.read_runs(pos, want, max_bytes)
             except OffsetOutOfRangeError:  # retention overtook the reader
                 break
+            except CorruptRecordError:
+                if pos == offset:
+                    raise
+                break  # answer what was examined before the damage; the next fetch meets it
             examined = 0
             for batch, start, stop in runs:
                 if (batch.control or batch.transactional) and \

@@ -99,6 +99,8 @@ def test_fetch_gives_the_good_records_then_a_precise_error(flymq_broker, new_cli
         with pytest.raises(CorruptRecordError):
             client.consume("t", offset)
     assert client.consume("t", bad - 1).offset == bad - 1
+    matched = client.fetch("t", 0, bad - 10, 500, filter="v0")  # a filter reads on: same
+    assert [msg.offset for msg in matched.messages] == list(range(bad - 10, bad))
     assert client.fetch("t", 0, end, 10).messages[0].offset == end  # skipping, on request
     transport = client._transport
     if hasattr(transport, "_call"):  # TCP: the standard FETCH and FETCH_BINARY say the same

@@ -90,8 +90,9 @@ def test_a_pipelined_backlog_is_answered_a_turn_at_a_time(server):
 
 
 def test_cpu_heavy_requests_run_on_the_cpu_workers(server, broker, monkeypatch):
-    """A filtered fetch (a FETCH_EX long poll too) and the inflating of a compressed frame
-    run on a CPU worker thread; an unfiltered fetch stays in the event loop (the fast path)."""
+    """A filtered fetch (a FETCH_EX long poll too), a fetch of more than 1,000 records and
+    the inflating of a compressed frame run on a CPU worker thread; a small unfiltered fetch
+    stays in the event loop (the fast path)."""
     broker.create_topic("heavy")
     broker.produce("heavy", b"xyz")
     threads: list[str] = []
@@ -111,9 +112,10 @@ def test_cpu_heavy_requests_run_on_the_cpu_workers(server, broker, monkeypatch):
         assert [r.value for r in c.call(Op.FETCH, p.FetchRequest("heavy", 0, 0, 10, "y")
                                          ).records] == [b"xyz"]
         c.call(Op.FETCH, p.FetchRequest("heavy", 0, 0, 10))
+        c.call(Op.FETCH_EX, p.FetchExRequest("heavy", 0, 0, 5000))  # may encode a lot
         c.send(frame(Op.FETCH_EX, p.FetchExRequest("heavy", 0, 0, 10, 0, 5000, "woke"
                                                    ).encode()))
-        wait_until(lambda: len(threads) == 3, what="the long poll's scan")
+        wait_until(lambda: len(threads) == 4, what="the long poll's scan")
         broker.produce("heavy", b"woke")
         assert [r.value for r in decode_reply(Op.FETCH_EX, c.recv_frame()).records] == \
             [b"woke"]
@@ -122,8 +124,9 @@ def test_cpu_heavy_requests_run_on_the_cpu_workers(server, broker, monkeypatch):
                      p.FLAG_BINARY | p.FLAG_GZIP))
         assert decode_reply(Op.PRODUCE, c.recv_frame()).offset == 2
     where = [name.rstrip("_0123456789") for name in threads]
-    # FETCH with a filter, without; FETCH_EX's first scan and the one its wake-up made; gzip
-    assert where == ["flymq-cpu", "flymq-server", "flymq-cpu", "flymq-cpu",
+    # FETCH with a filter, without; FETCH_EX of 5,000; the long poll's first scan and the
+    # one its wake-up made; the gzip frame
+    assert where == ["flymq-cpu", "flymq-server", "flymq-cpu", "flymq-cpu", "flymq-cpu",
                      "inflate in flymq-cpu"]
     assert broker.consume("heavy", 0, 2).data == b"zipped"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from flymq import ConsumerConfig, ConsumerGroup, CorruptRecordError
+from flymq import ConsumerConfig, ConsumerGroup, CorruptRecordError, error_from_wire
 from flymq.broker import BrokerConfig
 from flymq.broker.topic_dirs import topic_dirname
 from flymq.protocol import messages as m
@@ -160,3 +160,16 @@ def test_a_consumer_group_thread_reports_the_damage(flymq_broker, new_client):
             polled += [msg.offset for msg in buffered.poll(timeout_ms=100)]
     assert polled == list(range(bad))
     _check(caught.value, bad, end)
+
+
+@pytest.mark.parametrize("topic, partition", [("a b/c", 3), ("__transactions", None)])
+def test_the_wire_text_maps_back_to_every_field(topic, partition):
+    sent = CorruptRecordError("/d/0.log", 10, "CRC-32C mismatch: x", topic=topic,
+                              partition=partition, offsets=(5, 9), end_position=99)
+    got = error_from_wire(sent.wire)
+    assert type(got) is CorruptRecordError and got.wire == sent.wire
+    assert (got.topic, got.partition, got.first_offset, got.end_offset) == (topic, partition, 5, 9)
+    assert (got.path, got.position, got.end_position, got.detail) == \
+        ("/d/0.log", 10, 99, "CRC-32C mismatch: x")
+    bare = CorruptRecordError("/d/0.log", 10, "bad batch length 0")
+    assert type(error_from_wire(bare.wire)) is CorruptRecordError

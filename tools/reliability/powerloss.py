@@ -14,7 +14,7 @@ What must hold after every power loss, under every fsync policy:
   with no gap: a producer's surviving records are its first ``k``;
 - reads raise nothing (a torn or corrupt tail is cut by recovery, never returned);
 - records that survived an earlier power loss are still there, unchanged;
-- a committed group offset read back is one that was committed.
+- the committed group offset is the one the previous power loss left or one committed since.
 
 What must survive, by policy (``interval``: see :func:`interval_window_s`):
 
@@ -22,8 +22,9 @@ What must survive, by policy (``interval``: see :func:`interval_window_s`):
 - ``interval``: everything acknowledged before the last interval before the kill;
 - ``never``: nothing is promised; the losses are counted.
 
-Run the long version with ``python -m tools.reliability.powerloss --rounds 50`` (root, fuse3
-and ``../shared/lazyfs`` needed); it prints kills, acknowledged and lost records per policy.
+Run the long version with ``python -m tools.reliability.powerloss --rounds 25`` (root, fuse3
+and ``../shared/lazyfs`` needed); it prints kills, acknowledged and lost records per policy
+(docs/reliability.md shows a run).
 """
 
 from __future__ import annotations
@@ -55,8 +56,8 @@ GRACE_S = 0.5                # beyond the interval: a flush's own fsyncs and thr
 BATCH_MAX = 20
 READ_CHUNK = 1000
 #: LazyFS now and then fails an ``ftruncate`` of an open, existing file with ENOENT (flymq
-#: truncates index files when it opens a log), so a start or a first read can fail with
-#: this text; such calls are retried and counted, never taken for a flymq failure.
+#: cuts files when it recovers a log), so a start or a first read can fail with this text;
+#: such calls are retried and counted, never taken for a flymq failure.
 LAZYFS_QUIRK = "no such file or directory"
 QUIRK_ATTEMPTS = 5
 T = TypeVar("T")

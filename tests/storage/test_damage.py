@@ -1,6 +1,8 @@
 """Reads over damaged segments: the records before the damage, then a precise error; zero
 padding after the last batch of a sealed segment is its end, not damage."""
 
+import logging
+
 import pytest
 
 from flymq.broker.storage import Record
@@ -90,3 +92,29 @@ def test_damage_up_to_the_end_of_a_sealed_segment(open_log, tmp_path):
     assert (caught.value.first_offset, caught.value.end_offset) == (base + PER_BATCH, next_base)
     assert caught.value.end_position == len(data)
     assert log.read(next_base)[0].offset == next_base
+
+
+def test_recovery_says_what_it_cuts(open_log, tmp_path, caplog):
+    log = fill(open_log, 10)
+    log.close()
+    [seg] = segments(tmp_path)
+    with open(seg, "ab") as f:
+        f.write(b"\x01" * 30)                          # a torn append after the checkpoint
+    with caplog.at_level(logging.WARNING, logger="flymq.broker.storage.log"):
+        log = open_log(**CFG)
+    assert log.end_offset == 50
+    assert f"t/0: recovery cuts 30 bytes at byte {seg.stat().st_size} of {seg} (offset 50 on):" \
+        f" an unfinished write" in caplog.text
+    log.close()
+
+    caplog.clear()
+    data = bytearray(seg.read_bytes())
+    batch_size = len(data) // 10
+    data[4 * batch_size + 40] ^= 0x01                  # damage that sound batches follow
+    seg.write_bytes(bytes(data))
+    (tmp_path / "p" / "recovery-checkpoint").unlink()  # so recovery scans the whole segment
+    with caplog.at_level(logging.WARNING, logger="flymq.broker.storage.log"):
+        log = open_log(**CFG)
+    assert log.end_offset == 20
+    assert f"at byte {4 * batch_size} of {seg} (offset 20 on): sound batches follow it from " \
+        f"byte {5 * batch_size} (offset 25) and are dropped with it" in caplog.text

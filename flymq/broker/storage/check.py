@@ -19,14 +19,13 @@ from typing import Callable
 from .batch import HEADER, batch_crc_ok, encode_batch, pack_base
 from .checkpoint import FILE_NAME as CHECKPOINT_FILE
 from .checkpoint import read_checkpoint
-from .damage import locate_damage
+from .damage import NO_END, locate_damage
 from .files import fsync_dir, write_atomically
 from .record import Record
 from .segment import INDEX_SUFFIX, LOG_SUFFIX, TIME_SUFFIX, iter_batches
 from flymq.errors import CorruptRecordError
 
 READ_CHUNK = 4 << 20  # bytes per read while walking a segment: few syscalls, bounded memory
-_NO_END = 1 << 63     # the last segment's end offset, which no file records
 
 
 @dataclass
@@ -192,7 +191,7 @@ def _walk(seg: SegmentCheck, verify: bool, progress: Callable[[int], None] | Non
                 return
             except CorruptRecordError as exc:
                 damage = locate_damage(fd, exc.position, seg.size, seg.next_offset,
-                                       _NO_END if end_offset is None else end_offset)
+                                       NO_END if end_offset is None else end_offset)
                 ends_log = end_offset is None and damage.end_position >= seg.size
                 seg.problems.append(Problem(exc.position, damage.end_position, seg.next_offset,
                                             None if ends_log else damage.end_offset, exc.detail))

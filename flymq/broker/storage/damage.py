@@ -17,6 +17,7 @@ from .batch import HEADER, HEADER_SIZE, MAGIC, MIN_LENGTH, PREFIX_SIZE, batch_cr
 _MAGIC_AT = 16                    # the magic byte's position in a batch header
 _MAGIC_BYTE = bytes([MAGIC])
 _SCAN_WINDOW = 1 << 20            # bytes of candidate headers read per pread
+NO_END = 1 << 63                  # the end offset of a last segment, which no file records
 
 
 class Damage(NamedTuple):

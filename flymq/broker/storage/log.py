@@ -8,6 +8,7 @@ beside appends and only ever see whole batches.
 from __future__ import annotations
 
 import bisect
+import logging
 import os
 import shutil
 import threading
@@ -24,12 +25,14 @@ from .batch import (ATTR_CONTROL, ATTR_TRANSACTIONAL, CODEC_LZ4, CODEC_MASK, HEA
                     encode_values)
 from .checkpoint import Checkpoint, read_checkpoint, write_checkpoint
 from .config import FsyncPolicy, LogConfig
+from .damage import NO_END, locate_damage
 from .flusher import Flusher
 from .files import fsync_dir, storage_error
 from .record import LogRecord, Record
 from .segment import LOG_SUFFIX, Segment, _count_below, iter_batches
 
 _SCAN_CHUNK = 1 << 20
+log = logging.getLogger(__name__)
 
 
 class PartitionLog:
@@ -91,16 +94,31 @@ class PartitionLog:
                 break
             verify_from = start[1] if start and i == first_scanned else 0
             size = seg.file_size()
-            seg.restore(interval, verify_from, size, cut_tail=True)
+            seg.restore(interval, verify_from, size, cut_tail=False)
             if i == first_scanned and start and verify_from == size == seg.size:
                 self._clean_open = i == len(self._segments) - 1
-            if seg.size < size and i + 1 < len(self._segments):
-                self._drop_segments_from(i + 1)
+            if seg.size < size:
+                self._report_cut(seg, size, len(self._segments) - i - 1)
+                seg.cut_tail()
+                if i + 1 < len(self._segments):
+                    self._drop_segments_from(i + 1)
                 break
         self._bases = [s.base_offset for s in self._segments]
         self._active = self._segments[-1]
         self._start = self._segments[0].base_offset
         self._end = self._active.next_offset
+
+    def _report_cut(self, seg: Segment, size: int, later: int) -> None:
+        """Warn of the bytes recovery is about to cut from ``seg`` (and of ``later``
+        segments): an unfinished write, or damage that sound batches follow (then dropped
+        with it, as Kafka does with an unflushed tail)."""
+        damage = locate_damage(seg.fd, seg.size, size, seg.next_offset, NO_END)
+        after = (f"sound batches follow it from byte {damage.end_position} (offset "
+                 f"{damage.end_offset}) and are dropped with it"
+                 if damage.end_position < size else "an unfinished write")
+        log.warning("%s: recovery cuts %s at byte %d of %s (offset %d on)%s: %s", self.name,
+                    f"{size - seg.size} bytes", seg.size, seg.path, seg.next_offset,
+                    f" and {later} later segment(s)" if later else "", after)
 
     def _trusted_start(self, cp: Checkpoint | None) -> tuple[int, int] | None:
         """(segment index, position) from which recovery must CRC-check, if the checkpoint

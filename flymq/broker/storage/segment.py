@@ -321,10 +321,15 @@ class Segment:
             if base != self.next_offset or (bpos >= verify_from and not batch_crc_ok(buf, p, total)):
                 break
             self._note(bpos, base, count, max_ts, total, index_interval)
-        if cut_tail and self.size < self.file_size():
+        if cut_tail:
+            self.cut_tail()
+        self.created_ms = _first_ts_at(self.fd) if self.size else 0
+
+    def cut_tail(self) -> None:
+        """Truncate the file after the last batch :meth:`restore` accepted."""
+        if self.size < self.file_size():
             os.ftruncate(self.fd, self.size)
             self.unsynced = True
-        self.created_ms = _first_ts_at(self.fd) if self.size else 0
 
     def is_sealed(self, next_offset: int) -> bool:
         """Whether the final time-index entry says this closed segment ends at ``next_offset``."""

@@ -23,7 +23,8 @@ from tools.bench.results import Stat
 
 GO = "Go broker"
 RATIO = "flymq ÷ Go broker"
-TABLE = "upstream's Go benchmark (goroutine workers), verified, one server per run"
+TABLE = ("upstream's Go benchmark (goroutine workers, its own 2 warm-up runs), verified, one "
+         "server per run")
 
 
 def systems(ctx: Context) -> list[tuple[str, str]]:

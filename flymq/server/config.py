@@ -41,9 +41,11 @@ class ServerConfig:
     """A request frame must arrive whole within this long of its first byte, else the
     connection is closed with an error (a trickle of bytes cannot hold a connection slot);
     0 = no limit."""
-    cpu_worker_threads: int = 2
-    """Threads for CPU-heavy requests (inflating a compressed frame, a filtered fetch), so that
-    they never hold up the event loop; few, so they leave it most of the interpreter lock."""
+    cpu_worker_threads: int = 1
+    """Threads for CPU-heavy requests (inflating a compressed frame, a filtered or large
+    fetch), so that they never hold up the event loop. Python threads share one interpreter
+    lock: each more takes more of it from the event loop (with 4 attackers of each kind on 2
+    cores, a well-behaved client's p99 was ~25 ms with one, ~40 ms with two)."""
     worker_threads: int = 32
     """Threads for calls that may wait on disk (fsync=always produce, metadata writes); more
     threads let more producers share one group-commit fsync."""

@@ -283,9 +283,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="body bytes each holder offers (MiB); the server reads what it allows")
     ap.add_argument("--no-limits", action="store_true",
                     help="leave the server's limits at their defaults")
+    ap.add_argument("--serve-arg", action="append", default=[], metavar="ARG",
+                    help="one more argument for flymq serve (repeat it)")
     args = ap.parse_args(argv)
-    serve_args = [] if args.no_limits else \
-        [a for k, v in LIMITS.items() for a in (f"--{k}", str(v))]
+    serve_args = ([] if args.no_limits else
+                  [a for k, v in LIMITS.items() for a in (f"--{k}", str(v))]) + args.serve_arg
     print(f"flymq serve {' '.join(serve_args)}")
     if args.part in ("fair", "both"):
         kinds = tuple(args.kinds.split(","))

@@ -118,3 +118,20 @@ def test_recovery_says_what_it_cuts(open_log, tmp_path, caplog):
     assert log.end_offset == 20
     assert f"at byte {4 * batch_size} of {seg} (offset 20 on): sound batches follow it from " \
         f"byte {5 * batch_size} (offset 25) and are dropped with it" in caplog.text
+
+
+def test_producer_state_is_read_past_padding_and_damage(open_log, tmp_path):
+    log = open_log(**CFG)
+    for i in range(90):
+        log.append([Record(b"value-%02d-%d" % (i, j)) for j in range(PER_BATCH)],
+                   producer_id=7, producer_epoch=0, base_sequence=i * PER_BATCH)
+    last_base = int(segments(tmp_path)[-1].stem)
+    log.truncate(last_base)      # an empty active segment: the state is read from the sealed one
+    log.close()
+    sealed = segments(tmp_path)[-2]
+    data = bytearray(sealed.read_bytes())
+    data[10] ^= 0x40             # the first batch's length: damage in the middle
+    sealed.write_bytes(bytes(data) + b"\0" * 100)
+    log = open_log(**CFG)
+    assert log.tail_producers()[-1] == (7, 0, last_base - PER_BATCH, PER_BATCH,
+                                        last_base - PER_BATCH)

@@ -249,21 +249,35 @@ class PartitionLog:
     def tail_producers(self, max_bytes: int = 1 << 20) -> list[tuple[int, int, int, int, int]]:
         """``(producer_id, epoch, base_sequence, count, base_offset)`` of the batches in about
         the last ``max_bytes`` of the log, oldest first: what a partition rebuilds its
-        idempotent-producer state from at open, reading headers only, never the whole log."""
+        idempotent-producer state from at open, reading headers only, never the whole log.
+        The walk ends at the segment's last offset (a sealed segment's padding is no batch)
+        and goes on after a damaged stretch: the producers around it still count."""
         with self._lock:
             self._check_open()
             segments = self._segments[-2:] if self._active.empty else [self._active]
             seg = segments[0]
-            limit = seg.size
+            limit, end = seg.size, seg.next_offset
             seg.pins += 1
         out = []
         try:
             start = limit - max_bytes
             indexed = _count_below(seg.index, lambda entry: entry[1] <= start)
-            pos = seg.index.get(indexed - 1)[1] if indexed and start > 0 else 0
-            for _, buf, p, _ in iter_batches(seg.fd, pos, limit, _SCAN_CHUNK, where=str(seg.path)):
-                fields = HEADER.unpack_from(buf, p)
-                out.append((fields[8], fields[9], fields[10], fields[5], fields[0]))
+            rel, pos = seg.index.get(indexed - 1) if indexed and start > 0 else (0, 0)
+            expected = seg.base_offset + rel
+            while pos < limit and expected < end:
+                try:
+                    for at, buf, p, total in iter_batches(seg.fd, pos, limit, _SCAN_CHUNK,
+                                                          where=str(seg.path)):
+                        fields = HEADER.unpack_from(buf, p)
+                        out.append((fields[8], fields[9], fields[10], fields[5], fields[0]))
+                        pos, expected = at + total, fields[0] + fields[5]
+                        if expected >= end:
+                            break
+                    else:
+                        pos = limit
+                except CorruptRecordError as exc:
+                    damage = locate_damage(seg.fd, exc.position, limit, expected, end)
+                    pos, expected = damage.end_position, damage.end_offset
         finally:
             self._unpin(seg)
         return out

@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
             return _repair(args, bad, repair_log)
         if bad:
             print(f"flymq: {len(bad)} log{'s' if len(bad) != 1 else ''} damaged (see STATUS); "
-                  "--verify --repair cuts the damaged tails", file=sys.stderr)
+                  "--verify --repair drops the damaged records", file=sys.stderr)
             return 1
         return 0
     finally:

@@ -51,7 +51,7 @@ def test_an_interrupted_run_stops_its_servers_and_removes_its_temp_dirs(tmp_path
         servers: list[int] = []
         while time.monotonic() < deadline and not servers:
             servers = [p for p in _children(bench.pid)
-                       if b"serve" in Path(f"/proc/{p}/cmdline").read_bytes()]
+                       if b"\0serve\0" in Path(f"/proc/{p}/cmdline").read_bytes()]
             time.sleep(0.05)
         assert servers, "the benchmark never started a server"
         assert [p.name for p in tmp_path.iterdir() if p.name.startswith("flymq-bench")]

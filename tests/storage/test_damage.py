@@ -8,6 +8,7 @@ import pytest
 
 from flymq.broker.storage import Record
 from flymq.broker.storage.cache import BATCH_CACHE
+from flymq.broker.storage.check import check_log, repair_log
 from flymq.errors import CorruptRecordError
 
 CFG = dict(segment_bytes=4096, index_interval_bytes=256)
@@ -138,34 +139,40 @@ def test_producer_state_is_read_past_padding_and_damage(open_log, tmp_path):
                                         last_base - PER_BATCH)
 
 
-@pytest.mark.parametrize("trial", range(24))
-def test_random_damage_never_hides_sound_records_or_returns_damaged_ones(open_log, tmp_path,
-                                                                         trial):
-    """A bit flip or a run of zeros anywhere in a random segment: a consumer that skips each
-    reported range reads every record of every untouched batch, exactly, and nothing else."""
-    rnd = random.Random(trial)
+def _damaged_log(open_log, tmp_path, rnd):
+    """A log of 150 batches (multi-record ones between runs of singles), closed, with a bit
+    flip or a run of zeros in a random segment; the offsets of the batches it touched."""
     log = open_log(**CFG)
-    batches = []   # (segment base, file position, size, first offset, count) of every batch
+    batches = []   # (first offset, count) of every batch
     for i in range(150):
-        n = PER_BATCH if i % 3 == 0 else 1   # multi-record batches between runs of singles
+        n = PER_BATCH if i % 3 == 0 else 1
         base = log.end_offset
         log.append([Record(b"r%06d" % (base + j)) for j in range(n)])
         batches.append((base, n))
+    end = log.end_offset
     log.close()
     files = segments(tmp_path)
     seg = rnd.choice(files)
     data = bytearray(seg.read_bytes())
+    lo = rnd.randrange(len(data))
     if rnd.random() < 0.5:
-        lo = rnd.randrange(len(data))
         data[lo] ^= 1 << rnd.randrange(8)
         hi = lo + 1
     else:
-        lo = rnd.randrange(len(data))
         hi = min(len(data), lo + rnd.randrange(1, 300))
         data[lo:hi] = bytes(hi - lo)
     seg.write_bytes(bytes(data))
-    touched = _touched(seg, batches, files, lo, hi)
     BATCH_CACHE.clear()
+    return end, _touched(seg, batches, files, lo, hi)
+
+
+@pytest.mark.parametrize("trial", range(24))
+def test_random_damage_never_hides_sound_records_or_returns_damaged_ones(open_log, tmp_path,
+                                                                         trial):
+    """A consumer that skips each reported range reads every record of every untouched
+    batch, exactly, and nothing else."""
+    rnd = random.Random(trial)
+    end, touched = _damaged_log(open_log, tmp_path, rnd)
     log = open_log(**CFG)
     got, lost, offset = [], set(), 0
     while offset < log.end_offset:
@@ -179,7 +186,24 @@ def test_random_damage_never_hides_sound_records_or_returns_damaged_ones(open_lo
         got += records
         offset = records[-1].offset + 1
     assert all(r.value == b"r%06d" % r.offset for r in got)
-    assert lost <= touched and lost | {r.offset for r in got} == set(range(log.end_offset))
+    assert log.end_offset == end   # fsynced (checkpointed) bytes are never cut, only reported
+    assert lost <= touched and lost | {r.offset for r in got} == set(range(end))
+
+
+@pytest.mark.parametrize("trial", range(12))
+def test_repair_drops_exactly_the_damaged_batches(open_log, tmp_path, trial):
+    """After ``flymq inspect --repair`` (check_log + repair_log) the log reads through: the
+    untouched records, fillers (control records) for the damaged offsets, nothing else."""
+    rnd = random.Random(1000 + trial)
+    end, touched = _damaged_log(open_log, tmp_path, rnd)
+    check = check_log(tmp_path / "p", verify=True)
+    repair_log(check)
+    assert check_log(tmp_path / "p", verify=True).first_problem is None
+    log = open_log(**CFG)
+    records = log.read(0, max_records=10**6, max_bytes=1 << 30)
+    assert [r.offset for r in records] == list(range(log.end_offset))
+    assert all(r.value == b"r%06d" % r.offset for r in records if not r.control)
+    assert {r.offset for r in records if r.control} | set(range(log.end_offset, end)) <= touched
 
 
 def _touched(seg, batches, files, lo, hi):

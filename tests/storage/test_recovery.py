@@ -135,7 +135,10 @@ def test_checkpoint_limits_the_scan(open_log, tmp_path, monkeypatch):
     original = batch_mod.batch_crc_ok
     monkeypatch.setattr(segment_mod, "batch_crc_ok", lambda *a: checked.append(1) or original(*a))
     log = open_log(**CFG)
-    assert log.end_offset == 90 and checked == []
+    # a clean open CRC-checks only the batches after the last index entry (a damaged header
+    # there must not mislead the end offset), never the log
+    batch_size = sum(f.stat().st_size for f in files(tmp_path, ".log")) // 30
+    assert log.end_offset == 90 and 0 < len(checked) <= CFG["index_interval_bytes"] // batch_size + 1
 
 
 def test_missing_checkpoint_still_recovers(open_log, tmp_path):

@@ -179,6 +179,8 @@ def _walk(seg: SegmentCheck, verify: bool, progress: Callable[[int], None] | Non
                     if base != seg.next_offset:
                         raise CorruptRecordError(where, at, f"batch at byte {at} starts at "
                                                             f"offset {base}, expected {seg.next_offset}")
+                    if count < 1:
+                        raise CorruptRecordError(where, at, f"batch at byte {at} holds no record")
                     if verify and not batch_crc_ok(buf, p, total):
                         raise CorruptRecordError(where, at, f"CRC mismatch in the batch at byte {at}")
                     _count(seg, count, first_ts, max_ts)

@@ -95,6 +95,8 @@ class PartitionLog:
             verify_from = start[1] if start and i == first_scanned else 0
             size = seg.file_size()
             seg.restore(interval, verify_from, size, cut_tail=False)
+            if seg.size < verify_from:  # damage in bytes fsynced before the checkpoint
+                seg.resume(verify_from, cp.next_offset, interval, size)
             if i == first_scanned and start and verify_from == size == seg.size:
                 self._clean_open = i == len(self._segments) - 1
             if seg.size < size:

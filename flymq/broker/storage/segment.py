@@ -178,9 +178,9 @@ class Segment:
                 for bpos, batch, buf, p, total in batches:
                     base, count = (_base_and_count(buf, p) if batch is None
                                    else (batch.base, batch.count))
-                    if base != expected:
-                        raise CorruptRecordError(where, bpos,
-                                                 f"batch base offset {base}, expected {expected}")
+                    if base != expected or count < 1:
+                        raise CorruptRecordError(where, bpos, f"batch base offset {base}, "
+                                                              f"expected {expected}, count {count}")
                     if base + count <= offset:
                         if careful and batch is None and not batch_crc_ok(buf, p, total):
                             raise CorruptRecordError(where, bpos, "CRC-32C mismatch")
@@ -296,9 +296,11 @@ class Segment:
         """Rebuild this segment's state from its file, trusting indexes only before a point.
 
         Index entries at or past ``min(verify_from, limit)`` are dropped; the batches from the
-        last kept entry to ``limit`` are walked (CRC-checked from ``verify_from`` on) and
-        re-indexed exactly as appends would have. The walk stops at the first bad length,
-        offset gap or CRC; with ``cut_tail`` the file is truncated there.
+        last kept entry to ``limit`` are walked, CRC-checked (a damaged header before
+        ``verify_from`` must not mislead the offsets: CRC-32C of the few KiB after the last
+        index entry costs microseconds) and re-indexed exactly as appends would have. The
+        walk stops at the first bad length, offset gap, empty batch or CRC; with ``cut_tail``
+        the file is truncated there.
         """
         cut = min(verify_from, limit)
         keep = _count_below(self.index, lambda e: e[1] < cut)
@@ -316,14 +318,26 @@ class Segment:
             rel = pos = 0
             self.max_ts = NO_TIMESTAMP
         self.size, self.next_offset, self.bytes_since_index = pos, self.base_offset + rel, 0
-        for bpos, buf, p, total in iter_batches(self.fd, pos, limit, 4 << 20, strict=False):
-            base, count, max_ts = _base_count_max(buf, p)
-            if base != self.next_offset or (bpos >= verify_from and not batch_crc_ok(buf, p, total)):
-                break
-            self._note(bpos, base, count, max_ts, total, index_interval)
+        self._walk(pos, limit, index_interval)
         if cut_tail:
             self.cut_tail()
         self.created_ms = _first_ts_at(self.fd) if self.size else 0
+
+    def resume(self, position: int, next_offset: int, index_interval: int, limit: int) -> None:
+        """Take bytes up to ``position`` (where ``next_offset`` starts) as they are, and walk
+        and CRC-check the batches from there to ``limit``: recovery's way past damage in
+        bytes that were fsynced before the checkpoint, which reads then report."""
+        self.size, self.next_offset = position, next_offset
+        self._walk(position, limit, index_interval)
+
+    def _walk(self, pos: int, limit: int, index_interval: int) -> None:
+        """Account the batches from ``pos`` up to the first bad length, offset gap, empty
+        batch or CRC."""
+        for bpos, buf, p, total in iter_batches(self.fd, pos, limit, 4 << 20, strict=False):
+            base, count, max_ts = _base_count_max(buf, p)
+            if base != self.next_offset or count < 1 or not batch_crc_ok(buf, p, total):
+                break
+            self._note(bpos, base, count, max_ts, total, index_interval)
 
     def cut_tail(self) -> None:
         """Truncate the file after the last batch :meth:`restore` accepted."""

@@ -124,10 +124,10 @@ def _produce_tx_batch(d: "FlyMQv1", conn: "Connection", req: m.ProduceTxBatchReq
     """In the event loop unless a step may wait on the disk (creating a topic, a commit
     that may fsync): a worker thread's hop is a third of the server's time per transaction."""
     session = conn.session
-    if any(d._creates_topic(session, r.topic) for r in req.records):
+    records = [(r.topic, r.value) for r in req.records]
+    if any(d._creates_topic(session, topic) for topic in {topic for topic, _ in records}):
         return d.server.in_worker(d.call, conn, _TX_BATCH_IN_WORKER, req)
-    session.produce_transactional_batch(req.txn_id, [(r.topic, r.value) for r in req.records],
-                                        begin=req.begin)
+    session.produce_transactional_batch(req.txn_id, records, begin=req.begin)
     if not req.commit:
         return m.AckResponse()
     if session.broker.transaction_commit_waits(req.txn_id):

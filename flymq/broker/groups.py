@@ -14,8 +14,8 @@ that topic deleted).
 
 Every group id is checked against the rule of :mod:`flymq.group_ids` on the way in (the
 transaction coordinator's already decided commits excepted: they were checked when the offsets
-joined the transaction). One lock guards offsets and membership, so a commit is checked against the member's
-generation and stored in one step: no rebalance can slip in between.
+joined the transaction). One lock guards offsets and membership, so a commit is checked
+against the member's generation and stored in one step: no rebalance can slip in between.
 """
 
 from __future__ import annotations

@@ -5,7 +5,6 @@ session and its result to a response message; all behaviour lives in the broker
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from flymq import protocol as m
@@ -15,8 +14,8 @@ from flymq.broker.messages import columns
 from flymq.broker.partition import SCAN_LIMIT
 from flymq.broker.roles import ROLES
 from flymq.errors import InvalidRequestError, TransactionNotActiveError, TransactionNotFoundError
-from flymq.protocol import Op, encode_frame
-from flymq.server.long_poll import long_poll
+from flymq.protocol import Op
+from flymq.server.long_poll import ScanThenPoll, long_poll
 from flymq.server.ops import OpTable, Produced
 
 if TYPE_CHECKING:
@@ -196,29 +195,11 @@ def _fetch(d: "FlyMQv1", conn: "Connection", req: m.FetchRequest) -> Any:
 @op(Op.FETCH_EX, m.FetchExRequest)
 def _fetch_ex(d: "FlyMQv1", conn: "Connection", req: m.FetchExRequest) -> Any:
     if _cpu_heavy(req):
-        return asyncio.ensure_future(_heavy_fetch_ex(d, conn, req))
+        return ScanThenPoll(d, conn.session, req)
     reply = d.fetch_ex_now(conn.session, req, req.offset)
     if reply.offsets or req.max_wait_ms <= 0:
         return reply
     return long_poll(d, conn.session, req, reply.next_offset)
-
-
-async def _heavy_fetch_ex(d: "FlyMQv1", conn: "Connection", req: m.FetchExRequest) -> bytes:
-    """A CPU-heavy FETCH_EX: the scan and the encoding on a CPU worker, then a long poll (in
-    the loop, its wake-up's scan again on a CPU worker) if it found nothing and the client
-    waits."""
-    def scan() -> bytes | int:
-        try:
-            reply = d.fetch_ex_now(conn.session, req, req.offset)
-        except Exception as exc:
-            return d.fail(Op.FETCH_EX, exc)
-        if reply.offsets or req.max_wait_ms <= 0:
-            return encode_frame(Op.FETCH_EX, reply.encode())
-        return reply.next_offset
-    answer = await d.server.in_cpu_worker(scan)
-    if type(answer) is bytes:
-        return answer
-    return await long_poll(d, conn.session, req, answer, d.server.in_cpu_worker)
 
 
 @op(Op.LIST_OFFSETS, m.ListOffsetsRequest)

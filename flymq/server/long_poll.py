@@ -3,7 +3,8 @@
 A FETCH_EX with a wait and a WAIT_RECORDS over a consumer's partitions are both a
 :class:`WatchedReply`: answered when the broker reports a record at one of the watched
 positions, at the deadline, or at once when the connection or the server shuts down
-(:meth:`WatchedReply.wake`, which the connection layer calls).
+(:meth:`WatchedReply.wake`, which the connection layer calls). A CPU-heavy FETCH_EX (a filter,
+many records) is a :class:`ScanThenPoll`: its scan on a CPU worker, then such a long poll.
 """
 
 from __future__ import annotations
@@ -62,6 +63,58 @@ class WatchedReply(asyncio.Future):
         self._timer.cancel()
         for cancel in self._cancels:
             cancel()
+
+
+class ScanThenPoll(asyncio.Future):
+    """A CPU-heavy FETCH_EX: the scan on a CPU worker; if it found nothing and the client
+    waits, a long poll from where the scan stopped (its re-scans on the CPU worker too).
+    Woken like a long poll."""
+
+    def __init__(self, d: "FlyMQv1", session: "Session", req: m.FetchExRequest):
+        super().__init__(loop=d.loop)
+        self._d, self._session, self._req = d, session, req
+        self._poll: WatchedReply | None = None
+        self._woken = False
+        d.server.in_cpu_worker(self._scan).add_done_callback(self._scanned)
+        self.add_done_callback(self._release)
+
+    def _scan(self) -> bytes | int:
+        """On the CPU worker: the reply frame, or the offset to wait at."""
+        d, req = self._d, self._req
+        try:
+            reply = d.fetch_ex_now(self._session, req, req.offset)
+        except Exception as exc:
+            return d.fail(Op.FETCH_EX, exc)
+        if reply.offsets or req.max_wait_ms <= 0:
+            return encode_frame(Op.FETCH_EX, reply.encode())
+        return reply.next_offset
+
+    def _scanned(self, scan: "asyncio.Future[bytes | int]") -> None:
+        if self.done():  # the connection went away meanwhile
+            return
+        answer = scan.result()
+        if type(answer) is bytes:
+            self.set_result(answer)
+            return
+        d = self._d
+        self._poll = long_poll(d, self._session, self._req, answer, d.server.in_cpu_worker)
+        self._poll.add_done_callback(self._polled)
+        if self._woken:
+            self._poll.wake()
+
+    def _polled(self, poll: WatchedReply) -> None:
+        if not self.done() and not poll.cancelled():
+            self.set_result(poll.result())
+
+    def wake(self) -> None:
+        """Answer now with what is there (once the scan is done)."""
+        self._woken = True
+        if self._poll is not None:
+            self._poll.wake()
+
+    def _release(self, _: asyncio.Future) -> None:
+        if self._poll is not None and not self._poll.done():
+            self._poll.cancel()
 
 
 def long_poll(d: "FlyMQv1", session: "Session", req: m.FetchExRequest, offset: int,

@@ -310,3 +310,21 @@ def _offer_partial_frames(address, holders: int, offered: int, seconds: float
                     del left[s]
                     sel.unregister(s)
     return socks
+
+
+def test_a_cpu_heavy_long_poll_is_answered_at_once_when_the_server_stops(make_server, broker):
+    """A filtered FETCH_EX that waits (its scan ran on a CPU worker) is woken by a graceful
+    stop like any long poll, instead of holding the stop for its wait."""
+    server = make_server()
+    broker.create_topic("quiet")
+    with RawClient(server.address) as c:
+        c.send(frame(Op.FETCH_EX, p.FetchExRequest("quiet", 0, 0, 10, 0, 30_000, "x").encode()))
+        conn = only_connection(server)
+        wait_until(lambda: in_server_loop(server, lambda: conn._waiting is not None),
+                   what="the long poll")
+        started = time.monotonic()
+        stopping = threading.Thread(target=server.stop_in_thread)
+        stopping.start()
+        assert decode_reply(Op.FETCH_EX, c.recv_frame()).records == []
+        stopping.join(10)
+        assert time.monotonic() - started < 5

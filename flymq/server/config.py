@@ -45,7 +45,7 @@ class ServerConfig:
     """Threads for CPU-heavy requests (inflating a compressed frame, a filtered or large
     fetch), so that they never hold up the event loop. Python threads share one interpreter
     lock: each more takes more of it from the event loop (with 4 attackers of each kind on 2
-    cores, a well-behaved client's p99 was ~25 ms with one, ~40 ms with two)."""
+    cores, a well-behaved client's p99 was 14-24 ms with one, 16-92 ms with two)."""
     worker_threads: int = 32
     """Threads for calls that may wait on disk (fsync=always produce, metadata writes); more
     threads let more producers share one group-commit fsync."""

@@ -139,6 +139,23 @@ def test_gzip_beyond_the_frame_limit_is_refused_and_the_connection_goes_on(serve
         assert c.call(Op.LIST_TOPICS).topics == []
 
 
+def test_compressed_requests_of_any_opcode_are_inflated_off_the_loop_and_answered(server):
+    """Inflated on a CPU worker, then answered in order as if sent plain: an inline reply
+    (FETCH), a disk call (CREATE_TOPIC), a bad stream (its error, the connection goes on)."""
+    def gz(op: int, msg) -> bytes:
+        return frame(op, p.gzip_payload(msg.encode()), p.FLAG_BINARY | p.FLAG_GZIP)
+    with RawClient(server.address) as c:
+        c.send(gz(Op.CREATE_TOPIC, p.CreateTopicRequest("gz", 1))
+               + frame(Op.PRODUCE, p.ProduceRequest("gz", b"", b"v", 0).encode())
+               + gz(Op.FETCH, p.FetchRequest("gz", 0, 0, 10))
+               + frame(Op.FETCH, b"not gzip", p.FLAG_BINARY | p.FLAG_GZIP))
+        decode_reply(Op.CREATE_TOPIC, c.recv_frame())
+        assert decode_reply(Op.PRODUCE, c.recv_frame()).offset == 0
+        assert [r.value for r in decode_reply(Op.FETCH, c.recv_frame()).records] == [b"v"]
+        assert error_text(c.recv_frame()) == "gzip: invalid header"
+        assert c.call(Op.LIST_TOPICS).topics == ["gz"]
+
+
 def test_attackers_pipelining_heavy_requests_do_not_starve_a_well_behaved_client(
         server, broker):
     """Two connections pipelining FETCHes whose filter runs over 1,000 records each, and two

@@ -50,6 +50,7 @@ from flymq.models import (FetchResult, JoinResult, RecordMetadata, RecordMetadat
                           TopicMetadata)
 from flymq.timers import TimerService
 from flymq.group_ids import validate_group_id
+from flymq.keyhash import key_partition
 from flymq.topic_names import validate_topic_name
 
 if TYPE_CHECKING:
@@ -408,25 +409,33 @@ class Broker(SchemaOperations, DeliveryOperations):
         leaders = t.partitions
         chosen = partition
         if chosen < 0:
-            chosen = 0 if len(leaders) == 1 else \
-                choose_partition(key, len(leaders), t.round_robin)
+            count = len(leaders)
+            # choose_partition inlined (two Python calls less): unkeyed records go round-robin
+            chosen = 0 if count == 1 else key_partition(key, count) if key else \
+                next(t.round_robin.counter) % count
         elif chosen >= len(leaders):
             raise PartitionNotFoundError(topic, chosen, style="out of range")
         now = self._now_ms()
         expire_at = request.expire_at
         if expire_at is None and t.config.ttl_ms is not None:  # the topic's default TTL
             expire_at = now + t.config.ttl_ms
-        stored = (value, key or None, now if timestamp is None else timestamp,  # as _stored
-                  encode_headers(headers) if headers else (), expire_at)
         leader = leaders[chosen]
         try:
-            offset = leader.append(request, (stored,), now=now)
+            if headers or request.compression is not None:
+                offset = leader.append(request, ((value, key or None,  # as _stored
+                                                  now if timestamp is None else timestamp,
+                                                  encode_headers(headers) if headers else (),
+                                                  expire_at),), now=now)
+            else:  # the single produce: no record tuples on the way down
+                offset = leader.append_record(value, key or None, timestamp or now,
+                                              expire_at, now, request.wait)
         except TopicNotFoundError:  # deleted since the lookup, before anything was written
             if not self.config.auto_create_topics or self.closed:
                 raise
             return self._append_one(request, record)
         return _new_result((now, [(chosen, offset)],
-                            DURABLE if request.wait else leader.durability(offset + 1)))
+                            DURABLE if request.wait or leader.durable_when_written
+                            else leader.durability(offset + 1)))
 
     def _append_many(self, request: AppendRequest) -> AppendResult:
         """:meth:`append` of a batch, or of any records of an idempotent producer."""

@@ -41,6 +41,9 @@ class PartitionLeader:
         self.index = index
         self.directory = directory
         self._log_config = log_config
+        #: an append is as durable as its policy promises once the OS has it (every policy
+        #: but ``always``): appenders skip asking :meth:`durability`
+        self.durable_when_written = log_config.fsync is not FsyncPolicy.ALWAYS
         self._clock = clock
         self._flusher = flusher
         self._log: PartitionLog | None = None
@@ -126,6 +129,16 @@ class PartitionLeader:
         if self._blocked or self._watchers:
             self._wake(base + len(records))
         return base
+
+    def append_record(self, value: bytes, key: bytes | None, timestamp: int,
+                      expire_at: int | None, now: int, wait: bool) -> int:
+        """:meth:`append` of one record without headers, producer or codec override: the
+        single produce (:meth:`PartitionLog.append_record`); returns its offset."""
+        log = self._log or self.log  # _opened(), inlined
+        offset = log.append_record(value, key, timestamp, expire_at, now, wait)
+        if self._blocked or self._watchers:
+            self._wake(offset + 1)
+        return offset
 
     def _append_idempotent(self, request: AppendRequest, records: Sequence,
                            timestamp: int | None) -> int:

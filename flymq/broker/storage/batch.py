@@ -111,8 +111,8 @@ def encode_batch(records: Sequence[Record], now_ms: int, *, producer_id: int = -
 
     Each field is gathered as a column with C-level ``map`` calls; optional columns (keys,
     headers, expiry, distinct timestamps) are written only when some record needs them.
-    One uncompressed record without headers or expiry (a single produce) takes a shortcut
-    that writes the very same bytes with one struct call.
+    One uncompressed record without headers (a single produce) takes :func:`encode_one`,
+    which writes the very same bytes with one struct call.
     """
     n = len(records)
     if not n:
@@ -121,34 +121,41 @@ def encode_batch(records: Sequence[Record], now_ms: int, *, producer_id: int = -
     attrs = codec | (ATTR_TRANSACTIONAL if transactional else 0) | (ATTR_CONTROL if control else 0)
     if n == 1 and codec == CODEC_NONE:
         value, key, ts, headers, expire_at = records[0]
-        if not headers and expire_at is None:  # the single-produce case: same bytes, fewer steps
-            ts = ts or now_ms
-            if key is None:
-                size = 4 + len(value)
-                covered = _COVERED_VALUE.pack(MAGIC, attrs, 1, ts, ts, producer_id,
-                                              producer_epoch, base_sequence, size, len(value))
-                covered += value
-            else:
-                size = 8 + len(key) + len(value)
-                covered = _COVERED_KEY_VALUE.pack(
-                    MAGIC, attrs | HAS_KEYS, 1, ts, ts, producer_id, producer_epoch,
-                    base_sequence, size, len(key), len(value))
-                covered += key
-                covered += value
-            length = 4 + len(covered)
-            if length > MAX_BATCH_BYTES:
-                raise ValueError(f"batch of {length} bytes exceeds the limit of {MAX_BATCH_BYTES}")
-            return _LENGTH_CRC.pack(length, crc32c(covered)) + covered, 1, ts, ts
-        if not headers and key is None:  # one record with a TTL: the same bytes as the columns
-            ts = ts or now_ms
-            covered = _COVERED_EXPIRY_VALUE.pack(
-                MAGIC, attrs | HAS_EXPIRY, 1, ts, ts, producer_id, producer_epoch,
-                base_sequence, 12 + len(value), expire_at, len(value)) + value
-            length = 4 + len(covered)
-            if length > MAX_BATCH_BYTES:
-                raise ValueError(f"batch of {length} bytes exceeds the limit of {MAX_BATCH_BYTES}")
-            return _LENGTH_CRC.pack(length, crc32c(covered)) + covered, 1, ts, ts
+        if not headers:  # the single-produce case: same bytes, fewer steps
+            batch = encode_one(value, key, ts or now_ms, expire_at, attrs, producer_id,
+                               producer_epoch, base_sequence)
+            if batch is not None:
+                return batch
     return _encode_columns(records, now_ms, attrs, producer_id, producer_epoch, base_sequence)
+
+
+def encode_one(value: bytes, key: bytes | None, timestamp: int, expire_at: int | None,
+               attrs: int = CODEC_NONE, producer_id: int = -1, producer_epoch: int = -1,
+               base_sequence: int = -1) -> EncodedBatch | None:
+    """One uncompressed record without headers as the very bytes :func:`encode_batch` writes
+    for it, with one struct call, and the value copied once (its CRC is taken in place); None
+    for a keyed record with an expiry, which takes the column encoder. ``attrs`` must carry no
+    codec. The single produce's encoding: no record tuple, no columns."""
+    if expire_at is None:
+        if key is None:
+            covered = _COVERED_VALUE.pack(MAGIC, attrs, 1, timestamp, timestamp, producer_id,
+                                          producer_epoch, base_sequence, 4 + len(value),
+                                          len(value))
+        else:
+            covered = _COVERED_KEY_VALUE.pack(
+                MAGIC, attrs | HAS_KEYS, 1, timestamp, timestamp, producer_id, producer_epoch,
+                base_sequence, 8 + len(key) + len(value), len(key), len(value)) + key
+    elif key is None:  # a record with a TTL: the same bytes as the columns
+        covered = _COVERED_EXPIRY_VALUE.pack(
+            MAGIC, attrs | HAS_EXPIRY, 1, timestamp, timestamp, producer_id, producer_epoch,
+            base_sequence, 12 + len(value), expire_at, len(value))
+    else:
+        return None
+    length = 4 + len(covered) + len(value)
+    if length > MAX_BATCH_BYTES:
+        raise ValueError(f"batch of {length} bytes exceeds the limit of {MAX_BATCH_BYTES}")
+    crc = crc32c(value, crc32c(covered))
+    return b"".join((_LENGTH_CRC.pack(length, crc), covered, value)), 1, timestamp, timestamp
 
 
 def encode_values(values: Sequence[bytes], now_ms: int, *, producer_id: int = -1,

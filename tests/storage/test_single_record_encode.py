@@ -52,3 +52,26 @@ def test_single_record_size_limit(monkeypatch):
     with pytest.raises(ValueError, match="exceeds the limit"):
         batch.encode_batch([Record(b"x" * 200)], 1)
     assert MAX_BATCH_BYTES == 1 << 30
+
+
+@pytest.mark.parametrize("compression", ["none", "lz4"])
+def test_append_record_writes_the_bytes_of_append(tmp_path, compression):
+    """The single produce's path (``append_record``: no record tuple) and ``append`` of the
+    same records leave identical log files, in either codec (lz4 takes the general path)."""
+    from flymq.broker.storage import LogConfig, PartitionLog
+
+    cases = [(b"v" * 100, None, 5, None), (b"value", b"key", 6, None),
+             (b"value", None, 7, 9_000), (b"value", b"k", 8, 9_000), (b"", None, 9, None)]
+    logs = [PartitionLog(tmp_path / name, LogConfig(compression=compression))
+            for name in ("fast", "slow")]
+    try:
+        for value, key, ts, expire_at in cases:
+            logs[0].append_record(value, key, ts, expire_at, 1, True)
+            logs[1].append([Record(value, key, ts, (), expire_at)], now=1)
+        files = [sorted((tmp_path / name).glob("*.log"))[0].read_bytes()
+                 for name in ("fast", "slow")]
+        assert files[0] == files[1]
+        assert [(r.value, r.key, r.timestamp, r.expire_at) for r in logs[0].read(0)] == cases
+    finally:
+        for log in logs:
+            log.close()

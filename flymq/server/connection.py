@@ -381,13 +381,19 @@ class Connection(asyncio.Protocol):
 
     def _account(self) -> None:
         """Report the request bytes this connection holds to the shared budget; wait for it
-        when it is spent and a frame is still incomplete here (unless it is the oldest)."""
+        when it is spent and a frame is still incomplete here (unless it is the oldest), or
+        close (after answering what came before) once the budget's slack is spent too."""
         held = self.decoder.buffered + self._backlog_bytes
         if held != self._held:
             delta, self._held = held - self._held, held
             self._limits.changed(delta)
         if self._partial and self._limits.must_wait(self):
-            self.wait_for_budget()
+            if self._limits.overflowing:  # a new frame after the budget's slack is spent too
+                self._close_when_done(self._protocol.framing_error_reply(self, LimitExceeded(
+                    f"the server is busy: {self._limits.held} bytes of requests are waiting "
+                    "(max_buffered_request_bytes); closing the connection, try again later")))
+            else:
+                self.wait_for_budget()
 
     def _track_partial(self, completed: bool) -> None:
         """Keep the listener's registry of incomplete frames: a frame started in this read

@@ -6,9 +6,11 @@
   reading (the rest of its frame waits in the kernel, not in the server); a connection between
   frames still reads, so small requests are still answered, and waits too if it then holds a
   partial frame. The connection whose frame is the oldest incomplete one keeps reading, so
-  that frames always complete, one at a time, even when a single one is larger than the limit
-  (the total then stays under the limit plus one frame). Waiting connections resume oldest
-  first, only as many as one read each (``READ_SIZE``) can fit under the limit.
+  that frames always complete, one at a time, even when a single one is larger than the limit.
+  Waiting connections resume oldest first, only as many as one read each (``READ_SIZE``) can
+  fit under the limit. A connection whose read starts a frame while even the slack above the
+  limit (a quarter of it) is spent is closed with an error instead: the total stays under
+  1.25 times the limit plus the oldest frame, however many connections send.
 - **Incomplete frames.** A frame must arrive whole within ``frame_timeout_s`` of its first
   byte. Connections holding a partial frame are kept oldest first: the deadline sweep stops
   at the first one still in time, and a full listener gives the slot of the oldest one to a
@@ -59,6 +61,11 @@ class SharedLimits:
                     conn.wait_for_budget()               # except the oldest
         elif self._waiting and self.held < self.max_bytes:
             self._resume()
+
+    @property
+    def overflowing(self) -> bool:
+        """The slack above the limit is spent too: new partial frames are refused."""
+        return self.held > self.max_bytes + self.max_bytes // 4
 
     def must_wait(self, conn: "Connection") -> bool:
         """Whether ``conn``, in the middle of a frame, must stop reading for the budget."""

@@ -567,6 +567,7 @@ class StorageError(ServerError):
         ("is a directory", "Something that is not flymq's replaced the file named: move it "
                            "away; the next request tries again, without a restart."),
         ("not a directory", "A file stands where flymq needs a directory: move it away."),
+        ("file exists", "A file stands where flymq needs a directory: move it away."),
         ("permission denied", "Give the broker's user read and write access to its data "
                               "directory."),
         ("read-only file system", "Remount the data directory read-write."),

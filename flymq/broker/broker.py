@@ -36,7 +36,7 @@ from flymq.broker.schemas.registry import SchemaRegistry
 from flymq.broker.session import Session
 from flymq.broker.storage import BatchRun, Flusher, LogConfig, Record
 from flymq.broker.storage.checkpoint import FILE_NAME as CHECKPOINT_FILE
-from flymq.broker.storage.files import raise_open_file_limit, write_atomically
+from flymq.broker.storage.files import raise_open_file_limit, storage_error, write_atomically
 from flymq.broker.topics import Topic, TopicRegistry, log_config_for
 from flymq.broker.transactions import TransactionCoordinator
 from flymq.clock import SYSTEM_CLOCK, Clock
@@ -181,8 +181,10 @@ class Broker(SchemaOperations, DeliveryOperations):
                 self._register(name)
             self.timers.call_every(self.config.retention_check_interval_ms,
                                    self.apply_retention)
-        except BaseException:
+        except BaseException as exc:
             self._release()
+            if isinstance(exc, OSError):  # e.g. a file where one of its directories belongs
+                raise storage_error(Path(exc.filename or self.data_dir), exc, "use") from exc
             raise
         self._max_message = self.config.max_message_bytes
         self._by_name = self._topics.by_name

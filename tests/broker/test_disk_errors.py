@@ -72,6 +72,17 @@ def test_a_full_disk_at_a_segment_roll_fails_that_produce_only(client, monkeypat
     assert values == [b"%03d" % i for i in range(8)]
 
 
+@pytest.mark.parametrize("name", ["topics", "groups"])
+def test_a_file_where_the_broker_needs_a_directory(tmp_path, name):
+    (tmp_path / name).write_text("not flymq's")
+    with pytest.raises(StorageError, match=rf"cannot use .*{name}: file exists") as info:
+        Broker(tmp_path)
+    assert "move it away" in info.value.hint
+    (tmp_path / name).unlink()
+    with Broker(tmp_path) as broker:   # nothing was left held: the lock, descriptors
+        broker.produce("t", b"x")
+
+
 def test_a_lock_file_that_is_a_directory(tmp_path):
     (tmp_path / ".lock").mkdir()
     with pytest.raises(StorageError, match=r"cannot lock .*\.lock: is a directory") as info:

@@ -2,6 +2,7 @@
 padding after the last batch of a sealed segment is its end, not damage."""
 
 import logging
+import os
 import random
 
 import pytest
@@ -13,6 +14,7 @@ from flymq.errors import CorruptRecordError
 
 CFG = dict(segment_bytes=4096, index_interval_bytes=256)
 PER_BATCH = 5
+TRIALS = int(os.environ.get("FLYMQ_DAMAGE_TRIALS", "24"))  # random damage trials (more: set it)
 
 
 def fill(open_log, batches=90):
@@ -166,7 +168,7 @@ def _damaged_log(open_log, tmp_path, rnd):
     return end, _touched(seg, batches, files, lo, hi)
 
 
-@pytest.mark.parametrize("trial", range(24))
+@pytest.mark.parametrize("trial", range(TRIALS))
 def test_random_damage_never_hides_sound_records_or_returns_damaged_ones(open_log, tmp_path,
                                                                          trial):
     """A consumer that skips each reported range reads every record of every untouched
@@ -190,7 +192,7 @@ def test_random_damage_never_hides_sound_records_or_returns_damaged_ones(open_lo
     assert lost <= touched and lost | {r.offset for r in got} == set(range(end))
 
 
-@pytest.mark.parametrize("trial", range(12))
+@pytest.mark.parametrize("trial", range(TRIALS // 2))
 def test_repair_drops_exactly_the_damaged_batches(open_log, tmp_path, trial):
     """After ``flymq inspect --repair`` (check_log + repair_log) the log reads through: the
     untouched records, fillers (control records) for the damaged offsets, nothing else."""

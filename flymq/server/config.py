@@ -35,8 +35,10 @@ class ServerConfig:
     """Received but unprocessed requests above which the server stops reading."""
     max_buffered_request_bytes: int = 256 * 1024 * 1024
     """Request bytes received but not yet answered, all connections together. Once reached,
-    connections in the middle of a frame stop reading until it falls back (oldest first);
-    connections between frames are still served."""
+    connections in the middle of a frame stop reading until it falls back (but the oldest
+    frame's, so frames complete); connections between frames are still served. Past a
+    quarter more, a connection whose read starts a frame is told the server is busy and
+    closed."""
     frame_timeout_s: float = 30.0
     """A request frame must arrive whole within this long of its first byte, else the
     connection is closed with an error (a trickle of bytes cannot hold a connection slot);

@@ -17,8 +17,8 @@
   new connection.
 
 The connection does the per-read bookkeeping (:class:`~flymq.server.connection.Connection`
-calls ``changed``, ``started``, ``finished``, ``wait`` and ``forget``); a connection's state
-lives there, this object only orders them.
+reports ``changed``, ``started``, ``finished`` and ``forget``, and asks ``must_wait`` and
+``overflowing``); a connection's state lives there, this object only orders them.
 """
 
 from __future__ import annotations

@@ -328,8 +328,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['during']['VmRSS'] // 1024} MiB (peak {r['during']['VmHWM'] // 1024} MiB); "
               f"global limit {limit}")
         print(f"  bytes the holders sent (kernel buffers included): {r['sent'] // MIB} MiB; "
-              f"holders still held: {r['alive']} (the rest told the server is busy); a well-behaved "
-              f"connect+LIST_TOPICS+PRODUCE took {r['served_s'] * 1000:.1f} ms")
+              f"holders still held: {r['alive']} (the rest told the server is busy); "
+              f"a well-behaved connect+LIST_TOPICS+PRODUCE took {r['served_s'] * 1000:.1f} ms")
     return 0
 
 

@@ -39,6 +39,14 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _cmdline(pid: int) -> bytes:
+    """A process's arguments, NUL-separated; empty once it has exited."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_an_interrupted_run_stops_its_servers_and_removes_its_temp_dirs(tmp_path, sig):
     env = serve_env(TMPDIR=str(tmp_path))
@@ -51,7 +59,7 @@ def test_an_interrupted_run_stops_its_servers_and_removes_its_temp_dirs(tmp_path
         servers: list[int] = []
         while time.monotonic() < deadline and not servers:
             servers = [p for p in _children(bench.pid)
-                       if b"\0serve\0" in Path(f"/proc/{p}/cmdline").read_bytes()]
+                       if b"\0serve\0" in _cmdline(p)]
             time.sleep(0.05)
         assert servers, "the benchmark never started a server"
         assert [p.name for p in tmp_path.iterdir() if p.name.startswith("flymq-bench")]

@@ -235,7 +235,8 @@ class TransactionCoordinator:
     def add_offsets(self, txn_id: str, group_id: str,
                     offsets: Iterable[tuple[str, int, int]], owner: object = None) -> None:
         """Commit ``(topic, partition, next offset)`` for ``group_id`` if and only if the
-        transaction commits (Kafka's TxnOffsetCommit)."""
+        transaction commits (Kafka's TxnOffsetCommit); the broker has validated
+        ``group_id``."""
         checked = []
         for topic, partition, offset in offsets:
             if not isinstance(topic, str) or type(partition) is not int or \
@@ -243,8 +244,6 @@ class TransactionCoordinator:
                 raise InvalidRequestError(
                     f"invalid transaction offset: {(topic, partition, offset)!r}")
             checked.append((topic, partition, offset))
-        if not isinstance(group_id, str) or not group_id:
-            raise InvalidRequestError("invalid transaction offset: empty group id")
         txn = self._get(txn_id, owner)
         with txn.lock:
             if txn.state != ACTIVE:

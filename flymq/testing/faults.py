@@ -23,6 +23,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from flymq.broker.storage.files import storage_error
 from flymq.errors import FlyMQError, ServerError, StorageError
 
 if TYPE_CHECKING:
@@ -35,11 +36,8 @@ __all__ = ["Faults", "OPERATIONS", "disk_full_error"]
 
 
 def disk_full_error(path: Path) -> StorageError:
-    """The error a produce gets when the disk is full: the text the storage layer gives for
-    ENOSPC (``cannot append to <file>: [Errno 28] No space left on device``)."""
-    exc = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-    return StorageError(f"cannot append to {path}: {exc}",
-                        hint="Free disk space or lower retention; the broker keeps running.")
+    """The error a produce gets when the disk is full: the storage layer's own for ENOSPC."""
+    return storage_error(path, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), "append to")
 
 
 class _Failure:

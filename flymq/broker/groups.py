@@ -62,7 +62,7 @@ class GroupCoordinator:
         self.members = GroupMembership(timers, clock.now_ms, resolve, self._locked, limits)
         self._log = StateLog(directory / LOG_DIR, name="__consumer_offsets/0",
                              log_config=log_config, clock=clock, flusher=flusher,
-                             compact_min_records=compact_min_records)
+                             compact_min_records=compact_min_records, upserts=True)
         for change in self._log.replay():
             entry = json.loads(change)
             if len(entry) == 4:

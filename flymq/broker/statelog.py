@@ -47,7 +47,8 @@ class StateLog:
     every call."""
 
     def __init__(self, directory: Path, *, name: str, log_config: LogConfig, clock: Clock,
-                 flusher: Flusher | None, compact_min_records: int = 10_000):
+                 flusher: Flusher | None, compact_min_records: int = 10_000,
+                 upserts: bool = False):
         self._dir = directory
         self._new = directory.with_name(directory.name + ".new")
         self._old = directory.with_name(directory.name + ".old")
@@ -57,6 +58,9 @@ class StateLog:
         self._flusher = flusher
         self._compact_min = compact_min_records
         self._compact_at = compact_min_records  # the live size is unknown until a snapshot
+        # Each change sets its key's whole value: one lost in the middle costs no more than
+        # one lost at the tail (the key keeps its previous value), so replay may skip it.
+        self._upserts = upserts
         directory.parent.mkdir(parents=True, exist_ok=True)
         if not directory.exists() and self._new.exists():  # crashed between the two renames
             os.rename(self._new, directory)
@@ -86,6 +90,9 @@ class StateLog:
             try:
                 records = self._log.read(position, _CHUNK)
             except CorruptRecordError as exc:
+                if self._skips(exc):
+                    position = exc.end_offset
+                    continue
                 self._drop_damaged_tail(exc)
                 return
             if not records:
@@ -94,6 +101,18 @@ class StateLog:
                 if not record.control:  # a filler left by `flymq inspect --repair`
                     yield record.value
             position = records[-1].offset + 1
+
+    def _skips(self, damage: CorruptRecordError) -> bool:
+        """True (and says so) when replay goes on past ``damage``: an upsert log whose damage
+        sound records follow. The damaged bytes stay until a compaction rewrites the log."""
+        if not self._upserts or damage.first_offset is None \
+                or damage.end_offset >= self._log.end_offset:
+            return False
+        log.warning("%s: damaged changes skipped, they are lost (later changes of their keys "
+                    "stand): offsets %d-%d, bytes %d-%d of %s (%s)", self._name,
+                    damage.first_offset, damage.end_offset - 1, damage.position,
+                    damage.end_position, damage.path, damage.detail)
+        return True
 
     def _drop_damaged_tail(self, damage: CorruptRecordError) -> None:
         """Cut the log where ``damage`` starts when no sound record follows it (bytes that a

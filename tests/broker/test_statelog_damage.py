@@ -1,6 +1,6 @@
 """Internal state logs with damaged bytes: a damaged tail is cut and reported and the broker
 starts with every change before it; damage with sound records after it is refused until the
-operator repairs (issue 16 point 3)."""
+operator repairs, except in the offsets log, whose commits are upserts (issue 16 point 3)."""
 
 from __future__ import annotations
 
@@ -79,15 +79,35 @@ def test_flymq_serve_starts_on_a_damaged_offsets_log(tmp_path):
     assert "damaged tail dropped" in err and str(offsets) in err and "offsets 2-2" in err
 
 
+def _flip_first_record(data: Path, log_dir: str) -> None:
+    [segment] = sorted((data / log_dir).glob("*.log"))
+    raw = bytearray(segment.read_bytes())
+    raw[60] ^= 0x08                                   # inside the first batch
+    segment.write_bytes(bytes(raw))
+
+
 def test_damage_followed_by_sound_records_is_refused(tmp_path):
     data = tmp_path / "data"
     _fill(data)
-    [segment] = sorted((data / "groups/offsets").glob("*.log"))
-    raw = bytearray(segment.read_bytes())
-    raw[60] ^= 0x08                                   # the first of three commits
-    segment.write_bytes(bytes(raw))
-    with pytest.raises(CorruptRecordError) as caught:
-        Broker(data)
+    _flip_first_record(data, "schemas/subjects")      # s1's registration; s2's follows
+    with pytest.raises(CorruptRecordError) as caught, Broker(data) as broker:
+        broker.get_schema("s2")
     assert caught.value.first_offset == 0 and caught.value.end_offset == 1
     assert "flymq inspect DATA_DIR --verify --repair" in str(caught.value)
     # (tests/cli/test_cli_inspect.py repairs such a directory)
+
+
+def test_offsets_log_skips_damage_that_sound_commits_follow(tmp_path, caplog):
+    """A commit is an upsert: losing one in the middle costs what losing the tail does."""
+    data = tmp_path / "data"
+    _fill(data)
+    _flip_first_record(data, "groups/offsets")        # g's commit of 5; h's 3, g's 7 follow
+    with caplog.at_level(logging.WARNING, logger="flymq.broker.statelog"):
+        with Broker(data) as broker:
+            assert broker.get_committed_offset("t", "g", 0) == 7
+            assert broker.get_committed_offset("t", "h", 0) == 3
+            broker.commit_offset("t", "h", 0, 4)
+    assert "__consumer_offsets/0: damaged changes skipped, they are lost (later changes of " \
+           "their keys stand): offsets 0-0" in caplog.text
+    with Broker(data) as broker:
+        assert broker.get_committed_offset("t", "h", 0) == 4

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from flymq.broker import Broker, BrokerConfig
-from flymq.errors import ConsumerGroupNotFoundError, CorruptRecordError, OffsetOutOfRangeError
+from flymq.errors import CorruptRecordError, OffsetOutOfRangeError, SchemaNotFoundError
 from flymq.broker.topic_dirs import topic_dirname
 
 from .conftest import flymq
@@ -101,24 +101,22 @@ def test_zero_padding_after_a_sealed_segment_is_a_note_not_damage(tmp_path):
 def test_a_state_log_damaged_before_sound_records_is_repaired(tmp_path):
     data = tmp_path / "data"
     with Broker(data) as broker:
-        broker.create_topic("t", 1)
-        broker.produce("t", b"v")
-        for group in ("a", "b", "c"):
-            broker.commit_offset("t", group, 0, 1)
-    [segment] = (data / "groups" / "offsets").glob("*.log")
+        for name in ("a", "b", "c"):
+            broker.register_schema(name, "json", b'{"type": "object"}')
+    [segment] = (data / "schemas" / "subjects").glob("*.log")
     raw = bytearray(segment.read_bytes())
-    raw[60] ^= 0x08                                   # the first of three commits
+    raw[60] ^= 0x08                                   # the first of three registrations
     segment.write_bytes(bytes(raw))
-    with pytest.raises(CorruptRecordError):          # refused: sound records follow it
-        Broker(data)
+    with pytest.raises(CorruptRecordError), Broker(data) as broker:  # refused: sound ones follow
+        broker.get_schema("b")
     repair = flymq("inspect", str(data), "--verify", "--repair", "--yes")
     assert repair.code == 0, repair
-    assert "groups/offsets: 00000000000000000000.log: drop offsets 0-0 (1 records" in repair.err
-    with Broker(data) as broker:                     # the operator dropped group a's commit
-        with pytest.raises(ConsumerGroupNotFoundError):
-            broker.get_committed_offset("t", "a", 0)
-        assert broker.get_committed_offset("t", "b", 0) == 1
-        assert broker.get_committed_offset("t", "c", 0) == 1
+    assert "schemas/subjects: 00000000000000000000.log: drop offsets 0-0 (1 records" in repair.err
+    with Broker(data) as broker:                     # the operator dropped schema a
+        with pytest.raises(SchemaNotFoundError):
+            broker.get_schema("a")
+        assert broker.get_schema("b")["version"] == 1
+        assert broker.get_schema("c")["version"] == 1
 
 
 def test_errors(tmp_path, serve):

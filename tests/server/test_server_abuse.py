@@ -17,6 +17,7 @@ from flymq.server import flymq_v1
 from flymq.server.connection import REQUESTS_PER_TURN
 from flymq.server.limits import READ_SIZE
 from flymq.testing import ServeProcess
+from tools.reliability.abuse import pipeline as _pipeline
 from srvutil import (RawClient, decode_reply, error_text, frame, in_server_loop,
                      only_connection, wait_until)
 
@@ -34,29 +35,6 @@ def _gzip_produce(size: int) -> bytes:
 
 def _partial_header(length: int) -> bytes:
     return p.HEADER.pack(p.MAGIC, p.VERSION, Op.PRODUCE, p.FLAG_BINARY, length)
-
-
-def _pipeline(address, frames: bytes, stop: threading.Event) -> socket.socket:
-    """A connection sending ``frames`` again and again, draining replies, until ``stop``
-    (then shut it down: a send may be blocked while the server does not read)."""
-    sock = socket.create_connection(address)
-
-    def drain() -> None:
-        try:
-            while sock.recv(1 << 20):
-                pass
-        except OSError:
-            pass
-
-    def send() -> None:
-        threading.Thread(target=drain, daemon=True).start()
-        try:
-            while not stop.is_set():
-                sock.sendall(frames)
-        except OSError:
-            pass
-    threading.Thread(target=send, daemon=True).start()
-    return sock
 
 
 def _latencies(address, calls: int) -> list[float]:

@@ -83,8 +83,10 @@ def fill_topic(address: tuple[str, int]) -> None:
 
 # --- attackers (in a child process) ---------------------------------------------------------
 
-def _pipeline(address: tuple[str, int], frames: bytes, stop: threading.Event) -> None:
-    """Send ``frames`` again and again without waiting for replies; a thread drains them."""
+def pipeline(address: tuple[str, int], frames: bytes, stop: threading.Event) -> socket.socket:
+    """A connection sending ``frames`` again and again without waiting for replies (a thread
+    drains them) until ``stop``; the caller shuts it down (a send may be blocked while the
+    server does not read). Also the attacker of tests/server/test_server_abuse.py."""
     sock = socket.create_connection(address)
 
     def drain() -> None:
@@ -93,14 +95,25 @@ def _pipeline(address: tuple[str, int], frames: bytes, stop: threading.Event) ->
                 pass
         except OSError:
             pass
+
+    def send() -> None:
+        try:
+            while not stop.is_set():
+                sock.sendall(frames)
+        except OSError:
+            pass  # closed by the server (or at the end of the run)
     threading.Thread(target=drain, daemon=True).start()
-    try:
-        while not stop.is_set():
-            sock.sendall(frames)
-    except OSError:
-        pass  # closed by the server (or at the end of the run)
-    finally:
-        sock.close()
+    threading.Thread(target=send, daemon=True).start()
+    return sock
+
+
+def _pipeline(address: tuple[str, int], frames: bytes, stop: threading.Event) -> None:
+    with pipeline(address, frames, stop) as sock:
+        stop.wait()
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # the server closed it already
 
 
 def _hold(address: tuple[str, int], first: bytes, stop: threading.Event) -> None:

@@ -74,3 +74,16 @@ def test_start_up_round_times_flymq_above_the_interpreters_floor():
     assert floor > 0 and set(starts) == {FLOOR, IMPORT, SERVE}
     for row in (IMPORT, SERVE):
         assert starts[row][ABOVE] == pytest.approx(starts[row]["ms"] - floor)
+
+
+def test_growth_charts_need_a_rate_at_every_point(tmp_path):
+    """B6 draws a line per table whose rows start with a number; the pending-delays table has
+    no msgs/s (it crashed the report of a whole run)."""
+    pytest.importorskip("matplotlib")
+    ctx = _ctx(tmp_path)
+    ctx.scenario = "b6"
+    for n in (10, 100):
+        ctx.figure("partitions", f"{n} partitions", {"msgs/s": Stat([n * 1.0])})
+        ctx.figure("pending delays", f"{n} pending", {"RSS growth MiB": Stat([n * 1.0])})
+    made = report.charts(ctx.results, tmp_path / "img")
+    assert [title for title, _ in made] == ["B6 partitions"]

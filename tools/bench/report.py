@@ -147,8 +147,8 @@ def charts(results: Results, img_dir: Path) -> list[tuple[str, Path]]:
                          img_dir / "b1-upstream.png")))
     for (sc, table), rows in _tables(results.figures).items():
         points = [(x, r) for r in rows if (x := _leading_number(r.row)) is not None]
-        if sc != "b6" or len(points) < 2:
-            continue
+        if sc != "b6" or len(points) < 2 or any("msgs/s" not in r.metrics for _, r in points):
+            continue  # a growth line needs a rate at each point (pending delays have RSS only)
         fig, ax = plt.subplots(figsize=(6, 3.6))
         xs = [x for x, _ in points]
         ax.plot(xs, [r.metrics["msgs/s"].median for _, r in points], "o-", color="tab:blue")

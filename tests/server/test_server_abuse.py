@@ -17,7 +17,7 @@ from flymq.server import flymq_v1
 from flymq.server.connection import REQUESTS_PER_TURN
 from flymq.server.limits import READ_SIZE
 from flymq.testing import ServeProcess
-from tools.reliability.abuse import pipeline as _pipeline
+from tools.reliability.abuse import hold_partial_frames, pipeline as _pipeline, rss_kib
 from srvutil import (RawClient, decode_reply, error_text, frame, in_server_loop,
                      only_connection, wait_until)
 
@@ -274,11 +274,6 @@ def test_a_frame_started_once_the_budget_and_its_slack_are_spent_closes_its_conn
         oldest.close()
 
 
-def _rss_mib(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
-
-
 @pytest.mark.timeout(120)
 def test_flymq_serve_memory_stays_bounded_by_the_global_limit(tmp_path):
     """200 connections each offer 2 MiB of a 32 MiB frame (400 MiB in all) to a real
@@ -289,10 +284,10 @@ def test_flymq_serve_memory_stays_bounded_by_the_global_limit(tmp_path):
                       "--max-buffered-request-bytes", str(limit)) as serve:
         with RawClient(serve.address) as c:
             c.call(Op.LIST_TOPICS)
-        before = _rss_mib(serve.proc.pid)
-        socks = _offer_partial_frames(serve.address, holders, offered, seconds=6.0)
+        before = rss_kib(serve.proc.pid)["VmRSS"] / 1024
+        socks, _ = hold_partial_frames(serve.address, holders, offered, seconds=6.0)
         try:
-            grown = _rss_mib(serve.proc.pid) - before
+            grown = rss_kib(serve.proc.pid)["VmRSS"] / 1024 - before
             with RawClient(serve.address) as c:
                 assert c.call(Op.LIST_TOPICS).topics == []
         finally:
@@ -301,37 +296,6 @@ def test_flymq_serve_memory_stays_bounded_by_the_global_limit(tmp_path):
     # 1.25 times the limit, one more read and the oldest frame (here 2 MiB), far below the
     # 400 MiB offered (all of which an unbounded server buffered)
     assert grown < (limit * 1.25 + READ_SIZE + offered) / MIB + 16, grown
-
-
-def _offer_partial_frames(address, holders: int, offered: int, seconds: float
-                          ) -> list[socket.socket]:
-    import selectors
-
-    header = _partial_header(p.MAX_PAYLOAD)
-    chunk = memoryview(bytes(READ_SIZE))
-    socks, left = [], {}
-    with selectors.DefaultSelector() as sel:
-        for _ in range(holders):
-            s = socket.create_connection(address)
-            s.sendall(header)
-            s.setblocking(False)
-            socks.append(s)
-            left[s] = offered
-            sel.register(s, selectors.EVENT_WRITE)
-        end = time.monotonic() + seconds
-        while left and time.monotonic() < end:
-            for key, _ in sel.select(0.1):
-                s = key.fileobj
-                try:
-                    left[s] -= s.send(chunk[:min(left[s], len(chunk))])
-                except BlockingIOError:
-                    continue
-                except (ConnectionResetError, BrokenPipeError):  # refused: the server is busy
-                    left[s] = 0
-                if not left[s]:
-                    del left[s]
-                    sel.unregister(s)
-    return socks
 
 
 def test_a_cpu_heavy_long_poll_is_answered_at_once_when_the_server_stops(make_server, broker):

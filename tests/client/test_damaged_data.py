@@ -5,7 +5,6 @@ waiting in silence; zero padding after a sealed segment loses nothing (issue 16 
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -147,7 +146,17 @@ def test_a_consumer_group_thread_reports_the_damage(flymq_broker, new_client):
                        handler=lambda msg: got.append(msg.offset),
                        on_error=lambda exc: (reported.append(exc), seen.set())) as group:
         assert seen.wait(10)
-        time.sleep(0.2)   # more polls of the damaged partition: still reported once
+        fetches = threading.Semaphore(0)
+        fetch = client.fetch
+
+        def counted_fetch(*args, **kwargs):
+            try:
+                return fetch(*args, **kwargs)
+            finally:
+                fetches.release()
+        client.fetch = counted_fetch
+        for _ in range(3):   # more fetches of the damaged partition: still reported once
+            assert fetches.acquire(timeout=10)
         group.stop()
     assert got == list(range(bad)) and len(reported) == 1   # once, not at every poll
     _check(reported[0], bad, end)

@@ -1,7 +1,11 @@
 """Sparse per-segment indexes kept on disk and searched with pread, never loaded whole.
 
 Both are hints: recovery trims or rebuilds them from the log file, and a lookup only gives a
-position to start scanning from. Entries are written with os.write like the log itself.
+position to start scanning from. New entries wait in memory and are written together (at
+:data:`PENDING_MAX` of them, or when the index is synced, cut or closed): an entry written
+per append was one more syscall for every few records on the produce path, and an entry
+lost with the process is one recovery rebuilds anyway. What a sync covers is written and
+fsynced first, so the entries before a recovery checkpoint are on disk.
 
 An index holds its file open only while it is among the most recently used ones (an eighth
 of the open-file limit, at most :data:`OPEN_INDEXES_MAX`); the others are closed and reopened
@@ -11,6 +15,7 @@ needs, and ten thousand partitions would not fit a common limit of 20,000 descri
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
 import threading
@@ -19,12 +24,15 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
+from flymq.errors import StorageError
+
 from .files import disk_errors, open_file_limit, open_rw
 
 _OFFSET_ENTRY = struct.Struct("<II")   # relative offset, byte position of the batch
 _TIME_ENTRY = struct.Struct("<qI")     # max timestamp so far, relative offset
 
 OPEN_INDEXES_MAX = 512
+PENDING_MAX = 64  # entries held in memory before one write: 512 or 768 bytes
 T = TypeVar("T")
 
 
@@ -77,6 +85,9 @@ class _IndexFile:
         self._lock = threading.Lock()     # guards the descriptor against closing while used
         self._fd = open_rw(path)
         self.count = os.fstat(self._fd).st_size // self.entry.size
+        self._written = self.count        # entries in the file; the rest are in _pending
+        self._pending = bytearray()
+        self._pending_lock = threading.Lock()  # appends, and syncs from the flusher thread
         self.dirty = False   # changed since the last sync: a sparse index rarely is
         self._closed = False
         _OPEN.used(self)
@@ -109,23 +120,42 @@ class _IndexFile:
 
     def get(self, i: int) -> tuple:
         size = self.entry.size
+        with self._pending_lock:
+            at = i - self._written
+            if at >= 0:  # not written yet
+                return self.entry.unpack_from(self._pending, at * size)
         return self.entry.unpack(self._with_fd(os.pread, size, i * size))
 
     def last(self) -> tuple | None:
         return self.get(self.count - 1) if self.count else None
 
     def append(self, *fields: int) -> None:
-        with disk_errors(self.path, "write"):  # e.g. the disk is full while rebuilding
-            self._with_fd(os.pwrite, self.entry.pack(*fields), self.count * self.entry.size)
-        self.count += 1
-        self.dirty = True
+        with self._pending_lock:
+            self._pending += self.entry.pack(*fields)
+            self.count += 1
+            self.dirty = True
+            if self.count - self._written >= PENDING_MAX:
+                self._write_pending()
+
+    def _write_pending(self) -> None:
+        """Write the entries held in memory (one pwrite; called holding the pending lock)."""
+        if self._pending:
+            with disk_errors(self.path, "write"):  # e.g. the disk is full
+                self._with_fd(os.pwrite, bytes(self._pending), self._written * self.entry.size)
+            self._written = self.count
+            self._pending.clear()
+
+    def _write_all(self) -> None:
+        with self._pending_lock:
+            self._write_pending()
 
     def truncate(self, count: int) -> None:
         """Keep the first ``count`` entries. The file is cut only when it is longer: opening a
         log "truncates" each index to the entries it keeps, nearly always all of them, and an
         ftruncate that changes nothing is still a metadata write to some file systems (LazyFS,
         which the power-loss tests run on, fails one now and then)."""
-        self.count = min(count, self.count)
+        self._write_all()
+        self.count = self._written = min(count, self.count)
         size = self.count * self.entry.size
         with disk_errors(self.path, "write"):
             if self._with_fd(os.fstat).st_size != size:
@@ -152,12 +182,16 @@ class _IndexFile:
             return
         self.dirty = False  # before the fsync: a change made during it is synced next time
         try:
+            self._write_all()
             self._with_fd(os.fsync)
-        except OSError:
+        except Exception:  # a failed write or fsync: the next sync tries again
             self.dirty = True
             raise
 
     def close(self) -> None:
+        if not self._closed:
+            with contextlib.suppress(StorageError):  # entries that miss the file are rebuilt
+                self._write_all()                    # by recovery, like any lost hint
         with self._lock:
             self._closed = True
             if self._fd >= 0:

@@ -148,6 +148,7 @@ class Connection(asyncio.Protocol):
         self._max_bytes = cfg.max_inflight_bytes_per_connection
         self._max_queued = cfg.max_queued_requests_per_connection
         self._limits = server.limits
+        self._busy_poll = server.busy_poll.activity if server.busy_poll else None
 
     # --- asyncio.Protocol -------------------------------------------------------------------
 
@@ -190,6 +191,8 @@ class Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._last_rx = self._time()
+        if self._busy_poll is not None:
+            self._busy_poll(self._last_rx)
         if not self._backlog and self._waiting is None and not self._write_paused \
                 and self._whole is not None:
             # the common request/response case: one whole frame, nothing queued; it skips

@@ -6,7 +6,8 @@ owns the listening socket, the set of connections, a thread pool for calls that 
 the disk and a small one for CPU-heavy requests, the limits shared by all connections
 (:mod:`flymq.server.limits`), and the graceful stop. It runs either in the caller's event loop
 (``start``/``stop``) or in a thread of its own (``start_in_thread``/``stop_in_thread``, for
-tests and embedded use).
+tests and embedded use). Its loop busy-polls for a moment after each request
+(:mod:`flymq.server.busy_poll`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Protocol
 
 from flymq.server.accept_guard import AcceptGuard
+from flymq.server.busy_poll import BusyPoll
 from flymq.server.config import EVENT_LOOPS, ServerConfig
 from flymq.server.connection import Connection, WireProtocol
 from flymq.server.limits import SharedLimits
@@ -66,6 +68,7 @@ class Listener:
         self.executor: ThreadPoolExecutor | None = None
         self.cpu_executor: ThreadPoolExecutor | None = None
         self.limits: SharedLimits | None = None
+        self.busy_poll: BusyPoll | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self._protocol_factory = protocol_factory
         self._listener: asyncio.Server | None = None
@@ -99,6 +102,7 @@ class Listener:
         self.cpu_executor = ThreadPoolExecutor(cfg.cpu_worker_threads,
                                                thread_name_prefix="flymq-cpu")
         self.limits = SharedLimits(cfg, self.loop)
+        self.busy_poll = BusyPoll(self.loop, cfg.busy_poll_us) if cfg.busy_poll_us else None
         self._all_closed = asyncio.Event()
         self._all_closed.set()
         self._listener = await self.loop.create_server(

@@ -174,12 +174,13 @@ def test_a_framing_error_answers_what_came_before_then_closes(toy):
 
 
 def test_the_connection_layer_imports_no_protocol_and_no_broker():
-    for name in ("connection.py", "listener.py", "config.py", "limits.py", "accept_guard.py"):
+    for name in ("connection.py", "listener.py", "config.py", "limits.py", "accept_guard.py",
+                 "busy_poll.py"):
         for node in ast.walk(ast.parse((LAYER / name).read_text())):
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("flymq"):
                 assert node.module in ("flymq.server.config", "flymq.server.connection",
                                        "flymq.server.listener", "flymq.server.limits",
-                                       "flymq.server.accept_guard", "flymq.errors"
-                                       ), (name, node.module)
+                                       "flymq.server.accept_guard", "flymq.server.busy_poll",
+                                       "flymq.errors"), (name, node.module)
             if isinstance(node, ast.Import):
                 assert not [a for a in node.names if a.name.startswith("flymq")], name

@@ -1,0 +1,83 @@
+"""Busy polling (flymq.server.busy_poll): after a request the loop polls instead of sleeping
+for ``busy_poll_us``, then sleeps again; 0 turns it off."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from flymq.clock import ManualClock
+from flymq.server import ServerConfig
+from flymq.server.busy_poll import BusyPoll
+
+
+class FakeLoop:
+    """Holds ``call_soon`` callbacks until :meth:`run_once` (one turn of a loop)."""
+
+    def __init__(self) -> None:
+        self.ready: list = []
+
+    def call_soon(self, callback) -> None:
+        self.ready.append(callback)
+
+    def run_once(self) -> None:
+        ready, self.ready = self.ready, []
+        for callback in ready:
+            callback()
+
+
+def test_the_window_opens_is_extended_by_requests_and_closes():
+    clock, loop = ManualClock(), FakeLoop()
+    poll = BusyPoll(loop, 100, clock=clock.monotonic)
+    poll.activity(clock.monotonic())
+    assert poll.spinning and len(loop.ready) == 1
+    poll.activity(clock.monotonic())            # a second request: still one spin
+    assert len(loop.ready) == 1
+    clock.advance(0.05)                         # 50 µs
+    loop.run_once()
+    assert poll.spinning and len(loop.ready) == 1
+    poll.activity(clock.monotonic())            # the window now ends at 150 µs
+    clock.advance(0.09)
+    loop.run_once()
+    assert poll.spinning                        # 140 µs: still polling
+    clock.advance(0.02)
+    loop.run_once()
+    assert not poll.spinning and loop.ready == []   # 160 µs: the loop may sleep
+    poll.activity(clock.monotonic())            # the next request opens it again
+    assert poll.spinning and len(loop.ready) == 1
+
+
+@pytest.mark.parametrize("bad", [-1, 100_001])
+def test_the_window_is_bounded(bad):
+    with pytest.raises(ValueError, match="busy_poll_us must be 0..100000"):
+        ServerConfig(busy_poll_us=bad)
+
+
+def test_zero_turns_it_off(make_server):
+    server = make_server(busy_poll_us=0)
+    assert server.busy_poll is None
+    with _tcp(server) as client:
+        assert client.produce("t", b"x") == 0
+
+
+@pytest.mark.timeout(30)
+def test_a_served_request_polls_then_the_idle_server_sleeps(make_server, monkeypatch):
+    opened = []
+    real = BusyPoll.activity
+    monkeypatch.setattr(BusyPoll, "activity",
+                        lambda self, now: (opened.append(now), real(self, now))[1])
+    server = make_server(busy_poll_us=1000)
+    with _tcp(server) as client:
+        assert client.produce("t", b"x") == 0
+        assert opened                               # the request opened the window
+        deadline = time.monotonic() + 20
+        while server.busy_poll.spinning:            # and 1 ms after it, the loop may sleep
+            assert time.monotonic() < deadline, "the loop kept polling with nothing to do"
+            time.sleep(0.001)
+
+
+def _tcp(server):
+    from flymq import FlyMQClient
+
+    return FlyMQClient("%s:%d" % server.address)

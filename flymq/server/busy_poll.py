@@ -14,6 +14,11 @@ I/O as soon as it arrives and never sleeps. Each turn yields the core first
 runs before the spin goes on. The window closes ``busy_poll_us`` after the last request;
 an idle server sleeps as before.
 
+Only for one client at a time: while requests of two or more connections arrive within a
+window of each other, the loop does not spin. Its wake-ups then serve several requests
+each, and the clients need the cores: with upstream's Go benchmark on 2 cores, spinning
+among 4 to 16 busy connections cost 10 % of their throughput.
+
 Cost: while requests keep coming less than ``busy_poll_us`` apart, the loop's thread keeps
 one core busy, though never ahead of another thread that wants it. ``busy_poll_us = 0``
 turns it off, for a machine whose cores are all needed elsewhere.
@@ -39,18 +44,25 @@ class BusyPoll:
         self._window = window_us / 1e6
         self._clock = clock
         self._until = 0.0
+        self._crowded_until = 0.0
+        self._last: object = None
         self.spinning = False
 
-    def activity(self, now: float) -> None:
-        """A request arrived at ``now`` (the clock's reading): poll until the window after
-        it closes."""
+    def activity(self, now: float, source: object) -> None:
+        """A request from ``source`` (its connection) arrived at ``now`` (the clock's
+        reading): poll until the window after it closes, unless another source was active
+        within the window too."""
+        if source is not self._last and now < self._until:
+            self._crowded_until = now + self._window
+        self._last = source
         self._until = now + self._window
-        if not self.spinning:
+        if not self.spinning and now >= self._crowded_until:
             self.spinning = True
             self._loop.call_soon(self._spin)
 
     def _spin(self) -> None:
-        if self._clock() < self._until:
+        now = self._clock()
+        if self._crowded_until <= now < self._until:
             _sched_yield()  # a thread waiting for this core runs first
             self._loop.call_soon(self._spin)
         else:

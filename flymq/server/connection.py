@@ -192,7 +192,7 @@ class Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self._last_rx = self._time()
         if self._busy_poll is not None:
-            self._busy_poll(self._last_rx)
+            self._busy_poll(self._last_rx, self)
         if not self._backlog and self._waiting is None and not self._write_paused \
                 and self._whole is not None:
             # the common request/response case: one whole frame, nothing queued; it skips

@@ -27,25 +27,45 @@ class FakeLoop:
             callback()
 
 
+A, B = object(), object()   # two connections
+
+
 def test_the_window_opens_is_extended_by_requests_and_closes():
     clock, loop = ManualClock(), FakeLoop()
     poll = BusyPoll(loop, 100, clock=clock.monotonic)
-    poll.activity(clock.monotonic())
+    poll.activity(clock.monotonic(), A)
     assert poll.spinning and len(loop.ready) == 1
-    poll.activity(clock.monotonic())            # a second request: still one spin
+    poll.activity(clock.monotonic(), A)         # a second request: still one spin
     assert len(loop.ready) == 1
     clock.advance(0.05)                         # 50 µs
     loop.run_once()
     assert poll.spinning and len(loop.ready) == 1
-    poll.activity(clock.monotonic())            # the window now ends at 150 µs
+    poll.activity(clock.monotonic(), A)         # the window now ends at 150 µs
     clock.advance(0.09)
     loop.run_once()
     assert poll.spinning                        # 140 µs: still polling
     clock.advance(0.02)
     loop.run_once()
     assert not poll.spinning and loop.ready == []   # 160 µs: the loop may sleep
-    poll.activity(clock.monotonic())            # the next request opens it again
+    poll.activity(clock.monotonic(), A)         # the next request opens it again
     assert poll.spinning and len(loop.ready) == 1
+
+
+def test_no_spin_while_two_connections_are_busy():
+    clock, loop = ManualClock(), FakeLoop()
+    poll = BusyPoll(loop, 100, clock=clock.monotonic)
+    poll.activity(clock.monotonic(), A)
+    clock.advance(0.03)
+    poll.activity(clock.monotonic(), B)         # another client within the window
+    loop.run_once()
+    assert not poll.spinning and loop.ready == []
+    for _ in range(5):                          # they keep alternating: no spin
+        clock.advance(0.03)
+        poll.activity(clock.monotonic(), A if _ % 2 else B)
+        assert not poll.spinning
+    clock.advance(0.2)                          # a window without requests: A alone
+    poll.activity(clock.monotonic(), A)         # again, spinning again
+    assert poll.spinning
 
 
 @pytest.mark.parametrize("bad", [-1, 100_001])
@@ -66,7 +86,8 @@ def test_a_served_request_polls_then_the_idle_server_sleeps(make_server, monkeyp
     opened = []
     real = BusyPoll.activity
     monkeypatch.setattr(BusyPoll, "activity",
-                        lambda self, now: (opened.append(now), real(self, now))[1])
+                        lambda self, now, source: (opened.append(now),
+                                                   real(self, now, source))[1])
     server = make_server(busy_poll_us=1000)
     with _tcp(server) as client:
         assert client.produce("t", b"x") == 0

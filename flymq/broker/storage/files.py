@@ -91,6 +91,21 @@ def write_atomically(path: Path, data: bytes, *, sync_dir: bool = True) -> None:
         raise
 
 
+def overwrite(path: Path, data: bytes) -> None:
+    """Write ``data`` over the start of ``path`` (created if missing; cut to ``len(data)`` if
+    longer), with no temp file and no fsync: one write for a small record that a reader checks
+    (by its CRC) and can do without, so that finding it old, torn or missing after a crash is
+    harmless."""
+    fd = open_rw(path)
+    try:
+        with disk_errors(path, "write"):
+            os.pwrite(fd, data, 0)
+            if os.fstat(fd).st_size > len(data):  # what an older, longer writer left
+                os.ftruncate(fd, len(data))
+    finally:
+        os.close(fd)
+
+
 def write_json_atomically(path: Path, data: dict) -> None:
     """:func:`write_atomically` of ``data`` as JSON (UTF-8, keys sorted)."""
     write_atomically(path, json.dumps(data, ensure_ascii=False, sort_keys=True).encode("utf-8"))

@@ -28,11 +28,26 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
 from typing import Callable
 
+#: The window when the loop runs in the main thread and the config leaves it to the server.
+MAIN_THREAD_WINDOW_US = 100
+
 #: Offers the core to any thread waiting for it (no such call on Windows: the spin just polls).
 _sched_yield: Callable[[], None] = getattr(os, "sched_yield", lambda: None)
+
+
+def window_us(configured: int | None) -> int:
+    """The window for a loop starting in the calling thread: ``configured``, or when None,
+    :data:`MAIN_THREAD_WINDOW_US` in the main thread and 0 in any other. A loop in a thread
+    of its own shares the process with an application's threads, and Python threads take
+    turns on one interpreter lock: while the loop spins, a client thread woken by its reply
+    waits for the lock, and its next request waits with it."""
+    if configured is not None:
+        return configured
+    return MAIN_THREAD_WINDOW_US if threading.current_thread() is threading.main_thread() else 0
 
 
 class BusyPoll:

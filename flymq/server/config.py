@@ -59,11 +59,14 @@ class ServerConfig:
     """TCP keep-alive idle time in seconds (upstream: 30); 0 disables keep-alive."""
     shutdown_timeout_s: float = 10.0
     """Graceful stop waits this long for in-flight requests before dropping connections."""
-    busy_poll_us: int = 100
+    busy_poll_us: int | None = None
     """After each request the event loop keeps polling for this many microseconds before it
     sleeps (flymq.server.busy_poll): a client's next request then finds it awake, which
     saves a wake-up costlier than the request on most virtual machines. While requests keep
-    coming closer than this, the loop's thread keeps one core busy; 0 = sleep at once."""
+    coming closer than this, the loop's thread keeps one core busy; 0 = sleep at once.
+    None = 100 when the loop runs in the main thread (``flymq serve``), 0 when it runs in a
+    thread beside an application's own (``start_in_thread``), whose threads would wait for
+    the interpreter lock while the loop spins."""
     event_loop: str = "auto"
     """Event loop of ``flymq serve`` and ``Server.start_in_thread``: "auto" = uvloop when it
     can be imported (a faster loop: more requests per second per core), else asyncio's own;
@@ -81,7 +84,7 @@ class ServerConfig:
                      "worker_threads", "cpu_worker_threads", "listen_backlog"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive; got {getattr(self, name)}")
-        if not 0 <= self.busy_poll_us <= MAX_BUSY_POLL_US:
+        if self.busy_poll_us is not None and not 0 <= self.busy_poll_us <= MAX_BUSY_POLL_US:
             raise ValueError(f"busy_poll_us must be 0..{MAX_BUSY_POLL_US}; got "
                              f"{self.busy_poll_us}")
         for name in ("idle_timeout_s", "frame_timeout_s", "keepalive_s", "shutdown_timeout_s"):

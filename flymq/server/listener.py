@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Protocol
 
 from flymq.server.accept_guard import AcceptGuard
-from flymq.server.busy_poll import BusyPoll
+from flymq.server.busy_poll import BusyPoll, window_us
 from flymq.server.config import EVENT_LOOPS, ServerConfig
 from flymq.server.connection import Connection, WireProtocol
 from flymq.server.limits import SharedLimits
@@ -102,7 +102,8 @@ class Listener:
         self.cpu_executor = ThreadPoolExecutor(cfg.cpu_worker_threads,
                                                thread_name_prefix="flymq-cpu")
         self.limits = SharedLimits(cfg, self.loop)
-        self.busy_poll = BusyPoll(self.loop, cfg.busy_poll_us) if cfg.busy_poll_us else None
+        spin = window_us(cfg.busy_poll_us)
+        self.busy_poll = BusyPoll(self.loop, spin) if spin else None
         self._all_closed = asyncio.Event()
         self._all_closed.set()
         self._listener = await self.loop.create_server(
@@ -110,7 +111,7 @@ class Listener:
             backlog=cfg.listen_backlog, reuse_address=True)
         self._accept_guard = AcceptGuard(self.loop, protocol.error_reply)  # out of descriptors
         self.address = self._listener.sockets[0].getsockname()[:2]
-        log.info("listening on %s:%d", *self.address)
+        log.info("listening on %s:%d (busy poll: %d µs)", *self.address, spin)
 
     async def stop(self) -> None:
         """Stop accepting, answer requests already received, close every connection.

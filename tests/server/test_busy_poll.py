@@ -9,7 +9,8 @@ import pytest
 
 from flymq.clock import ManualClock
 from flymq.server import ServerConfig
-from flymq.server.busy_poll import BusyPoll
+from flymq.server.busy_poll import MAIN_THREAD_WINDOW_US, BusyPoll, window_us
+from flymq.testing import ServeProcess
 
 
 class FakeLoop:
@@ -79,6 +80,24 @@ def test_zero_turns_it_off(make_server):
     assert server.busy_poll is None
     with _tcp(server) as client:
         assert client.produce("t", b"x") == 0
+
+
+def test_by_default_only_a_loop_in_the_main_thread_spins(make_server):
+    assert window_us(None) == MAIN_THREAD_WINDOW_US       # pytest runs tests in the main thread
+    assert window_us(250) == 250
+    assert make_server().busy_poll is None                # start_in_thread: beside the app
+    assert make_server(busy_poll_us=250).busy_poll is not None
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("flag, window", [((), MAIN_THREAD_WINDOW_US),
+                                          (("--busy-poll-us", "0"), 0)])
+def test_flymq_serve_spins_by_default(tmp_path, flag, window):
+    """``flymq serve`` runs its loop in the main thread, so it busy-polls unless told not to."""
+    with ServeProcess("--port", "0", "--data-dir", str(tmp_path), "--log-level", "INFO",
+                      *flag) as served:
+        served.terminate()
+        assert f"(busy poll: {window} µs)" in served.proc.stderr.read()
 
 
 @pytest.mark.timeout(30)

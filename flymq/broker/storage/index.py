@@ -153,14 +153,15 @@ class _IndexFile:
         """Keep the first ``count`` entries. The file is cut only when it is longer: opening a
         log "truncates" each index to the entries it keeps, nearly always all of them, and an
         ftruncate that changes nothing is still a metadata write to some file systems (LazyFS,
-        which the power-loss tests run on, fails one now and then)."""
+        which the power-loss tests run on, fails one now and then). Such a no-op leaves the
+        index clean, so that closing an untouched log needs no descriptor for its fsync."""
         self._write_all()
         self.count = self._written = min(count, self.count)
         size = self.count * self.entry.size
         with disk_errors(self.path, "write"):
             if self._with_fd(os.fstat).st_size != size:
                 self._with_fd(os.ftruncate, size)
-        self.dirty = True
+                self.dirty = True
 
     def last_before(self, key: int, inclusive: bool) -> tuple | None:
         """The last entry whose key is < ``key`` (or <= when inclusive); keys never decrease."""

@@ -241,6 +241,9 @@ Python client workers run as processes, and the Redis client parses with hiredis
 native load generator gives its ceiling on the machine: `redis-benchmark` sending the same
 XADD; NATS's `nats bench` ships in the nats CLI, which neither PyPI nor Debian packages, so
 NATS has no such row.
+
+Where `flymq serve`'s time goes under upstream's Go benchmark, what moved it and what stands
+in the way of more: docs/server-performance.md.
 """
 
 

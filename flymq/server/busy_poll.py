@@ -17,7 +17,9 @@ an idle server sleeps as before.
 Only for one client at a time: while requests of two or more connections arrive within a
 window of each other, the loop does not spin. Its wake-ups then serve several requests
 each, and the clients need the cores: with upstream's Go benchmark on 2 cores, spinning
-among 4 to 16 busy connections cost 10 % of their throughput.
+among 4 to 16 busy connections cost 10 % of their throughput. Nor while a call runs on one
+of the listener's worker threads (:meth:`BusyPoll.job_started`), which needs the lock the
+spin holds.
 
 Cost: while requests keep coming less than ``busy_poll_us`` apart, the loop's thread keeps
 one core busy, though never ahead of another thread that wants it. ``busy_poll_us = 0``
@@ -61,7 +63,18 @@ class BusyPoll:
         self._until = 0.0
         self._crowded_until = 0.0
         self._last: object = None
+        self._jobs = 0            # calls running on this process's worker threads
         self.spinning = False
+
+    def job_started(self, future: "asyncio.Future[object]") -> None:
+        """A call went to a worker thread: no spin until ``future`` is done. That thread
+        needs the interpreter lock, and a spinning loop holds it: a thread that waits for
+        the lock gets it only after Python's switch interval (5 ms) of asking."""
+        self._jobs += 1
+        future.add_done_callback(self._job_done)
+
+    def _job_done(self, _future: object) -> None:
+        self._jobs -= 1
 
     def activity(self, now: float, source: object) -> None:
         """A request from ``source`` (its connection) arrived at ``now`` (the clock's
@@ -71,13 +84,13 @@ class BusyPoll:
             self._crowded_until = now + self._window
         self._last = source
         self._until = now + self._window
-        if not self.spinning and now >= self._crowded_until:
+        if not self.spinning and now >= self._crowded_until and not self._jobs:
             self.spinning = True
             self._loop.call_soon(self._spin)
 
     def _spin(self) -> None:
         now = self._clock()
-        if self._crowded_until <= now < self._until:
+        if self._crowded_until <= now < self._until and not self._jobs:
             _sched_yield()  # a thread waiting for this core runs first
             self._loop.call_soon(self._spin)
         else:

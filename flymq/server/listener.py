@@ -84,12 +84,18 @@ class Listener:
     def in_worker(self, fn: Callable[..., Any], *args: Any) -> "asyncio.Future[Any]":
         """``fn(*args)`` on a worker thread, for calls that may wait on the disk; its result
         as a future of the listener's loop."""
-        return self.loop.run_in_executor(self.executor, fn, *args)
+        return self._job(self.loop.run_in_executor(self.executor, fn, *args))
 
     def in_cpu_worker(self, fn: Callable[..., Any], *args: Any) -> "asyncio.Future[Any]":
         """``fn(*args)`` on one of the few CPU worker threads, for requests whose work would
         hold up every other connection if it ran in the loop (inflating, filtering)."""
-        return self.loop.run_in_executor(self.cpu_executor, fn, *args)
+        return self._job(self.loop.run_in_executor(self.cpu_executor, fn, *args))
+
+    def _job(self, future: "asyncio.Future[Any]") -> "asyncio.Future[Any]":
+        """``future`` of a worker thread's call; the loop does not busy-poll meanwhile."""
+        if self.busy_poll is not None:
+            self.busy_poll.job_started(future)
+        return future
 
     # --- lifecycle in the caller's loop -----------------------------------------------------
 

@@ -69,6 +69,34 @@ def test_no_spin_while_two_connections_are_busy():
     assert poll.spinning
 
 
+class FakeFuture:
+    def __init__(self) -> None:
+        self.callbacks: list = []
+
+    def add_done_callback(self, callback) -> None:
+        self.callbacks.append(callback)
+
+    def finish(self) -> None:
+        for callback in self.callbacks:
+            callback(self)
+
+
+def test_no_spin_while_a_worker_thread_runs_a_call():
+    """A worker thread needs the interpreter lock that a spinning loop holds."""
+    clock, loop = ManualClock(), FakeLoop()
+    poll = BusyPoll(loop, 100, clock=clock.monotonic)
+    poll.activity(clock.monotonic(), A)
+    job = FakeFuture()
+    poll.job_started(job)                       # the request went to a worker thread
+    loop.run_once()
+    assert not poll.spinning and loop.ready == []
+    poll.activity(clock.monotonic(), A)         # still running: no spin
+    assert not poll.spinning
+    job.finish()
+    poll.activity(clock.monotonic(), A)
+    assert poll.spinning
+
+
 @pytest.mark.parametrize("bad", [-1, 100_001])
 def test_the_window_is_bounded(bad):
     with pytest.raises(ValueError, match="busy_poll_us must be 0..100000"):

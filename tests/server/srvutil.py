@@ -4,6 +4,7 @@ serve`` processes come from :mod:`flymq.testing`."""
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from typing import Any
 
@@ -107,3 +108,20 @@ def only_connection(server: Any) -> Any:
     """The server side of the single open connection (waits for the accept)."""
     wait_until(lambda: len(server.connections) == 1, what="the connection to be accepted")
     return next(iter(server.connections))
+
+
+def stop_during_long_poll(server: Any, client: "RawClient", request: bytes) -> Frame:
+    """Send ``request`` (a long poll), wait until the server holds it, then stop the server
+    gracefully from another thread; returns the reply, which must come at once (the stop
+    wakes the poll instead of waiting out its timeout)."""
+    client.send(request)
+    conn = only_connection(server)
+    wait_until(lambda: in_server_loop(server, lambda: conn._waiting is not None),
+               what="the long poll to wait")
+    started = time.monotonic()
+    stopper = threading.Thread(target=server.stop_in_thread)
+    stopper.start()
+    reply = client.recv_frame()
+    stopper.join(10)
+    assert time.monotonic() - started < 5
+    return reply

@@ -19,7 +19,7 @@ from flymq.server.limits import READ_SIZE
 from flymq.testing import ServeProcess
 from tools.reliability.abuse import hold_partial_frames, pipeline as _pipeline, rss_kib
 from srvutil import (RawClient, decode_reply, error_text, frame, in_server_loop,
-                     only_connection, wait_until)
+                     only_connection, stop_during_long_poll, wait_until)
 
 MIB = 1024 * 1024
 
@@ -304,13 +304,6 @@ def test_a_cpu_heavy_long_poll_is_answered_at_once_when_the_server_stops(make_se
     server = make_server()
     broker.create_topic("quiet")
     with RawClient(server.address) as c:
-        c.send(frame(Op.FETCH_EX, p.FetchExRequest("quiet", 0, 0, 10, 0, 30_000, "x").encode()))
-        conn = only_connection(server)
-        wait_until(lambda: in_server_loop(server, lambda: conn._waiting is not None),
-                   what="the long poll")
-        started = time.monotonic()
-        stopping = threading.Thread(target=server.stop_in_thread)
-        stopping.start()
-        assert decode_reply(Op.FETCH_EX, c.recv_frame()).records == []
-        stopping.join(10)
-        assert time.monotonic() - started < 5
+        reply = stop_during_long_poll(server, c, frame(
+            Op.FETCH_EX, p.FetchExRequest("quiet", 0, 0, 10, 0, 30_000, "x").encode()))
+        assert decode_reply(Op.FETCH_EX, reply).records == []

@@ -12,7 +12,8 @@ from flymq.broker.broker import Broker
 from flymq.broker.config import BrokerConfig
 from flymq.protocol import Op
 from flymq.testing import start_server
-from srvutil import RawClient, decode_reply, frame, in_server_loop, only_connection, wait_until
+from srvutil import (RawClient, decode_reply, frame, in_server_loop, only_connection,
+                     stop_during_long_poll, wait_until)
 
 
 def _produce(topic: str, value: bytes, partition: int = -1) -> bytes:
@@ -190,14 +191,6 @@ def test_stop_answers_long_polls_and_closes(make_server, broker):
     server = make_server()
     broker.create_topic("bye")
     with RawClient(server.address) as c:
-        c.send(_fetch_ex("bye", 0, 30_000))
-        conn = only_connection(server)
-        wait_until(lambda: in_server_loop(server, lambda: conn._waiting is not None),
-                   what="the long poll to wait")
-        started = time.monotonic()
-        stopper = threading.Thread(target=server.stop_in_thread)
-        stopper.start()
-        assert decode_reply(Op.FETCH_EX, c.recv_frame()).records == []
+        reply = stop_during_long_poll(server, c, _fetch_ex("bye", 0, 30_000))
+        assert decode_reply(Op.FETCH_EX, reply).records == []
         assert c.read_until_closed() == b""
-        stopper.join(5)
-        assert time.monotonic() - started < 5
